@@ -1,0 +1,21 @@
+"""Error types that the toolkit raises for bad input, each with a message a user can act on."""
+
+
+class InterpError(Exception):
+    """Base class for every error the toolkit raises about its inputs."""
+
+
+class ConfigError(InterpError, ValueError):
+    """A model configuration is malformed or inconsistent."""
+
+
+class CheckpointError(InterpError):
+    """A checkpoint folder is missing, incomplete, corrupt or does not match its config."""
+
+
+class ManifestError(InterpError, ValueError):
+    """The checkpoints manifest is malformed or refers to something that does not exist."""
+
+
+class HookError(InterpError):
+    """A hook point was asked for that the model does not have."""

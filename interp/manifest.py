@@ -1,0 +1,213 @@
+"""The checkpoints manifest: schema, validation with entry-and-field errors, and resolution to paths.
+
+`checkpoints_manifest.yaml` lists every model a study knows (an existing checkpoint `path`, or a
+`recipe` that `interp train` builds into `<checkpoint_dir>/<id>`) and the teacher/student `pairs`
+a study compares. Relative paths are relative to the manifest's folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from interp.errors import CheckpointError, ManifestError
+
+DEFAULT_MANIFEST = "checkpoints_manifest.yaml"
+LOSS_PATTERN = re.compile(r"^(erm|reweight|poe|confreg|kd|(kd|nokd)\+(reweight|poe|confreg))$")
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+Scalar = Union[bool, int, float, str]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Recipe(_Strict):
+    """How `interp train` builds a model: architecture, loss, teacher, fix, seed."""
+
+    arch: Union[str, dict[str, Any]]
+    loss: str
+    teacher: Optional[str] = None
+    bias_model: Optional[str] = None
+    assistant: Optional[str] = None
+    fix: Optional[Literal["augment", "iterative", "teacher_init"]] = None
+    seed: int = 0
+    steps: Optional[int] = Field(default=None, ge=1)
+    params: dict[str, Scalar] = {}
+
+    @field_validator("loss")
+    @classmethod
+    def _known_loss(cls, value: str) -> str:
+        if not LOSS_PATTERN.match(value):
+            raise ValueError(
+                f"unknown loss '{value}'; expected erm, reweight, poe, confreg, kd, "
+                "kd+<debias> or nokd+<debias>"
+            )
+        return value
+
+
+class ModelEntry(_Strict):
+    id: str = Field(pattern=ID_PATTERN)
+    role: Literal["teacher", "student", "assistant", "bias_model"]
+    task: str
+    path: Optional[str] = None
+    sha256: Optional[str] = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    recipe: Optional[Recipe] = None
+    description: str = ""
+
+
+class Pair(_Strict):
+    id: str = Field(pattern=ID_PATTERN)
+    teacher: str
+    student: str
+    baseline: Optional[str] = None  # the non-KD student, for the contribution metric
+    suites: list[str] = Field(min_length=1)
+
+
+class Manifest(_Strict):
+    version: Literal[1] = 1
+    checkpoint_dir: str = "checkpoints"
+    models: list[ModelEntry] = []
+    pairs: list[Pair] = []
+    root: Path = Field(default=Path("."), exclude=True)
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, path: str | Path = DEFAULT_MANIFEST) -> "Manifest":
+        path = Path(path)
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except FileNotFoundError:
+            raise ManifestError(f"{path}: no such manifest file") from None
+        except yaml.YAMLError as err:
+            raise ManifestError(f"{path}: not valid YAML ({err})") from None
+        return cls.from_dict(raw, root=path.resolve().parent, source=str(path))
+
+    @classmethod
+    def from_dict(cls, raw: Any, root: Path = Path("."), source: str = "manifest") -> "Manifest":
+        if not isinstance(raw, dict):
+            raise ManifestError(f"{source}: expected a mapping at the top level")
+        try:
+            manifest = cls.model_validate({**raw, "root": root})
+        except ValidationError as err:
+            raise ManifestError(f"{source}: {_describe(err, raw)}") from None
+        problems = manifest._reference_problems()
+        if problems:
+            raise ManifestError(f"{source}: " + "; ".join(problems))
+        return manifest
+
+    def _reference_problems(self) -> list[str]:
+        problems = []
+        ids = [m.id for m in self.models]
+        for dup in sorted({i for i in ids if ids.count(i) > 1}):
+            problems.append(f"manifest entry '{dup}' is defined {ids.count(dup)} times")
+        known = set(ids)
+        for entry in self.models:
+            if (entry.path is None) == (entry.recipe is None):
+                problems.append(
+                    f"manifest entry '{entry.id}': give exactly one of 'path' and 'recipe'"
+                )
+            if entry.sha256 is not None and entry.path is None:
+                problems.append(f"manifest entry '{entry.id}': 'sha256' needs a 'path'")
+            if entry.recipe is not None:
+                for field in ("teacher", "bias_model", "assistant"):
+                    ref = getattr(entry.recipe, field)
+                    if ref is not None and ref not in known:
+                        problems.append(
+                            f"manifest entry '{entry.id}': field 'recipe.{field}' names "
+                            f"'{ref}', which is not defined"
+                        )
+                    if ref == entry.id:
+                        problems.append(
+                            f"manifest entry '{entry.id}': field 'recipe.{field}' names itself"
+                        )
+        pair_ids = [p.id for p in self.pairs]
+        for dup in sorted({i for i in pair_ids if pair_ids.count(i) > 1}):
+            problems.append(f"pair '{dup}' is defined {pair_ids.count(dup)} times")
+        for pair in self.pairs:
+            for field in ("teacher", "student", "baseline"):
+                ref = getattr(pair, field)
+                if ref is not None and ref not in known:
+                    problems.append(
+                        f"pair '{pair.id}': field '{field}' names '{ref}', which is not defined"
+                    )
+        return problems
+
+    # ------------------------------------------------------------------ queries
+    def entry(self, model_id: str) -> ModelEntry:
+        for entry in self.models:
+            if entry.id == model_id:
+                return entry
+        known = ", ".join(m.id for m in self.models) or "none"
+        raise ManifestError(f"no manifest entry '{model_id}' (known: {known})")
+
+    def pair(self, pair_id: str) -> Pair:
+        for pair in self.pairs:
+            if pair.id == pair_id:
+                return pair
+        known = ", ".join(p.id for p in self.pairs) or "none"
+        raise ManifestError(f"no pair '{pair_id}' (known: {known})")
+
+    def location(self, model_id: str) -> Path:
+        """Where the entry's checkpoint lives (given path, or where its recipe writes it)."""
+        entry = self.entry(model_id)
+        relative = Path(entry.path) if entry.path else Path(self.checkpoint_dir) / entry.id
+        return relative if relative.is_absolute() else self.root / relative
+
+    def exists(self, model_id: str) -> bool:
+        return (self.location(model_id) / "config.json").exists()
+
+    def checkpoint_path(self, model_id: str, verify: bool = True) -> Path:
+        """The entry's checkpoint folder; with `verify`, it must exist and match its sha256."""
+        entry = self.entry(model_id)
+        folder = self.location(model_id)
+        if not verify:
+            return folder
+        if not (folder / "config.json").exists():
+            how = "run `interp train` to build it" if entry.recipe else "check its 'path'"
+            raise CheckpointError(
+                f"manifest entry '{model_id}': no checkpoint at {folder} ({how})"
+            )
+        if entry.sha256 is not None:
+            actual = sha256_of(folder / "model.safetensors")
+            if actual != entry.sha256:
+                raise CheckpointError(
+                    f"manifest entry '{model_id}': model.safetensors has sha256 {actual}, "
+                    f"the manifest expects {entry.sha256}"
+                )
+        return folder
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in blocks."""
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file to hash")
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _describe(err: ValidationError, raw: dict) -> str:
+    """Pydantic errors as `manifest entry 'ID': field 'F': message`."""
+    parts = []
+    for problem in err.errors():
+        loc = list(problem["loc"])
+        where = "manifest"
+        if len(loc) >= 2 and loc[0] in ("models", "pairs") and isinstance(loc[1], int):
+            items = raw.get(loc[0]) or []
+            item = items[loc[1]] if loc[1] < len(items) else None
+            name = item.get("id") if isinstance(item, dict) else None
+            kind = "manifest entry" if loc[0] == "models" else "pair"
+            where = f"{kind} '{name}'" if name else f"{kind} #{loc[1] + 1}"
+            loc = loc[2:]
+        field = ".".join(str(p) for p in loc)
+        message = "unknown field" if problem["type"] == "extra_forbidden" else problem["msg"]
+        parts.append(f"{where}: field '{field}': {message}" if field else f"{where}: {message}")
+    return "; ".join(parts)

@@ -1,0 +1,54 @@
+"""Hooked classifier models: config, batch, our checkpoint format, Hugging Face conversion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+from interp.errors import CheckpointError
+from interp.models.batch import Batch
+from interp.models.checkpoint import load_checkpoint, save_checkpoint
+from interp.models.config import ClassifierConfig
+from interp.models.hf import is_hf_folder, load_hf
+from interp.models.hooked import HookedClassifier
+
+if TYPE_CHECKING:
+    from interp.manifest import Manifest, ModelEntry
+
+__all__ = [
+    "Batch",
+    "ClassifierConfig",
+    "HookedClassifier",
+    "is_hf_folder",
+    "load",
+    "load_checkpoint",
+    "load_hf",
+    "save_checkpoint",
+]
+
+
+def load(
+    source: "str | Path | ModelEntry",
+    device: str = "cpu",
+    manifest: "Optional[Manifest]" = None,
+) -> HookedClassifier:
+    """Load a model from a checkpoint folder (ours or Hugging Face), a manifest entry or its id.
+
+    A string that is not an existing path is looked up as an id in `manifest` (by default the
+    `checkpoints_manifest.yaml` of the current directory). Manifest entries are checked for
+    existence and, when they carry one, their sha256.
+    """
+    from interp.manifest import Manifest, ModelEntry
+
+    if isinstance(source, ModelEntry):
+        manifest = manifest or Manifest.load()
+        return load(manifest.checkpoint_path(source.id, verify=True), device=device)
+    path = Path(source)
+    if not path.exists():
+        if isinstance(source, str) and "/" not in source:
+            manifest = manifest or Manifest.load()
+            return load(manifest.checkpoint_path(source, verify=True), device=device)
+        raise CheckpointError(f"{path}: no such checkpoint folder")
+    if is_hf_folder(path):
+        return load_hf(path, device=device)
+    return load_checkpoint(path, device=device)

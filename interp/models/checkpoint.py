@@ -1,0 +1,87 @@
+"""Save and load our checkpoint format: config.json, model.safetensors, tokenizer.json, train.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+from interp.errors import CheckpointError
+from interp.models.config import ClassifierConfig
+from interp.models.hooked import HookedClassifier
+from interp.models.weights import (
+    atomic_write_text,
+    read_safetensors,
+    write_safetensors,
+)
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+TOKENIZER_FILE = "tokenizer.json"
+TRAIN_FILE = "train.json"
+
+
+def save_checkpoint(model: HookedClassifier, folder: str | Path, train_info: Optional[dict] = None):
+    """Write the model to `folder`; each file is written atomically, weights last but one.
+
+    `train_info` (recipe, seed, metrics) goes to train.json; without it the model's own `meta`
+    is written there when it has any.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_safetensors(folder / WEIGHTS_FILE, model.state_dict(), metadata={"format": "interp"})
+    if model.tokenizer is not None:
+        atomic_write_text(folder / TOKENIZER_FILE, model.tokenizer.to_str(pretty=True))
+    info = train_info if train_info is not None else model.meta
+    if info:
+        atomic_write_text(folder / TRAIN_FILE, json.dumps(info, indent=2, sort_keys=True))
+    # The config goes last: a folder with a config.json is a complete checkpoint.
+    atomic_write_text(folder / CONFIG_FILE, model.cfg.to_json())
+    return folder
+
+
+def load_checkpoint(folder: str | Path, device: str = "cpu") -> HookedClassifier:
+    """Load a checkpoint written by `save_checkpoint`, checking every file before using it."""
+    from tokenizers import Tokenizer
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CheckpointError(f"{folder}: no such checkpoint folder")
+    cfg = ClassifierConfig.from_file(folder / CONFIG_FILE)
+    state = read_safetensors(folder / WEIGHTS_FILE)
+    tokenizer = None
+    if (folder / TOKENIZER_FILE).exists():
+        try:
+            tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
+        except Exception as err:
+            raise CheckpointError(f"{folder / TOKENIZER_FILE}: unreadable tokenizer ({err})")
+        size = tokenizer.get_vocab_size(with_added_tokens=True)
+        if cfg.vocab_size is not None and size > cfg.vocab_size:
+            raise CheckpointError(
+                f"{folder}: tokenizer.json has {size} tokens but config.json says vocab_size "
+                f"{cfg.vocab_size}; tokenizer and weights do not belong together"
+            )
+    elif cfg.modality == "text":
+        raise CheckpointError(f"{folder}: a text model needs {TOKENIZER_FILE}")
+    model = HookedClassifier(cfg, seed=None, tokenizer=tokenizer)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{folder / WEIGHTS_FILE} does not match config.json: missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]}"
+        )
+    for name, tensor in state.items():
+        if tensor.shape != expected[name].shape:
+            raise CheckpointError(
+                f"{folder / WEIGHTS_FILE}: '{name}' has shape {tuple(tensor.shape)}, config.json "
+                f"implies {tuple(expected[name].shape)}"
+            )
+    model.load_state_dict(state)
+    if (folder / TRAIN_FILE).exists():
+        try:
+            model.meta = json.loads((folder / TRAIN_FILE).read_text())
+        except json.JSONDecodeError as err:
+            raise CheckpointError(f"{folder / TRAIN_FILE}: not valid JSON ({err})") from None
+    return model.eval().to(device)

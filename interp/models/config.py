@@ -1,0 +1,141 @@
+"""ClassifierConfig: the architecture of a HookedClassifier, validated and JSON round-trippable."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from interp.errors import ConfigError
+
+FORMAT_NAME = "interp-classifier"
+
+
+class ClassifierConfig(BaseModel):
+    """Architecture of an encoder classifier.
+
+    The fields `n_layers`, `n_heads`, `d_model`, `d_head`, `device` and `n_key_value_heads` carry
+    TransformerLens names, so that functions written for TransformerLens models (for example
+    `transformer_lens.patching`) read them from `model.cfg` unchanged. `use_attn_result` and
+    `use_split_qkv_input` switch on the opt-in hooks `attn.hook_result` and `hook_{q,k,v}_input`.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    format: Literal["interp-classifier"] = FORMAT_NAME
+    modality: Literal["text", "vision"] = "text"
+    n_layers: int = Field(ge=1)
+    d_model: int = Field(ge=1)
+    n_heads: int = Field(ge=1)
+    d_head: Optional[int] = Field(default=None, ge=1)
+    d_mlp: Optional[int] = Field(default=None, ge=1)
+    norm: Literal["pre", "post"] = "pre"
+    act_fn: Literal["gelu", "gelu_new", "relu"] = "gelu"
+    layer_norm_eps: float = Field(default=1e-5, gt=0)
+    head: Literal["bert_pooler", "distilbert", "linear"] = "linear"
+    labels: list[str] = Field(min_length=2)
+    dropout: float = Field(default=0.0, ge=0, lt=1)
+
+    # Text front end.
+    vocab_size: Optional[int] = Field(default=None, ge=1)
+    max_positions: int = Field(default=128, ge=1)
+    n_token_types: int = Field(default=2, ge=0)
+    pad_token_id: int = Field(default=0, ge=0)
+    positions: Literal["absolute", "roberta"] = "absolute"
+
+    # Vision front end: square images cut into square patches, a learned [CLS] vector in front.
+    image_size: Optional[int] = Field(default=None, ge=1)
+    patch_size: Optional[int] = Field(default=None, ge=1)
+    n_channels: int = Field(default=3, ge=1)
+
+    # TransformerLens run-time fields (not architecture; kept out of saved configs).
+    device: str = Field(default="cpu", exclude=True)
+    n_key_value_heads: Optional[int] = Field(default=None, exclude=True)
+    use_attn_result: bool = Field(default=False, exclude=True)
+    use_split_qkv_input: bool = Field(default=False, exclude=True)
+
+    @model_validator(mode="after")
+    def _fill_and_check(self) -> "ClassifierConfig":
+        if self.d_head is None:
+            if self.d_model % self.n_heads:
+                raise ValueError(
+                    f"d_model ({self.d_model}) is not divisible by n_heads ({self.n_heads}); "
+                    "give d_head explicitly"
+                )
+            object.__setattr__(self, "d_head", self.d_model // self.n_heads)
+        if self.d_mlp is None:
+            object.__setattr__(self, "d_mlp", 4 * self.d_model)
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"labels must be distinct, got {self.labels}")
+        if self.modality == "text":
+            if self.vocab_size is None:
+                raise ValueError("a text model needs vocab_size")
+            if self.pad_token_id >= self.vocab_size:
+                raise ValueError(
+                    f"pad_token_id ({self.pad_token_id}) is outside the vocabulary "
+                    f"(vocab_size {self.vocab_size})"
+                )
+        else:
+            if self.image_size is None or self.patch_size is None:
+                raise ValueError("a vision model needs image_size and patch_size")
+            if self.image_size % self.patch_size:
+                raise ValueError(
+                    f"image_size ({self.image_size}) is not divisible by patch_size "
+                    f"({self.patch_size})"
+                )
+        return self
+
+    @property
+    def n_labels(self) -> int:
+        return len(self.labels)
+
+    @property
+    def n_patches(self) -> int:
+        if self.modality != "vision":
+            raise ConfigError("n_patches is defined for vision models only")
+        return (self.image_size // self.patch_size) ** 2
+
+    @property
+    def n_positions(self) -> int:
+        """Number of learned position embeddings."""
+        return self.n_patches + 1 if self.modality == "vision" else self.max_positions
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "config") -> "ClassifierConfig":
+        """Validate `data`, turning a pydantic error into one ConfigError that names each field."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as err:
+            raise ConfigError(f"{source}: {describe_validation_error(err)}") from None
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "ClassifierConfig":
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such config file") from None
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{path}: not valid JSON ({err})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a JSON object, got {type(data).__name__}")
+        return cls.from_dict(data, source=str(path))
+
+
+def describe_validation_error(err: ValidationError) -> str:
+    """One line per problem: `field 'x': message (got ...)`."""
+    parts = []
+    for problem in err.errors():
+        field = ".".join(str(p) for p in problem["loc"]) or "(whole object)"
+        message = problem["msg"]
+        if problem["type"] == "extra_forbidden":
+            message = "unknown field"
+        got = problem.get("input")
+        got_text = "" if isinstance(got, dict) else f" (got {got!r})"
+        parts.append(f"field '{field}': {message}{got_text}")
+    return "; ".join(parts)

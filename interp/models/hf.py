@@ -1,0 +1,255 @@
+"""Convert Hugging Face BERT-family checkpoints in a local folder into HookedClassifiers.
+
+Supported: BertForSequenceClassification, DistilBertForSequenceClassification,
+RobertaForSequenceClassification, and bare BertModel encoders (such as MiniLM), whose classifier
+is freshly initialised. Only `config.json`, `model.safetensors` and the tokenizer files are read;
+no hub is contacted and no pickle is opened.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Callable, Optional
+
+from torch import Tensor
+
+from interp.errors import CheckpointError
+from interp.models.config import ClassifierConfig
+from interp.models.hooked import HookedClassifier
+from interp.models.weights import read_safetensors
+
+FAMILIES = ("bert", "distilbert", "roberta")
+
+
+def is_hf_folder(folder: Path) -> bool:
+    """A Hugging Face folder has a config.json with a `model_type`."""
+    try:
+        return "model_type" in json.loads((folder / "config.json").read_text())
+    except (OSError, json.JSONDecodeError, TypeError):
+        return False
+
+
+def _labels(hf: dict, labels: Optional[list[str]]) -> list[str]:
+    if labels is not None:
+        return list(labels)
+    id2label = hf.get("id2label")
+    if id2label:
+        return [id2label[key] for key in sorted(id2label, key=int)]
+    return [f"LABEL_{i}" for i in range(hf.get("num_labels", 2))]
+
+
+def config_from_hf(hf: dict, labels: Optional[list[str]] = None) -> ClassifierConfig:
+    """The ClassifierConfig of a Hugging Face `config.json` (as a dict)."""
+    family = hf.get("model_type")
+    if family not in FAMILIES:
+        raise CheckpointError(
+            f"model_type '{family}' is not supported; expected one of {', '.join(FAMILIES)}"
+        )
+    if family == "distilbert":
+        return ClassifierConfig(
+            n_layers=hf["n_layers"],
+            d_model=hf["dim"],
+            n_heads=hf["n_heads"],
+            d_mlp=hf["hidden_dim"],
+            norm="post",
+            act_fn=hf.get("activation", "gelu"),
+            layer_norm_eps=1e-12,
+            head="distilbert",
+            labels=_labels(hf, labels),
+            vocab_size=hf["vocab_size"],
+            max_positions=hf["max_position_embeddings"],
+            n_token_types=0,
+            pad_token_id=hf.get("pad_token_id") or 0,
+        )
+    if hf.get("position_embedding_type", "absolute") != "absolute":
+        raise CheckpointError(
+            f"position_embedding_type '{hf['position_embedding_type']}' is not supported"
+        )
+    return ClassifierConfig(
+        n_layers=hf["num_hidden_layers"],
+        d_model=hf["hidden_size"],
+        n_heads=hf["num_attention_heads"],
+        d_mlp=hf["intermediate_size"],
+        norm="post",
+        act_fn=hf.get("hidden_act", "gelu"),
+        layer_norm_eps=hf.get("layer_norm_eps", 1e-12),
+        head="bert_pooler",
+        labels=_labels(hf, labels),
+        vocab_size=hf["vocab_size"],
+        max_positions=hf["max_position_embeddings"],
+        n_token_types=hf.get("type_vocab_size", 2),
+        pad_token_id=hf.get("pad_token_id") or 0,
+        positions="roberta" if family == "roberta" else "absolute",
+    )
+
+
+def _t(x: Tensor) -> Tensor:
+    return x.T.contiguous()
+
+
+def _same(x: Tensor) -> Tensor:
+    return x
+
+
+def _weight_map(family: str, prefix: str, cfg: ClassifierConfig) -> list[tuple[str, str, Callable]]:
+    """(our name, HF name, transform) for every converted parameter, head excluded."""
+    emb = f"{prefix}embeddings."
+    rows = [
+        ("W_E", emb + "word_embeddings.weight", _same),
+        ("W_pos", emb + "position_embeddings.weight", _same),
+        ("embed_ln.weight", emb + "LayerNorm.weight", _same),
+        ("embed_ln.bias", emb + "LayerNorm.bias", _same),
+    ]
+    if cfg.n_token_types:
+        rows.append(("W_token_type", emb + "token_type_embeddings.weight", _same))
+    for layer in range(cfg.n_layers):
+        ours = f"blocks.{layer}."
+        if family == "distilbert":
+            hf = f"{prefix}transformer.layer.{layer}."
+            names = {
+                "q": "attention.q_lin",
+                "k": "attention.k_lin",
+                "v": "attention.v_lin",
+                "o": "attention.out_lin",
+                "ln1": "sa_layer_norm",
+                "in": "ffn.lin1",
+                "out": "ffn.lin2",
+                "ln2": "output_layer_norm",
+            }
+        else:
+            hf = f"{prefix}encoder.layer.{layer}."
+            names = {
+                "q": "attention.self.query",
+                "k": "attention.self.key",
+                "v": "attention.self.value",
+                "o": "attention.output.dense",
+                "ln1": "attention.output.LayerNorm",
+                "in": "intermediate.dense",
+                "out": "output.dense",
+                "ln2": "output.LayerNorm",
+            }
+        for proj in "qkv":
+            rows += [
+                (f"{ours}attn.{proj}_weight", f"{hf}{names[proj]}.weight", _t),
+                (f"{ours}attn.{proj}_bias", f"{hf}{names[proj]}.bias", _same),
+            ]
+        rows += [
+            (f"{ours}attn.o_weight", f"{hf}{names['o']}.weight", _t),
+            (f"{ours}attn.b_O", f"{hf}{names['o']}.bias", _same),
+            (f"{ours}mlp.W_in", f"{hf}{names['in']}.weight", _t),
+            (f"{ours}mlp.b_in", f"{hf}{names['in']}.bias", _same),
+            (f"{ours}mlp.W_out", f"{hf}{names['out']}.weight", _t),
+            (f"{ours}mlp.b_out", f"{hf}{names['out']}.bias", _same),
+        ]
+        for ln in ("ln1", "ln2"):
+            rows += [
+                (f"{ours}{ln}.w", f"{hf}{names[ln]}.weight", _same),
+                (f"{ours}{ln}.b", f"{hf}{names[ln]}.bias", _same),
+            ]
+    return rows
+
+
+def _head_map(family: str, prefix: str) -> list[tuple[str, str, Callable]]:
+    pooler = {
+        "bert": f"{prefix}pooler.dense",
+        "distilbert": "pre_classifier",
+        "roberta": "classifier.dense",
+    }[family]
+    classifier = "classifier.out_proj" if family == "roberta" else "classifier"
+    return [
+        ("head.pooler.weight", f"{pooler}.weight", _same),
+        ("head.pooler.bias", f"{pooler}.bias", _same),
+        ("head.classifier.weight", f"{classifier}.weight", _same),
+        ("head.classifier.bias", f"{classifier}.bias", _same),
+    ]
+
+
+def load_tokenizer(folder: Path):
+    """The folder's tokenizer as a `tokenizers.Tokenizer` (tokenizer.json, else vocab files)."""
+    from tokenizers import Tokenizer
+
+    if (folder / "tokenizer.json").exists():
+        try:
+            return Tokenizer.from_file(str(folder / "tokenizer.json"))
+        except Exception as err:
+            raise CheckpointError(f"{folder / 'tokenizer.json'}: unreadable tokenizer ({err})")
+    try:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True).backend_tokenizer
+    except Exception as err:
+        raise CheckpointError(
+            f"{folder}: no tokenizer.json and the vocabulary files could not be read ({err})"
+        ) from None
+
+
+def load_hf(
+    folder: str | Path,
+    device: str = "cpu",
+    labels: Optional[list[str]] = None,
+    seed: int = 0,
+) -> HookedClassifier:
+    """Convert the Hugging Face checkpoint in `folder`, weight by weight, into a HookedClassifier.
+
+    `labels` overrides the label names (and count) of the config; a bare encoder then gets a
+    freshly initialised classifier head of that size (seeded by `seed`), said in a warning.
+    """
+    folder = Path(folder)
+    try:
+        hf = json.loads((folder / "config.json").read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{folder / 'config.json'}: cannot be read ({err})") from None
+    cfg = config_from_hf(hf, labels)
+    family = hf["model_type"]
+    weights = folder / "model.safetensors"
+    if not weights.exists():
+        extra = " (pytorch_model.bin is pickle and is never opened)" if (
+            folder / "pytorch_model.bin"
+        ).exists() else ""
+        raise CheckpointError(f"{folder}: no model.safetensors{extra}")
+    state = read_safetensors(weights)
+    prefix = f"{family}." if any(k.startswith(f"{family}.") for k in state) else ""
+    model = HookedClassifier(cfg, seed=seed, tokenizer=load_tokenizer(folder))
+    rows = _weight_map(family, prefix, cfg)
+    head_rows = _head_map(family, prefix)
+    has_head = all(src in state for _, src, _ in head_rows)
+    with_pooler = head_rows[:2] if family == "bert" and head_rows[0][1] in state else []
+    if has_head and labels is None:
+        rows += head_rows
+    else:
+        rows += with_pooler
+        what = "classifier" if with_pooler else "pooler and classifier"
+        warnings.warn(
+            f"{folder}: no classification head in the checkpoint (or new labels given); the "
+            f"{what} of {cfg.n_labels} labels is freshly initialised (seed {seed})",
+            stacklevel=2,
+        )
+    missing = [src for _, src, _ in rows if src not in state]
+    if missing:
+        raise CheckpointError(
+            f"{weights}: {len(missing)} expected weights are missing, e.g. {missing[:3]}"
+        )
+    ours = model.state_dict()
+    for name, src, transform in rows:
+        value = transform(state[src])
+        if value.shape != ours[name].shape:
+            raise CheckpointError(
+                f"{weights}: '{src}' has shape {tuple(value.shape)}, the config implies "
+                f"{tuple(ours[name].shape)}"
+            )
+        ours[name] = value
+    model.load_state_dict(ours)
+    model.meta = {"source": "huggingface", "path": str(folder), "family": family}
+    _check_tokenizer(model, folder)
+    return model.eval().to(device)
+
+
+def _check_tokenizer(model: HookedClassifier, folder: Path) -> None:
+    size = model.tokenizer.get_vocab_size(with_added_tokens=True)
+    if size > model.cfg.vocab_size:
+        raise CheckpointError(
+            f"{folder}: the tokenizer has {size} tokens but the model's vocabulary has "
+            f"{model.cfg.vocab_size}; tokenizer and weights do not belong together"
+        )

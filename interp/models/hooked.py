@@ -1,0 +1,417 @@
+"""HookedClassifier: an encoder classifier with TransformerLens hook points at every activation.
+
+One readable implementation covers the embedded zoo (pre-norm) and the BERT family (post-norm:
+BERT, DistilBERT, RoBERTa, MiniLM). Shapes use TransformerLens conventions; see
+ARCHITECTURE.md for the hook vocabulary. Each hook fires exactly once per forward pass.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from jaxtyping import Float
+from torch import Tensor, nn
+from transformer_lens.hook_points import HookPoint
+from transformer_lens.HookedRootModule import HookedRootModule
+
+from interp.models.batch import Batch
+from interp.models.config import ClassifierConfig
+
+ACTIVATIONS = {
+    "gelu": F.gelu,
+    "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
+    "relu": F.relu,
+}
+
+
+class LayerNorm(nn.Module):
+    """LayerNorm with hooks on the scale (std) and on the normalised output, as in TransformerLens."""
+
+    def __init__(self, d_model: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.w = nn.Parameter(torch.ones(d_model))
+        self.b = nn.Parameter(torch.zeros(d_model))
+        self.hook_scale = HookPoint()  # [..., 1]
+        self.hook_normalized = HookPoint()  # [..., d_model]
+
+    def forward(self, x: Float[Tensor, "... d_model"]) -> Float[Tensor, "... d_model"]:
+        x = x - x.mean(-1, keepdim=True)
+        scale = self.hook_scale((x.pow(2).mean(-1, keepdim=True) + self.eps).sqrt())
+        return self.hook_normalized(x / scale * self.w + self.b)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with padding mask; weights stored flat, exposed per head."""
+
+    def __init__(self, cfg: ClassifierConfig):
+        super().__init__()
+        self.cfg = cfg
+        m, h, d = cfg.d_model, cfg.n_heads, cfg.d_head
+        # Flat [d_model, heads * d_head] storage makes the no-hook forward one GEMM per projection.
+        self.q_weight = nn.Parameter(torch.empty(m, h * d))
+        self.k_weight = nn.Parameter(torch.empty(m, h * d))
+        self.v_weight = nn.Parameter(torch.empty(m, h * d))
+        self.o_weight = nn.Parameter(torch.empty(h * d, m))
+        self.q_bias = nn.Parameter(torch.zeros(h * d))
+        self.k_bias = nn.Parameter(torch.zeros(h * d))
+        self.v_bias = nn.Parameter(torch.zeros(h * d))
+        self.b_O = nn.Parameter(torch.zeros(m))
+        self.dropout = nn.Dropout(cfg.dropout)
+
+        self.hook_q = HookPoint()  # [batch, pos, head, d_head]
+        self.hook_k = HookPoint()
+        self.hook_v = HookPoint()
+        self.hook_attn_scores = HookPoint()  # [batch, head, query_pos, key_pos]
+        self.hook_pattern = HookPoint()
+        self.hook_z = HookPoint()  # [batch, pos, head, d_head]
+        self.hook_result = HookPoint()  # [batch, pos, head, d_model], opt-in
+
+    # TransformerLens-shaped views of the weights (writes go through to the parameters).
+    @property
+    def W_Q(self) -> Float[Tensor, "head d_model d_head"]:
+        return self.q_weight.view(self.cfg.d_model, self.cfg.n_heads, -1).permute(1, 0, 2)
+
+    @property
+    def W_K(self) -> Float[Tensor, "head d_model d_head"]:
+        return self.k_weight.view(self.cfg.d_model, self.cfg.n_heads, -1).permute(1, 0, 2)
+
+    @property
+    def W_V(self) -> Float[Tensor, "head d_model d_head"]:
+        return self.v_weight.view(self.cfg.d_model, self.cfg.n_heads, -1).permute(1, 0, 2)
+
+    @property
+    def W_O(self) -> Float[Tensor, "head d_head d_model"]:
+        return self.o_weight.view(self.cfg.n_heads, -1, self.cfg.d_model)
+
+    @property
+    def b_Q(self) -> Float[Tensor, "head d_head"]:
+        return self.q_bias.view(self.cfg.n_heads, -1)
+
+    @property
+    def b_K(self) -> Float[Tensor, "head d_head"]:
+        return self.k_bias.view(self.cfg.n_heads, -1)
+
+    @property
+    def b_V(self) -> Float[Tensor, "head d_head"]:
+        return self.v_bias.view(self.cfg.n_heads, -1)
+
+    def _project(self, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        """[batch, pos, d_model] or per-head [batch, pos, head, d_model] -> [batch, pos, head, d_head]."""
+        h = self.cfg.n_heads
+        if x.ndim == 4:
+            per_head = weight.view(self.cfg.d_model, h, -1).permute(1, 0, 2)
+            return torch.einsum("bphm,hmd->bphd", x, per_head) + bias.view(h, -1)
+        return (x @ weight + bias).view(x.shape[0], x.shape[1], h, -1)
+
+    def forward(
+        self,
+        query_input: Tensor,
+        key_input: Tensor,
+        value_input: Tensor,
+        additive_mask: Float[Tensor, "batch 1 1 key_pos"],
+    ) -> Float[Tensor, "batch pos d_model"]:
+        q = self.hook_q(self._project(query_input, self.q_weight, self.q_bias))
+        k = self.hook_k(self._project(key_input, self.k_weight, self.k_bias))
+        v = self.hook_v(self._project(value_input, self.v_weight, self.v_bias))
+        scores = torch.einsum("bqhd,bkhd->bhqk", q, k) / math.sqrt(self.cfg.d_head)
+        scores = self.hook_attn_scores(scores + additive_mask)
+        pattern = self.hook_pattern(scores.softmax(dim=-1))
+        z = self.hook_z(torch.einsum("bhqk,bkhd->bqhd", self.dropout(pattern), v))
+        if self.cfg.use_attn_result:
+            result = self.hook_result(torch.einsum("bphd,hdm->bphm", z, self.W_O))
+            return result.sum(dim=2) + self.b_O
+        return z.reshape(z.shape[0], z.shape[1], -1) @ self.o_weight + self.b_O
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ClassifierConfig):
+        super().__init__()
+        self.W_in = nn.Parameter(torch.empty(cfg.d_model, cfg.d_mlp))
+        self.b_in = nn.Parameter(torch.zeros(cfg.d_mlp))
+        self.W_out = nn.Parameter(torch.empty(cfg.d_mlp, cfg.d_model))
+        self.b_out = nn.Parameter(torch.zeros(cfg.d_model))
+        self.act = ACTIVATIONS[cfg.act_fn]
+        self.hook_pre = HookPoint()  # [batch, pos, d_mlp]
+        self.hook_post = HookPoint()
+
+    def forward(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
+        pre = self.hook_pre(x @ self.W_in + self.b_in)
+        return self.hook_post(self.act(pre)) @ self.W_out + self.b_out
+
+
+class Block(nn.Module):
+    """One encoder layer.
+
+    pre-norm:  mid = pre + attn(ln1(pre));      post = mid + mlp(ln2(mid))
+    post-norm: mid = ln1(pre + attn(pre));      post = ln2(mid + mlp(mid))
+    In both, `hook_resid_post` of layer l equals `hook_resid_pre` of layer l + 1.
+    """
+
+    def __init__(self, cfg: ClassifierConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.ln1 = LayerNorm(cfg.d_model, cfg.layer_norm_eps)
+        self.ln2 = LayerNorm(cfg.d_model, cfg.layer_norm_eps)
+        self.attn = Attention(cfg)
+        self.mlp = MLP(cfg)
+        self.dropout = nn.Dropout(cfg.dropout)
+        for name in (
+            "hook_resid_pre",
+            "hook_q_input",
+            "hook_k_input",
+            "hook_v_input",
+            "hook_attn_out",
+            "hook_resid_mid",
+            "hook_mlp_in",
+            "hook_mlp_out",
+            "hook_resid_post",
+        ):
+            setattr(self, name, HookPoint())
+
+    def _attention_inputs(self, resid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        pre_norm = self.cfg.norm == "pre"
+        if not self.cfg.use_split_qkv_input:
+            x = self.ln1(resid) if pre_norm else resid
+            return x, x, x
+        per_head = resid.unsqueeze(2).expand(-1, -1, self.cfg.n_heads, -1)
+        q_in = self.hook_q_input(per_head.clone())
+        k_in = self.hook_k_input(per_head.clone())
+        v_in = self.hook_v_input(per_head.clone())
+        if not pre_norm:
+            return q_in, k_in, v_in
+        # One ln1 call over [q heads | k heads | v heads] so that its hooks still fire once.
+        normed = self.ln1(torch.cat([q_in, k_in, v_in], dim=2))
+        return normed.chunk(3, dim=2)
+
+    def forward(
+        self, resid: Float[Tensor, "batch pos d_model"], additive_mask: Tensor
+    ) -> Float[Tensor, "batch pos d_model"]:
+        resid = self.hook_resid_pre(resid)
+        q_in, k_in, v_in = self._attention_inputs(resid)
+        attn_out = self.hook_attn_out(self.dropout(self.attn(q_in, k_in, v_in, additive_mask)))
+        if self.cfg.norm == "pre":
+            resid_mid = self.hook_resid_mid(resid + attn_out)
+            mlp_in = self.hook_mlp_in(resid_mid)
+            mlp_out = self.hook_mlp_out(self.dropout(self.mlp(self.ln2(mlp_in))))
+            return self.hook_resid_post(resid_mid + mlp_out)
+        resid_mid = self.hook_resid_mid(self.ln1(resid + attn_out))
+        mlp_in = self.hook_mlp_in(resid_mid)
+        mlp_out = self.hook_mlp_out(self.dropout(self.mlp(mlp_in)))
+        return self.hook_resid_post(self.ln2(resid_mid + mlp_out))
+
+
+class ClassificationHead(nn.Module):
+    """BERT pooler (dense + tanh), DistilBERT pre-classifier (dense + ReLU) or none, then linear."""
+
+    def __init__(self, cfg: ClassifierConfig):
+        super().__init__()
+        self.kind = cfg.head
+        if cfg.head != "linear":
+            self.pooler = nn.Linear(cfg.d_model, cfg.d_model)
+        self.classifier = nn.Linear(cfg.d_model, cfg.n_labels)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def pool(self, cls: Tensor) -> Tensor:
+        if self.kind == "bert_pooler":
+            return torch.tanh(self.pooler(cls))
+        if self.kind == "distilbert":
+            return F.relu(self.pooler(cls))
+        return cls
+
+
+class HookedClassifier(HookedRootModule):
+    """Encoder classifier with TransformerLens hooks: `forward(batch) -> logits [batch, n_labels]`.
+
+    `run_with_hooks`, `run_with_cache(names_filter=...)` and `hooks()` come from
+    `HookedRootModule`; all of them remove their hooks when they end, also after an exception.
+    """
+
+    def __init__(self, cfg: ClassifierConfig, seed: Optional[int] = 0, tokenizer=None):
+        super().__init__()
+        self.cfg = cfg.model_copy()
+        self.tokenizer = tokenizer  # a `tokenizers.Tokenizer` for text models, or None
+        self.meta: dict = {}  # provenance (train.json, HF source) carried with the model
+        m = cfg.d_model
+        if cfg.modality == "text":
+            self.W_E = nn.Parameter(torch.empty(cfg.vocab_size, m))
+            if cfg.n_token_types:
+                self.W_token_type = nn.Parameter(torch.empty(cfg.n_token_types, m))
+                self.hook_token_type_embed = HookPoint()  # [batch, pos, d_model]
+            self.hook_embed = HookPoint()  # [batch, pos, d_model]
+        else:
+            patch_dim = cfg.n_channels * cfg.patch_size**2
+            self.W_patch = nn.Parameter(torch.empty(patch_dim, m))
+            self.b_patch = nn.Parameter(torch.zeros(m))
+            self.cls_vector = nn.Parameter(torch.empty(m))
+            self.hook_patch_embed = HookPoint()  # [batch, pos, d_model], pos 0 is [CLS]
+        self.W_pos = nn.Parameter(torch.empty(cfg.n_positions, m))
+        self.hook_pos_embed = HookPoint()
+        # Post-norm encoders normalise the embeddings; pre-norm ones normalise before the head.
+        self.embed_ln = nn.LayerNorm(m, eps=cfg.layer_norm_eps) if cfg.norm == "post" else None
+        self.ln_final = nn.LayerNorm(m, eps=cfg.layer_norm_eps) if cfg.norm == "pre" else None
+        self.embed_dropout = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(self.cfg) for _ in range(cfg.n_layers))
+        self.head = ClassificationHead(cfg)
+        self.hook_cls = HookPoint()  # [batch, d_model]
+        self.hook_pooled = HookPoint()  # [batch, d_model]
+        self.hook_logits = HookPoint()  # [batch, n_labels]
+        self.reset_parameters(seed)
+        self.setup()
+
+    @torch.no_grad()
+    def reset_parameters(self, seed: Optional[int] = 0) -> None:
+        """BERT-style initialisation (normal, std 0.02; zero biases; unit norms), seeded."""
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        for name, param in self.named_parameters():
+            leaf = name.rsplit(".", 1)[-1]
+            if param.ndim >= 2 or leaf == "cls_vector":
+                param.copy_(torch.randn(param.shape, generator=generator) * 0.02)
+            elif leaf in ("w", "weight") and ("ln" in name or "LayerNorm" in name):
+                param.fill_(1.0)
+            else:
+                param.zero_()
+
+    # ------------------------------------------------------------------ device handling
+    def to(self, *args, **kwargs) -> "HookedClassifier":
+        device = torch._C._nn._parse_to(*args, **kwargs)[0]
+        super().to(*args, **kwargs)
+        if device is not None:
+            self.cfg.device = str(device)
+        return self
+
+    def cuda(self, device=None) -> "HookedClassifier":
+        return self.to(device if device is not None else "cuda")
+
+    def cpu(self) -> "HookedClassifier":
+        return self.to("cpu")
+
+    # ------------------------------------------------------------------ forward
+    def _as_batch(self, batch, attention_mask, token_type_ids) -> Batch:
+        if isinstance(batch, Batch):
+            return batch
+        if isinstance(batch, dict):
+            return Batch(**{k: v for k, v in batch.items() if k in Batch.__dataclass_fields__})
+        if isinstance(batch, Tensor):
+            if self.cfg.modality == "vision":
+                return Batch(pixel_values=batch)
+            return Batch(
+                input_ids=batch, attention_mask=attention_mask, token_type_ids=token_type_ids
+            )
+        raise TypeError(f"expected a Batch, a dict or a tensor, got {type(batch).__name__}")
+
+    def _embed_text(self, batch: Batch) -> Tensor:
+        ids = batch.input_ids
+        if int(ids.max()) >= self.cfg.vocab_size or int(ids.min()) < 0:
+            raise ValueError(
+                f"token ids must lie in [0, {self.cfg.vocab_size}), got range "
+                f"[{int(ids.min())}, {int(ids.max())}]: is the tokenizer the model's own?"
+            )
+        n_pos = ids.shape[1]
+        if self.cfg.positions == "roberta":
+            # RoBERTa numbers non-pad tokens from pad_token_id + 1; pads take pad_token_id.
+            not_pad = ids.ne(self.cfg.pad_token_id).long()
+            position_ids = torch.cumsum(not_pad, dim=1) * not_pad + self.cfg.pad_token_id
+            max_pos = int(position_ids.max())
+        else:
+            position_ids = torch.arange(n_pos, device=ids.device)
+            max_pos = n_pos - 1
+        if max_pos >= self.cfg.n_positions:
+            raise ValueError(
+                f"sequence of {n_pos} tokens needs position {max_pos}, but the model has "
+                f"{self.cfg.n_positions} positions"
+            )
+        resid = self.hook_embed(F.embedding(ids, self.W_E))
+        pos = self.W_pos[position_ids]
+        # A contiguous copy, so that hooks may write into it in place.
+        resid = resid + self.hook_pos_embed(pos.expand_as(resid).contiguous())
+        if self.cfg.n_token_types:
+            types = batch.token_type_ids
+            if types is None:
+                types = torch.zeros_like(ids)
+            resid = resid + self.hook_token_type_embed(F.embedding(types, self.W_token_type))
+        return resid
+
+    def _embed_image(self, batch: Batch) -> Tensor:
+        cfg = self.cfg
+        x = batch.pixel_values
+        expected = (cfg.n_channels, cfg.image_size, cfg.image_size)
+        if tuple(x.shape[1:]) != expected:
+            raise ValueError(f"pixel_values must be [batch, {expected}], got {tuple(x.shape)}")
+        p = cfg.patch_size
+        patches = F.unfold(x, kernel_size=p, stride=p).transpose(1, 2)  # [b, n_patches, c*p*p]
+        tokens = patches @ self.W_patch + self.b_patch
+        cls = self.cls_vector.expand(x.shape[0], 1, -1)
+        resid = self.hook_patch_embed(torch.cat([cls, tokens], dim=1))
+        return resid + self.hook_pos_embed(self.W_pos.expand_as(resid).contiguous())
+
+    def forward(
+        self,
+        batch: Batch | Tensor | dict,
+        attention_mask: Optional[Tensor] = None,
+        token_type_ids: Optional[Tensor] = None,
+    ) -> Float[Tensor, "batch n_labels"]:
+        batch = self._as_batch(batch, attention_mask, token_type_ids).to(self.cfg.device)
+        if self.cfg.modality == "text":
+            if batch.input_ids is None:
+                raise ValueError("this is a text model; the batch holds no input_ids")
+            resid = self._embed_text(batch)
+            keep = batch.attention_mask.bool()
+        else:
+            if batch.pixel_values is None:
+                raise ValueError("this is a vision model; the batch holds no pixel_values")
+            resid = self._embed_image(batch)
+            keep = torch.ones(resid.shape[:2], dtype=torch.bool, device=resid.device)
+        if self.embed_ln is not None:
+            resid = self.embed_ln(resid)
+        resid = self.embed_dropout(resid)
+        additive_mask = torch.zeros(keep.shape, dtype=resid.dtype, device=resid.device)
+        additive_mask = additive_mask.masked_fill(~keep, torch.finfo(resid.dtype).min)
+        additive_mask = additive_mask[:, None, None, :]
+        for block in self.blocks:
+            resid = block(resid, additive_mask)
+        if self.ln_final is not None:
+            resid = self.ln_final(resid)
+        cls = self.hook_cls(resid[:, 0])
+        pooled = self.hook_pooled(self.head.pool(cls))
+        return self.hook_logits(self.head.classifier(self.head.dropout(pooled)))
+
+    # ------------------------------------------------------------------ conveniences
+    def set_use_attn_result(self, value: bool) -> None:
+        """Compute per-head outputs `blocks.{l}.attn.hook_result` (costs memory)."""
+        self.cfg.use_attn_result = value
+
+    def set_use_split_qkv_input(self, value: bool) -> None:
+        """Give each head its own copy of the attention input (`hook_{q,k,v}_input`)."""
+        self.cfg.use_split_qkv_input = value
+
+    def firing_hook_names(self) -> list[str]:
+        """The hook points that fire in a forward pass with the current settings."""
+        skip = set()
+        if not self.cfg.use_attn_result:
+            skip.add("attn.hook_result")
+        if not self.cfg.use_split_qkv_input:
+            skip.update({"hook_q_input", "hook_k_input", "hook_v_input"})
+        return [name for name in self.hook_dict if name.split(".", 2)[-1] not in skip]
+
+    def encode(
+        self,
+        premises: list[str],
+        hypotheses: Optional[list[str]] = None,
+        max_length: Optional[int] = None,
+    ) -> Batch:
+        """Tokenise sentences (or sentence pairs) with the model's own tokenizer into a Batch."""
+        from interp.models.tokenize import encode_texts
+
+        if self.tokenizer is None:
+            raise ValueError("this model carries no tokenizer")
+        return encode_texts(
+            self.tokenizer,
+            premises,
+            hypotheses,
+            max_length=max_length or self.cfg.n_positions,
+            device=self.cfg.device,
+        )

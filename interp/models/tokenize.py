@@ -1,0 +1,65 @@
+"""Turn sentences or sentence pairs into a Batch with a `tokenizers` vocabulary."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Optional, Sequence
+
+import torch
+from tokenizers import Tokenizer
+
+from interp.models.batch import Batch
+
+PAD_CANDIDATES = ("[PAD]", "<pad>")
+
+
+def pad_token_id(tokenizer: Tokenizer) -> int:
+    """The id of the tokenizer's padding token ([PAD] or <pad>)."""
+    if tokenizer.padding is not None:
+        return tokenizer.padding["pad_id"]
+    for token in PAD_CANDIDATES:
+        token_id = tokenizer.token_to_id(token)
+        if token_id is not None:
+            return token_id
+    raise ValueError(f"the tokenizer has none of the padding tokens {PAD_CANDIDATES}")
+
+
+def encode_texts(
+    tokenizer: Tokenizer,
+    premises: Sequence[str],
+    hypotheses: Optional[Sequence[str]] = None,
+    max_length: int = 512,
+    device: str | torch.device = "cpu",
+) -> Batch:
+    """Encode sentences (or premise/hypothesis pairs), padded to the longest, as a Batch.
+
+    Special tokens and token types come from the tokenizer's own post-processor, so a BERT
+    vocabulary gives `[CLS] premise [SEP] hypothesis [SEP]` with types 0 and 1. Sequences longer
+    than `max_length` are truncated with a warning.
+    """
+    if len(premises) == 0:
+        raise ValueError("encode_texts got no sentences")
+    if hypotheses is not None and len(hypotheses) != len(premises):
+        raise ValueError(f"{len(premises)} premises but {len(hypotheses)} hypotheses")
+    tokenizer = Tokenizer.from_str(tokenizer.to_str())  # a copy: padding settings stay local
+    tokenizer.no_truncation()
+    tokenizer.enable_padding(pad_id=pad_token_id(tokenizer))
+    inputs = list(premises) if hypotheses is None else list(zip(premises, hypotheses))
+    encodings = tokenizer.encode_batch(inputs)
+    if len(encodings[0].ids) > max_length:
+        too_long = sum(sum(e.attention_mask) > max_length for e in encodings)
+        warnings.warn(
+            f"{too_long} of {len(encodings)} inputs exceed {max_length} tokens and were truncated",
+            stacklevel=2,
+        )
+        tokenizer.enable_truncation(max_length=max_length)
+        encodings = tokenizer.encode_batch(inputs)
+
+    def tensor(attr: str) -> torch.Tensor:
+        return torch.tensor([getattr(e, attr) for e in encodings], dtype=torch.long, device=device)
+
+    return Batch(
+        input_ids=tensor("ids"),
+        attention_mask=tensor("attention_mask"),
+        token_type_ids=tensor("type_ids"),
+    )

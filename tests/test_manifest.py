@@ -1,0 +1,117 @@
+"""The checkpoints manifest: schema, reference checks, resolution and hashes."""
+
+import textwrap
+
+import pytest
+
+from interp.errors import CheckpointError, ManifestError
+from interp.manifest import Manifest, sha256_of
+from interp.models import load, save_checkpoint
+
+GOOD = """
+version: 1
+checkpoint_dir: ckpts
+models:
+  - id: poe-teacher
+    role: teacher
+    task: nli
+    recipe: {arch: teacher, loss: poe, bias_model: bias-nli, seed: 0}
+  - id: bias-nli
+    role: bias_model
+    task: nli
+    recipe: {arch: features, loss: erm}
+  - id: kd-student-poe
+    role: student
+    task: nli
+    recipe: {arch: student-small, loss: kd, teacher: poe-teacher, seed: 0}
+  - id: local
+    role: teacher
+    task: nli
+    path: models/local
+pairs:
+  - id: poe
+    teacher: poe-teacher
+    student: kd-student-poe
+    suites: [lexical_overlap]
+"""
+
+
+def write(tmp_path, text):
+    path = tmp_path / "checkpoints_manifest.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_a_valid_manifest_loads_and_resolves_locations(tmp_path):
+    manifest = Manifest.load(write(tmp_path, GOOD))
+    assert [m.id for m in manifest.models][:3] == ["poe-teacher", "bias-nli", "kd-student-poe"]
+    assert manifest.location("poe-teacher") == tmp_path / "ckpts" / "poe-teacher"
+    assert manifest.location("local") == tmp_path / "models" / "local"
+    assert manifest.pair("poe").student == "kd-student-poe"
+    assert not manifest.exists("local")
+
+
+def test_a_bad_reference_names_the_entry_and_the_field(tmp_path):
+    text = GOOD.replace("teacher: poe-teacher, seed", "teacher: poe-teachr, seed")
+    with pytest.raises(ManifestError) as err:
+        Manifest.load(write(tmp_path, text))
+    assert (
+        "manifest entry 'kd-student-poe': field 'recipe.teacher' names 'poe-teachr', "
+        "which is not defined" in str(err.value)
+    )
+
+
+def test_a_pair_naming_an_unknown_model_is_an_error(tmp_path):
+    text = GOOD.replace("student: kd-student-poe", "student: ghost")
+    with pytest.raises(ManifestError, match="pair 'poe': field 'student' names 'ghost'"):
+        Manifest.load(write(tmp_path, text))
+
+
+def test_unknown_fields_are_errors_that_name_entry_and_field(tmp_path):
+    text = GOOD.replace("    task: nli\n    path: models/local", "    task: nli\n    pth: x")
+    with pytest.raises(ManifestError, match="manifest entry 'local': field 'pth': unknown field"):
+        Manifest.load(write(tmp_path, text))
+
+
+def test_unknown_loss_is_an_error(tmp_path):
+    text = GOOD.replace("loss: poe,", "loss: focal,")
+    with pytest.raises(ManifestError, match="'poe-teacher': field 'recipe.loss'.*unknown loss"):
+        Manifest.load(write(tmp_path, text))
+
+
+def test_duplicate_ids_and_path_with_recipe_are_errors(tmp_path):
+    text = GOOD.replace("id: local", "id: bias-nli")
+    with pytest.raises(ManifestError, match="'bias-nli' is defined 2 times"):
+        Manifest.load(write(tmp_path, text))
+    text = GOOD.replace("path: models/local", "path: models/local\n    recipe: {arch: a, loss: erm}")
+    with pytest.raises(ManifestError, match="exactly one of 'path' and 'recipe'"):
+        Manifest.load(write(tmp_path, text))
+
+
+def test_malformed_yaml_and_missing_file_are_clear_errors(tmp_path):
+    with pytest.raises(ManifestError, match="not valid YAML"):
+        Manifest.load(write(tmp_path, "models: [\n"))
+    with pytest.raises(ManifestError, match="no such manifest file"):
+        Manifest.load(tmp_path / "nope.yaml")
+
+
+def test_missing_checkpoint_and_hash_mismatch_are_clear_errors(tmp_path, tiny_model):
+    manifest = Manifest.load(write(tmp_path, GOOD))
+    with pytest.raises(CheckpointError, match="'local': no checkpoint at"):
+        load("local", manifest=manifest)
+    with pytest.raises(CheckpointError, match="run `interp train`"):
+        load("poe-teacher", manifest=manifest)
+    folder = save_checkpoint(tiny_model, tmp_path / "models" / "local")
+    assert load("local", manifest=manifest).cfg.n_layers == 2
+    digest = sha256_of(folder / "model.safetensors")
+    text = GOOD.replace("path: models/local", f"path: models/local\n    sha256: {digest}")
+    assert load("local", manifest=Manifest.load(write(tmp_path, text))) is not None
+    wrong = GOOD.replace("path: models/local", f"path: models/local\n    sha256: '{'0' * 64}'")
+    with pytest.raises(CheckpointError, match="has sha256 .* the manifest expects"):
+        load("local", manifest=Manifest.load(write(tmp_path, wrong)))
+
+
+def test_unknown_id_lists_the_known_ones(tmp_path):
+    manifest = Manifest.load(write(tmp_path, GOOD))
+    with pytest.raises(ManifestError, match="no manifest entry 'x' .*poe-teacher"):
+        manifest.entry("x")
