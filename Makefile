@@ -21,6 +21,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: install
+	$(BIN)/ruff check interp probes tests bench
 	$(BIN)/python -m pytest -q
 
 demo: install

@@ -1,4 +1,4 @@
-"""The checkpoints manifest: schema, validation with entry-and-field errors, and resolution to paths.
+"""The checkpoints manifest: schema, validation naming entry and field, resolution to paths.
 
 `checkpoints_manifest.yaml` lists every model a study knows (an existing checkpoint `path`, or a
 `recipe` that `interp train` builds into `<checkpoint_dir>/<id>`) and the teacher/student `pairs`
@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -30,14 +30,14 @@ class _Strict(BaseModel):
 class Recipe(_Strict):
     """How `interp train` builds a model: architecture, loss, teacher, fix, seed."""
 
-    arch: Union[str, dict[str, Any]]
+    arch: str | dict[str, Any]
     loss: str
-    teacher: Optional[str] = None
-    bias_model: Optional[str] = None
-    assistant: Optional[str] = None
-    fix: Optional[Literal["augment", "iterative", "teacher_init"]] = None
+    teacher: str | None = None
+    bias_model: str | None = None
+    assistant: str | None = None
+    fix: Literal["augment", "iterative", "teacher_init"] | None = None
     seed: int = 0
-    steps: Optional[int] = Field(default=None, ge=1)
+    steps: int | None = Field(default=None, ge=1)
     params: dict[str, Scalar] = {}
 
     @field_validator("loss")
@@ -55,9 +55,9 @@ class ModelEntry(_Strict):
     id: str = Field(pattern=ID_PATTERN)
     role: Literal["teacher", "student", "assistant", "bias_model"]
     task: str
-    path: Optional[str] = None
-    sha256: Optional[str] = Field(default=None, pattern=r"^[0-9a-f]{64}$")
-    recipe: Optional[Recipe] = None
+    path: str | None = None
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    recipe: Recipe | None = None
     description: str = ""
 
 
@@ -65,7 +65,7 @@ class Pair(_Strict):
     id: str = Field(pattern=ID_PATTERN)
     teacher: str
     student: str
-    baseline: Optional[str] = None  # the non-KD student, for the contribution metric
+    baseline: str | None = None  # the non-KD student, for the contribution metric
     suites: list[str] = Field(min_length=1)
 
 
@@ -154,8 +154,13 @@ class Manifest(_Strict):
         raise ManifestError(f"no pair '{pair_id}' (known: {known})")
 
     def location(self, model_id: str) -> Path:
-        """Where the entry's checkpoint lives (given path, or where its recipe writes it)."""
+        """Where the entry's checkpoint lives (given path, or where its recipe writes it).
+
+        `package://NAME/SUB/PATH` names a folder shipped inside an installed Python package.
+        """
         entry = self.entry(model_id)
+        if entry.path and entry.path.startswith(PACKAGE_SCHEME):
+            return package_path(entry.path, model_id)
         relative = Path(entry.path) if entry.path else Path(self.checkpoint_dir) / entry.id
         return relative if relative.is_absolute() else self.root / relative
 
@@ -170,9 +175,7 @@ class Manifest(_Strict):
             return folder
         if not (folder / "config.json").exists():
             how = "run `interp train` to build it" if entry.recipe else "check its 'path'"
-            raise CheckpointError(
-                f"manifest entry '{model_id}': no checkpoint at {folder} ({how})"
-            )
+            raise CheckpointError(f"manifest entry '{model_id}': no checkpoint at {folder} ({how})")
         if entry.sha256 is not None:
             actual = sha256_of(folder / "model.safetensors")
             if actual != entry.sha256:
@@ -181,6 +184,23 @@ class Manifest(_Strict):
                     f"the manifest expects {entry.sha256}"
                 )
         return folder
+
+
+PACKAGE_SCHEME = "package://"
+
+
+def package_path(path: str, model_id: str) -> Path:
+    """Resolve `package://NAME/SUB/PATH` to a folder inside the installed package NAME."""
+    import importlib.resources
+
+    package, _, inner = path[len(PACKAGE_SCHEME) :].partition("/")
+    try:
+        root = importlib.resources.files(package)
+    except ModuleNotFoundError:
+        raise CheckpointError(
+            f"manifest entry '{model_id}': package '{package}' is not installed"
+        ) from None
+    return Path(str(root)) / inner
 
 
 def sha256_of(path: Path) -> str:

@@ -83,7 +83,9 @@ def test_duplicate_ids_and_path_with_recipe_are_errors(tmp_path):
     text = GOOD.replace("id: local", "id: bias-nli")
     with pytest.raises(ManifestError, match="'bias-nli' is defined 2 times"):
         Manifest.load(write(tmp_path, text))
-    text = GOOD.replace("path: models/local", "path: models/local\n    recipe: {arch: a, loss: erm}")
+    text = GOOD.replace(
+        "path: models/local", "path: models/local\n    recipe: {arch: a, loss: erm}"
+    )
     with pytest.raises(ManifestError, match="exactly one of 'path' and 'recipe'"):
         Manifest.load(write(tmp_path, text))
 

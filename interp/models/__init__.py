@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 from interp.errors import CheckpointError
 from interp.models.batch import Batch
@@ -30,7 +30,7 @@ __all__ = [
 def load(
     source: "str | Path | ModelEntry",
     device: str = "cpu",
-    manifest: "Optional[Manifest]" = None,
+    manifest: "Manifest | None" = None,
 ) -> HookedClassifier:
     """Load a model from a checkpoint folder (ours or Hugging Face), a manifest entry or its id.
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Optional, Sequence
 
 import torch
 from jaxtyping import Float, Int
@@ -18,13 +18,13 @@ class Batch:
     when it is handed a batch in place of tokens (it reads `shape[-1]` as the number of positions).
     """
 
-    input_ids: Optional[Int[Tensor, "batch pos"]] = None
-    attention_mask: Optional[Int[Tensor, "batch pos"]] = None
-    token_type_ids: Optional[Int[Tensor, "batch pos"]] = None
-    pixel_values: Optional[Float[Tensor, "batch channel height width"]] = None
-    labels: Optional[Int[Tensor, " batch"]] = None
+    input_ids: Int[Tensor, "batch pos"] | None = None
+    attention_mask: Int[Tensor, "batch pos"] | None = None
+    token_type_ids: Int[Tensor, "batch pos"] | None = None
+    pixel_values: Float[Tensor, "batch channel height width"] | None = None
+    labels: Int[Tensor, " batch"] | None = None
     # Vision models prepend a [CLS] vector, so positions = patches + 1; set by the encoder.
-    n_positions: Optional[int] = None
+    n_positions: int | None = None
 
     def __post_init__(self) -> None:
         if (self.input_ids is None) == (self.pixel_values is None):
@@ -49,7 +49,9 @@ class Batch:
                 f"{tuple(self.pixel_values.shape)}"
             )
         if self.labels is not None and self.labels.shape[0] != len(self):
-            raise ValueError(f"labels has {self.labels.shape[0]} entries for a batch of {len(self)}")
+            raise ValueError(
+                f"labels has {self.labels.shape[0]} entries for a batch of {len(self)}"
+            )
 
     def __len__(self) -> int:
         main = self.input_ids if self.input_ids is not None else self.pixel_values
@@ -86,10 +88,7 @@ class Batch:
         """The batch stacked `times` times along the batch axis (rows 0..n-1, then 0..n-1, ...)."""
         return replace(
             self,
-            **{
-                k: v.repeat(times, *([1] * (v.ndim - 1)))
-                for k, v in self._tensor_fields().items()
-            },
+            **{k: v.repeat(times, *([1] * (v.ndim - 1))) for k, v in self._tensor_fields().items()},
         )
 
     @staticmethod

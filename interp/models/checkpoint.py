@@ -1,10 +1,9 @@
-"""Save and load our checkpoint format: config.json, model.safetensors, tokenizer.json, train.json."""
+"""Save and load our format: config.json, model.safetensors, tokenizer.json, train.json."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 from interp.errors import CheckpointError
 from interp.models.config import ClassifierConfig
@@ -21,7 +20,7 @@ TOKENIZER_FILE = "tokenizer.json"
 TRAIN_FILE = "train.json"
 
 
-def save_checkpoint(model: HookedClassifier, folder: str | Path, train_info: Optional[dict] = None):
+def save_checkpoint(model: HookedClassifier, folder: str | Path, train_info: dict | None = None):
     """Write the model to `folder`; each file is written atomically, weights last but one.
 
     `train_info` (recipe, seed, metrics) goes to train.json; without it the model's own `meta`
@@ -54,7 +53,9 @@ def load_checkpoint(folder: str | Path, device: str = "cpu") -> HookedClassifier
         try:
             tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
         except Exception as err:
-            raise CheckpointError(f"{folder / TOKENIZER_FILE}: unreadable tokenizer ({err})")
+            raise CheckpointError(
+                f"{folder / TOKENIZER_FILE}: unreadable tokenizer ({err})"
+            ) from None
         size = tokenizer.get_vocab_size(with_added_tokens=True)
         if cfg.vocab_size is not None and size > cfg.vocab_size:
             raise CheckpointError(

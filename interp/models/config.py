@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -29,8 +29,8 @@ class ClassifierConfig(BaseModel):
     n_layers: int = Field(ge=1)
     d_model: int = Field(ge=1)
     n_heads: int = Field(ge=1)
-    d_head: Optional[int] = Field(default=None, ge=1)
-    d_mlp: Optional[int] = Field(default=None, ge=1)
+    d_head: int | None = Field(default=None, ge=1)
+    d_mlp: int | None = Field(default=None, ge=1)
     norm: Literal["pre", "post"] = "pre"
     act_fn: Literal["gelu", "gelu_new", "relu"] = "gelu"
     layer_norm_eps: float = Field(default=1e-5, gt=0)
@@ -39,20 +39,20 @@ class ClassifierConfig(BaseModel):
     dropout: float = Field(default=0.0, ge=0, lt=1)
 
     # Text front end.
-    vocab_size: Optional[int] = Field(default=None, ge=1)
+    vocab_size: int | None = Field(default=None, ge=1)
     max_positions: int = Field(default=128, ge=1)
     n_token_types: int = Field(default=2, ge=0)
     pad_token_id: int = Field(default=0, ge=0)
     positions: Literal["absolute", "roberta"] = "absolute"
 
     # Vision front end: square images cut into square patches, a learned [CLS] vector in front.
-    image_size: Optional[int] = Field(default=None, ge=1)
-    patch_size: Optional[int] = Field(default=None, ge=1)
+    image_size: int | None = Field(default=None, ge=1)
+    patch_size: int | None = Field(default=None, ge=1)
     n_channels: int = Field(default=3, ge=1)
 
     # TransformerLens run-time fields (not architecture; kept out of saved configs).
     device: str = Field(default="cpu", exclude=True)
-    n_key_value_heads: Optional[int] = Field(default=None, exclude=True)
+    n_key_value_heads: int | None = Field(default=None, exclude=True)
     use_attn_result: bool = Field(default=False, exclude=True)
     use_split_qkv_input: bool = Field(default=False, exclude=True)
 

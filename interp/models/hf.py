@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 from torch import Tensor
 
@@ -31,7 +31,7 @@ def is_hf_folder(folder: Path) -> bool:
         return False
 
 
-def _labels(hf: dict, labels: Optional[list[str]]) -> list[str]:
+def _labels(hf: dict, labels: list[str] | None) -> list[str]:
     if labels is not None:
         return list(labels)
     id2label = hf.get("id2label")
@@ -40,7 +40,7 @@ def _labels(hf: dict, labels: Optional[list[str]]) -> list[str]:
     return [f"LABEL_{i}" for i in range(hf.get("num_labels", 2))]
 
 
-def config_from_hf(hf: dict, labels: Optional[list[str]] = None) -> ClassifierConfig:
+def config_from_hf(hf: dict, labels: list[str] | None = None) -> ClassifierConfig:
     """The ClassifierConfig of a Hugging Face `config.json` (as a dict)."""
     family = hf.get("model_type")
     if family not in FAMILIES:
@@ -174,7 +174,9 @@ def load_tokenizer(folder: Path):
         try:
             return Tokenizer.from_file(str(folder / "tokenizer.json"))
         except Exception as err:
-            raise CheckpointError(f"{folder / 'tokenizer.json'}: unreadable tokenizer ({err})")
+            raise CheckpointError(
+                f"{folder / 'tokenizer.json'}: unreadable tokenizer ({err})"
+            ) from None
     try:
         from transformers import AutoTokenizer
 
@@ -188,7 +190,7 @@ def load_tokenizer(folder: Path):
 def load_hf(
     folder: str | Path,
     device: str = "cpu",
-    labels: Optional[list[str]] = None,
+    labels: list[str] | None = None,
     seed: int = 0,
 ) -> HookedClassifier:
     """Convert the Hugging Face checkpoint in `folder`, weight by weight, into a HookedClassifier.
@@ -205,9 +207,11 @@ def load_hf(
     family = hf["model_type"]
     weights = folder / "model.safetensors"
     if not weights.exists():
-        extra = " (pytorch_model.bin is pickle and is never opened)" if (
-            folder / "pytorch_model.bin"
-        ).exists() else ""
+        extra = (
+            " (pytorch_model.bin is pickle and is never opened)"
+            if (folder / "pytorch_model.bin").exists()
+            else ""
+        )
         raise CheckpointError(f"{folder}: no model.safetensors{extra}")
     state = read_safetensors(weights)
     prefix = f"{family}." if any(k.startswith(f"{family}.") for k in state) else ""

@@ -8,7 +8,6 @@ ARCHITECTURE.md for the hook vocabulary. Each hook fires exactly once per forwar
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +27,7 @@ ACTIVATIONS = {
 
 
 class LayerNorm(nn.Module):
-    """LayerNorm with hooks on the scale (std) and on the normalised output, as in TransformerLens."""
+    """LayerNorm with hooks on the scale (std) and the normalised output, as in TransformerLens."""
 
     def __init__(self, d_model: int, eps: float):
         super().__init__()
@@ -100,7 +99,7 @@ class Attention(nn.Module):
         return self.v_bias.view(self.cfg.n_heads, -1)
 
     def _project(self, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
-        """[batch, pos, d_model] or per-head [batch, pos, head, d_model] -> [batch, pos, head, d_head]."""
+        """[batch, pos, d_model] or [batch, pos, head, d_model] -> [batch, pos, head, d_head]."""
         h = self.cfg.n_heads
         if x.ndim == 4:
             per_head = weight.view(self.cfg.d_model, h, -1).permute(1, 0, 2)
@@ -230,7 +229,7 @@ class HookedClassifier(HookedRootModule):
     `HookedRootModule`; all of them remove their hooks when they end, also after an exception.
     """
 
-    def __init__(self, cfg: ClassifierConfig, seed: Optional[int] = 0, tokenizer=None):
+    def __init__(self, cfg: ClassifierConfig, seed: int | None = 0, tokenizer=None):
         super().__init__()
         self.cfg = cfg.model_copy()
         self.tokenizer = tokenizer  # a `tokenizers.Tokenizer` for text models, or None
@@ -263,7 +262,7 @@ class HookedClassifier(HookedRootModule):
         self.setup()
 
     @torch.no_grad()
-    def reset_parameters(self, seed: Optional[int] = 0) -> None:
+    def reset_parameters(self, seed: int | None = 0) -> None:
         """BERT-style initialisation (normal, std 0.02; zero biases; unit norms), seeded."""
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         for name, param in self.named_parameters():
@@ -351,8 +350,8 @@ class HookedClassifier(HookedRootModule):
     def forward(
         self,
         batch: Batch | Tensor | dict,
-        attention_mask: Optional[Tensor] = None,
-        token_type_ids: Optional[Tensor] = None,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
     ) -> Float[Tensor, "batch n_labels"]:
         batch = self._as_batch(batch, attention_mask, token_type_ids).to(self.cfg.device)
         if self.cfg.modality == "text":
@@ -400,8 +399,8 @@ class HookedClassifier(HookedRootModule):
     def encode(
         self,
         premises: list[str],
-        hypotheses: Optional[list[str]] = None,
-        max_length: Optional[int] = None,
+        hypotheses: list[str] | None = None,
+        max_length: int | None = None,
     ) -> Batch:
         """Tokenise sentences (or sentence pairs) with the model's own tokenizer into a Batch."""
         from interp.models.tokenize import encode_texts

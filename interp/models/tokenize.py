@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 from tokenizers import Tokenizer
@@ -27,7 +27,7 @@ def pad_token_id(tokenizer: Tokenizer) -> int:
 def encode_texts(
     tokenizer: Tokenizer,
     premises: Sequence[str],
-    hypotheses: Optional[Sequence[str]] = None,
+    hypotheses: Sequence[str] | None = None,
     max_length: int = 512,
     device: str | torch.device = "cpu",
 ) -> Batch:

@@ -1,0 +1,1 @@
+"""Benchmarks against reference implementations; `python -m bench` writes bench/results.*."""

@@ -1,0 +1,19 @@
+"""Run every benchmark: `python -m bench [--device cuda]`."""
+
+import argparse
+
+import torch
+
+from bench import hook_overhead
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--repeats", type=int, default=15)
+    args = parser.parse_args()
+    hook_overhead.run(args.device, args.repeats)
+
+
+if __name__ == "__main__":
+    main()

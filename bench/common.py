@@ -1,0 +1,77 @@
+"""Timing helpers and the machine description shared by the benchmarks."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+RESULTS_DIR = Path(__file__).resolve().parent
+
+
+def machine() -> dict:
+    info = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+    }
+    if torch.cuda.is_available():
+        info["cuda_device"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def median_time(
+    fn: Callable[[], object], repeats: int = 15, warmup: int = 3, device="cpu"
+) -> float:
+    """Median wall time of `fn` in seconds over `repeats` runs, after `warmup` runs."""
+
+    def sync():
+        if str(device).startswith("cuda"):
+            torch.cuda.synchronize()
+
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def write_results(name: str, rows: list[dict], markdown: str) -> None:
+    """Merge `rows` under `name` into results.json and rewrite results.md (atomically)."""
+    json_path, md_path = RESULTS_DIR / "results.json", RESULTS_DIR / "results.md"
+    data = json.loads(json_path.read_text()) if json_path.exists() else {}
+    data["machine"] = machine()
+    data[name] = rows
+    tmp = json_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(json_path)
+    sections = {}
+    if md_path.exists():
+        current = None
+        for line in md_path.read_text().splitlines():
+            if line.startswith("## "):
+                current = line[3:].strip()
+                sections[current] = []
+            elif current is not None:
+                sections[current].append(line)
+    sections[name] = markdown.strip().splitlines()
+    machine_line = ", ".join(f"{k}: {v}" for k, v in data["machine"].items())
+    body = ["# Benchmark results", "", f"Machine: {machine_line}", ""]
+    for section, lines in sections.items():
+        body += [f"## {section}", *lines]
+    tmp = md_path.with_suffix(".md.tmp")
+    tmp.write_text("\n".join(body).rstrip() + "\n")
+    tmp.replace(md_path)
