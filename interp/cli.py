@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
+from pathlib import Path
 
 from interp.errors import InterpError
 
@@ -15,6 +17,12 @@ def _add_manifest_arg(parser: argparse.ArgumentParser) -> None:
         default="checkpoints_manifest.yaml",
         help="manifest file (default: ./checkpoints_manifest.yaml)",
     )
+
+
+def _add_selection_args(parser: argparse.ArgumentParser) -> None:
+    _add_manifest_arg(parser)
+    parser.add_argument("--only", nargs="+", metavar="ID", help="these entries (and their needs)")
+    parser.add_argument("--tag", nargs="+", help="entries carrying one of these tags")
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
@@ -61,6 +69,46 @@ def cmd_models_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from interp.train.zoo import build_zoo
+
+    started = time.perf_counter()
+    built = build_zoo(
+        args.manifest, only=args.only, tags=args.tag, jobs=args.jobs, device=args.device
+    )
+    print(f"built {len(built)} model(s) in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from interp.evaluate import evaluate_manifest
+    from interp.manifest import Manifest
+    from interp.models.weights import atomic_write_text
+    from interp.train.zoo import select
+
+    manifest = Manifest.load(args.manifest)
+    ids = [m for m in select(manifest, args.only, args.tag) if manifest.exists(m)]
+    tables = evaluate_manifest(manifest, ids, device=args.device, n_bootstrap=args.bootstrap)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, frame in tables.items():
+        atomic_write_text(out / f"{name}.csv", frame.to_csv(index=False))
+    summary = {name: frame.to_dict(orient="records") for name, frame in tables.items()
+               if name != "examples"}
+    atomic_write_text(out / "results.json", json.dumps(summary, indent=2, default=float))
+    with pd.option_context("display.width", 160, "display.max_columns", 20,
+                           "display.float_format", "{:.3f}".format):
+        print(tables["suites"].pivot(index="model", columns="suite", values="accuracy"))
+        if not tables["distillability"].empty:
+            columns = [c for c in tables["distillability"].columns
+                       if c.endswith(("_mean", "_low", "_high")) or c in ("group", "bias_type")]
+            print(tables["distillability"][columns].to_string(index=False))
+    print(f"tables written to {out}/")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from interp.demo import run_demo
 
@@ -92,6 +140,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_stats_arguments(stats)
     stats.set_defaults(func=run_stats)
+
+    train = sub.add_parser(
+        "train", help="build the manifest's recipe entries that are missing, in dependency order"
+    )
+    _add_selection_args(train)
+    train.add_argument("--jobs", type=int, default=1, help="parallel training processes")
+    train.add_argument("--device", default="cpu")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser(
+        "eval", help="accuracy tables and distillability of every trained model and pair"
+    )
+    _add_selection_args(evaluate)
+    evaluate.add_argument("--device", default="cpu")
+    evaluate.add_argument("--out", default="reports/eval", help="folder for CSV and JSON tables")
+    evaluate.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
+    evaluate.set_defaults(func=cmd_eval)
 
     demo = sub.add_parser(
         "demo",

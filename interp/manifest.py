@@ -3,6 +3,9 @@
 `checkpoints_manifest.yaml` lists every model a study knows (an existing checkpoint `path`, or a
 `recipe` that `interp train` builds into `<checkpoint_dir>/<id>`) and the teacher/student `pairs`
 a study compares. Relative paths are relative to the manifest's folder.
+
+An entry or pair with `seeds: [0, 1, 2]` stands for one copy per seed, with ids `<id>-s<seed>`;
+its recipe gets that seed, and its references to other seeded entries get the same suffix.
 """
 
 from __future__ import annotations
@@ -54,11 +57,13 @@ class Recipe(_Strict):
 class ModelEntry(_Strict):
     id: str = Field(pattern=ID_PATTERN)
     role: Literal["teacher", "student", "assistant", "bias_model"]
-    task: str
+    task: Literal["nli", "digits"]
     path: str | None = None
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     recipe: Recipe | None = None
     description: str = ""
+    tags: list[str] = []
+    seed_group: str | None = None  # the id before seed expansion
 
 
 class Pair(_Strict):
@@ -67,6 +72,8 @@ class Pair(_Strict):
     student: str
     baseline: str | None = None  # the non-KD student, for the contribution metric
     suites: list[str] = Field(min_length=1)
+    tags: list[str] = []
+    seed_group: str | None = None
 
 
 class Manifest(_Strict):
@@ -93,6 +100,7 @@ class Manifest(_Strict):
         if not isinstance(raw, dict):
             raise ManifestError(f"{source}: expected a mapping at the top level")
         try:
+            raw = expand_seeds(raw)
             manifest = cls.model_validate({**raw, "root": root})
         except ValidationError as err:
             raise ManifestError(f"{source}: {_describe(err, raw)}") from None
@@ -201,6 +209,52 @@ def package_path(path: str, model_id: str) -> Path:
             f"manifest entry '{model_id}': package '{package}' is not installed"
         ) from None
     return Path(str(root)) / inner
+
+
+def expand_seeds(raw: dict) -> dict:
+    """Replace every entry and pair that has `seeds` by one copy per seed (see module doc)."""
+    models = raw.get("models") or []
+    pairs = raw.get("pairs") or []
+    if not isinstance(models, list) or not isinstance(pairs, list):
+        return raw  # the schema reports the wrong type
+    seeded = {
+        m["id"] for m in models if isinstance(m, dict) and "seeds" in m and isinstance(m.get("id"), str)
+    }
+
+    def rename(ref, seed):
+        return f"{ref}-s{seed}" if ref in seeded else ref
+
+    def copies(item: dict, refs: dict) -> list[dict]:
+        if not isinstance(item, dict) or "seeds" not in item:
+            return [item]
+        seeds = item["seeds"]
+        if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
+            raise ManifestError(
+                f"'{item.get('id')}': field 'seeds' must be a non-empty list of integers"
+            )
+        out = []
+        for seed in seeds:
+            copy = {k: v for k, v in item.items() if k != "seeds"}
+            copy["id"], copy["seed_group"] = f"{item['id']}-s{seed}", item["id"]
+            for container, fields in refs.items():
+                target = copy if container is None else dict(copy.get(container) or {})
+                for field in fields:
+                    if isinstance(target.get(field), str):
+                        target[field] = rename(target[field], seed)
+                if container is not None and container in copy:
+                    if container == "recipe":
+                        target["seed"] = seed
+                    copy[container] = target
+            out.append(copy)
+        return out
+
+    model_refs = {"recipe": ("teacher", "bias_model", "assistant")}
+    pair_refs = {None: ("teacher", "student", "baseline")}
+    return {
+        **raw,
+        "models": [c for m in models for c in copies(m, model_refs)],
+        "pairs": [c for p in pairs for c in copies(p, pair_refs)],
+    }
 
 
 def sha256_of(path: Path) -> str:

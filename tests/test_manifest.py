@@ -117,3 +117,37 @@ def test_unknown_id_lists_the_known_ones(tmp_path):
     manifest = Manifest.load(write(tmp_path, GOOD))
     with pytest.raises(ManifestError, match="no manifest entry 'x' .*poe-teacher"):
         manifest.entry("x")
+
+
+def test_seeds_expand_into_one_entry_per_seed_with_matching_references(tmp_path):
+    text = """
+    models:
+      - {id: bias, role: bias_model, task: nli, recipe: {arch: features, loss: erm}}
+      - {id: t, role: teacher, task: nli, seeds: [0, 2], recipe: {arch: teacher, loss: erm}}
+      - {id: s, role: student, task: nli, seeds: [0, 2],
+         recipe: {arch: student-small, loss: kd+poe, teacher: t, bias_model: bias}}
+    pairs:
+      - {id: p, teacher: t, student: s, suites: [negation], seeds: [0, 2]}
+    """
+    manifest = Manifest.load(write(tmp_path, text))
+    assert [m.id for m in manifest.models] == ["bias", "t-s0", "t-s2", "s-s0", "s-s2"]
+    student = manifest.entry("s-s2")
+    assert (student.recipe.seed, student.recipe.teacher, student.recipe.bias_model) == (
+        2, "t-s2", "bias")
+    assert student.seed_group == "s"
+    assert [(p.id, p.teacher, p.student) for p in manifest.pairs] == [
+        ("p-s0", "t-s0", "s-s0"), ("p-s2", "t-s2", "s-s2")]
+
+
+def test_bad_seeds_are_a_clear_error(tmp_path):
+    text = "models:\n  - {id: t, role: teacher, task: nli, seeds: 3, recipe: {arch: a, loss: erm}}\n"
+    with pytest.raises(ManifestError, match="'t': field 'seeds' must be a non-empty list"):
+        Manifest.load(write(tmp_path, text))
+
+
+def test_the_repository_manifest_is_valid():
+    from pathlib import Path
+
+    manifest = Manifest.load(Path(__file__).resolve().parents[1] / "checkpoints_manifest.yaml")
+    assert {"poe-s0", "erm-s0"} <= {p.id for p in manifest.pairs}
+    assert manifest.exists("minilm-l6")

@@ -353,7 +353,12 @@ class HookedClassifier(HookedRootModule):
         attention_mask: Tensor | None = None,
         token_type_ids: Tensor | None = None,
     ) -> Float[Tensor, "batch n_labels"]:
-        batch = self._as_batch(batch, attention_mask, token_type_ids).to(self.cfg.device)
+        resid, additive_mask = self.embed(self._as_batch(batch, attention_mask, token_type_ids))
+        return self.run_from(0, resid, additive_mask)
+
+    def embed(self, batch: Batch) -> tuple[Float[Tensor, "batch pos d_model"], Tensor]:
+        """The residual stream entering block 0, and the additive attention mask."""
+        batch = batch.to(self.cfg.device)
         if self.cfg.modality == "text":
             if batch.input_ids is None:
                 raise ValueError("this is a text model; the batch holds no input_ids")
@@ -369,8 +374,17 @@ class HookedClassifier(HookedRootModule):
         resid = self.embed_dropout(resid)
         additive_mask = torch.zeros(keep.shape, dtype=resid.dtype, device=resid.device)
         additive_mask = additive_mask.masked_fill(~keep, torch.finfo(resid.dtype).min)
-        additive_mask = additive_mask[:, None, None, :]
-        for block in self.blocks:
+        return resid, additive_mask[:, None, None, :]
+
+    def run_from(
+        self, layer: int, resid: Float[Tensor, "batch pos d_model"], additive_mask: Tensor
+    ) -> Float[Tensor, "batch n_labels"]:
+        """Run blocks `layer`, `layer + 1`, ... and the head on the residual entering `layer`.
+
+        Patching a component of layer l leaves layers before l unchanged, so sweeps start here
+        from a cached `hook_resid_pre` instead of recomputing the prefix.
+        """
+        for block in self.blocks[layer:]:
             resid = block(resid, additive_mask)
         if self.ln_final is not None:
             resid = self.ln_final(resid)

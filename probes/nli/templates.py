@@ -520,3 +520,37 @@ def templates(group: str, label: str | None = None, heuristic: str | None = None
         and (label is None or t.label == label)
         and (heuristic is None or t.heuristic == heuristic)
     ]
+
+
+# ----------------------------------------------------------- low overlap, who did what to whom
+# Role-sensitive pairs whose hypothesis brings a new word ("someone"), so they teach word order
+# without counting as full-overlap examples.
+SOMEONE = ("NP", "someone")
+
+
+@template("passive_role", "other", ENTAILMENT, "low_overlap")
+def _(d: Draw) -> Item:
+    a, b, _c = d.people()
+    v = d.transitive(participle_is_past=True)
+    return Item(passive(np(a), v, np(b)), _s(np(b), v, SOMEONE))
+
+
+@template("passive_role_swap", "other", NEUTRAL, "low_overlap")
+def _(d: Draw) -> Item:
+    a, b, _c = d.people()
+    v = d.transitive(participle_is_past=True)
+    return Item(passive(np(a), v, np(b)), _s(np(a), v, SOMEONE))
+
+
+@template("relative_role", "other", ENTAILMENT, "low_overlap")
+def _(d: Draw) -> Item:
+    a, b, c = d.people()
+    v, w = d.two_transitive()
+    return Item(_s(np_object_relative(np(a), np(b), v), w, np(c)), _s(SOMEONE, v, np(a)))
+
+
+@template("relative_role_swap", "other", NEUTRAL, "low_overlap")
+def _(d: Draw) -> Item:
+    a, b, c = d.people()
+    v, w = d.two_transitive()
+    return Item(_s(np_object_relative(np(a), np(b), v), w, np(c)), _s(SOMEONE, v, np(b)))

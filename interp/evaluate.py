@@ -1,0 +1,192 @@
+"""Accuracy per suite, heuristic, subcase and label; distillability and contribution tables.
+
+For a metric M (default: accuracy on bias-conflicting examples of a bias type), a teacher T, its
+KD student S and the student trained without KD B:
+    distillability D = M(S) - M(T)   (negative: the student lost the teacher's debiasing)
+    contribution   C = M(S) - M(B)   (what distillation added over training alone)
+Seeds are aggregated with mean and standard deviation; a bootstrap over examples (resampling the
+same examples for every model and seed) gives a 95% interval.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from interp.models import HookedClassifier
+from probes.core import ProbeSet
+
+BIAS_TYPES = {
+    # bias type -> (suites, which examples count): bias-conflicting examples of those suites
+    "overlap": ("lexical_overlap", "subsequence", "constituent"),
+    "negation": ("negation",),
+    "colour+marker": ("colour_conflicting", "marker_conflicting", "both_conflicting"),
+}
+
+
+@torch.no_grad()
+def predict_labels(model: HookedClassifier, probe_set: ProbeSet, batch_size: int = 256) -> list[str]:
+    """Predicted label strings in the probe set's scheme (three-way -> binary where needed)."""
+    from interp.train.data import encode_examples, predict_logits
+
+    data = encode_examples(model, probe_set.examples, with_labels=False)
+    predicted = [model.cfg.labels[i] for i in predict_logits(model, data, batch_size).argmax(-1)]
+    if probe_set.labels == ["entailment", "non-entailment"] and "neutral" in model.cfg.labels:
+        return ["entailment" if p == "entailment" else "non-entailment" for p in predicted]
+    return predicted
+
+
+def correctness_frame(model_id: str, probe_set: ProbeSet, predictions: Sequence[str]) -> pd.DataFrame:
+    """One row per example: identity, annotations, prediction and whether it is right."""
+    frame = probe_set.to_frame()[
+        ["id", "suite", "heuristic", "subcase", "label", "bias_type", "bias_aligned"]
+    ].copy()
+    frame.insert(0, "model", model_id)
+    frame["prediction"] = list(predictions)
+    frame["correct"] = (frame["prediction"] == frame["label"]).astype(float)
+    return frame
+
+
+def evaluate_model(
+    model: HookedClassifier, model_id: str, suites: Iterable[ProbeSet]
+) -> pd.DataFrame:
+    """Per-example correctness of one model on every suite (concatenated)."""
+    return pd.concat(
+        [correctness_frame(model_id, s, predict_labels(model, s)) for s in suites],
+        ignore_index=True,
+    )
+
+
+def accuracy_tables(examples: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Accuracy by suite; by heuristic/subcase/label; bias-aligned vs bias-conflicting and gap."""
+    by_suite = examples.groupby(["model", "suite"], as_index=False)["correct"].agg(
+        accuracy="mean", n="size"
+    )
+    by_subcase = examples.groupby(
+        ["model", "suite", "heuristic", "subcase", "label"], as_index=False
+    )["correct"].agg(accuracy="mean", n="size")
+    known = examples.dropna(subset=["bias_aligned"])
+    aligned = (
+        known.assign(aligned=known["bias_aligned"].astype(bool))
+        .groupby(["model", "suite", "aligned"])["correct"]
+        .mean()
+        .unstack("aligned")
+        .rename(columns={True: "bias_aligned", False: "bias_conflicting"})
+        .reset_index()
+    )
+    if {"bias_aligned", "bias_conflicting"} <= set(aligned.columns):
+        aligned["gap"] = aligned["bias_aligned"] - aligned["bias_conflicting"]
+    return {"suites": by_suite, "subcases": by_subcase, "bias_gap": aligned}
+
+
+def conflicting_mask(examples: pd.DataFrame, bias_type: str) -> pd.Series:
+    """The examples that the metric of `bias_type` averages over."""
+    return examples["suite"].isin(BIAS_TYPES[bias_type]) & (examples["bias_aligned"] == False)  # noqa: E712
+
+
+def metric_matrix(examples: pd.DataFrame, models: Sequence[str], bias_type: str) -> np.ndarray:
+    """[model, example] correctness on the metric's examples, same example order for all."""
+    mask = conflicting_mask(examples, bias_type)
+    rows = []
+    for model_id in models:
+        part = examples[mask & (examples["model"] == model_id)].sort_values(["suite", "id"])
+        rows.append(part["correct"].to_numpy())
+    lengths = {len(r) for r in rows}
+    if len(lengths) != 1 or 0 in lengths:
+        raise ValueError(f"models {list(models)} were not evaluated on the same {bias_type} examples")
+    return np.stack(rows)
+
+
+def distillability_table(
+    examples: pd.DataFrame,
+    pairs: Sequence[dict],
+    bias_types: Sequence[str],
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """D and C per pair group (pairs sharing `group` are seeds of one comparison) and bias type.
+
+    `pairs`: dicts with `group`, `teacher`, `student` and optionally `baseline` model ids.
+    Output columns: metric values of teacher / student / baseline (mean and std over seeds),
+    D and C (mean, std, bootstrap 95% interval), number of seeds and of examples.
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    groups: dict[str, list[dict]] = {}
+    for pair in pairs:
+        groups.setdefault(pair["group"], []).append(pair)
+    for group, members in groups.items():
+        for bias_type in bias_types:
+            if not conflicting_mask(examples, bias_type).any():
+                continue
+            roles = ["teacher", "student"] + (["baseline"] if members[0].get("baseline") else [])
+            # [role, seed, example]
+            models = [m[role] for role in roles for m in members]
+            matrix = metric_matrix(examples, models, bias_type)
+            matrix = matrix.reshape(len(roles), len(members), -1)
+            n_examples = matrix.shape[-1]
+            means = matrix.mean(-1)  # [role, seed]
+            row = {"group": group, "bias_type": bias_type, "seeds": len(members), "n": n_examples}
+            for r, role in enumerate(roles):
+                row[f"{role}_mean"] = means[r].mean()
+                row[f"{role}_std"] = means[r].std(ddof=1) if len(members) > 1 else 0.0
+            samples = rng.integers(0, n_examples, size=(n_bootstrap, n_examples))
+            boot = matrix[:, :, samples].mean(-1).mean(-1)  # [role, bootstrap]
+            contrasts = {"D": (1, 0)}
+            if "baseline" in roles:
+                contrasts["C"] = (1, 2)
+            for name, (a, b) in contrasts.items():
+                per_seed = means[a] - means[b]
+                row[f"{name}_mean"] = per_seed.mean()
+                row[f"{name}_std"] = per_seed.std(ddof=1) if len(members) > 1 else 0.0
+                low, high = np.percentile(boot[a] - boot[b], [2.5, 97.5])
+                row[f"{name}_ci_low"], row[f"{name}_ci_high"] = low, high
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def evaluate_manifest(
+    manifest, model_ids: Sequence[str], device: str = "cpu", n_bootstrap: int = 1000
+) -> dict[str, pd.DataFrame]:
+    """Evaluate existing models of the manifest on every suite of their task.
+
+    Returns the per-example frame, the accuracy tables, and the distillability table of every
+    pair whose models were all evaluated.
+    """
+    from interp.models import load
+    from interp.train.recipes import task_data
+
+    frames = []
+    tasks = {}
+    for model_id in model_ids:
+        entry = manifest.entry(model_id)
+        if entry.role == "bias_model":
+            continue
+        model = load(model_id, manifest=manifest, device=device)
+        suites = task_data(entry.task).suites.values()
+        frames.append(evaluate_model(model, model_id, suites))
+        tasks[model_id] = entry.task
+    if not frames:
+        raise ValueError("no trained model to evaluate among the selection")
+    examples = pd.concat(frames, ignore_index=True)
+    tables = accuracy_tables(examples)
+    evaluated = set(tasks)
+    pairs = [
+        {
+            "group": p.seed_group or p.id,
+            "teacher": p.teacher,
+            "student": p.student,
+            "baseline": p.baseline,
+        }
+        for p in manifest.pairs
+        if {p.teacher, p.student, *([p.baseline] if p.baseline else [])} <= evaluated
+    ]
+    bias_types = [b for b in BIAS_TYPES if conflicting_mask(examples, b).any()]
+    tables["distillability"] = (
+        distillability_table(examples, pairs, bias_types, n_bootstrap) if pairs else pd.DataFrame()
+    )
+    tables["examples"] = examples
+    return tables

@@ -1,0 +1,215 @@
+"""Exact activation patching and ablation, many patches per forward pass.
+
+A patch replaces one component's activation in a *base* run by its value from a *source*:
+- denoising: base = corrupt input, source = the clean run (how much does this component restore
+  the clean behaviour?);
+- noising: base = clean input, source = the corrupt run (how much does it break it?);
+- ablation: base = the input, source = zeros, the batch mean, or another example (resample).
+
+Patches of one layer are stacked along the batch axis (copy i of the batch carries patch i) and
+run from that layer's cached `hook_resid_pre`, since the layers before it are unchanged.
+Metrics map logits to one value per example; they receive k stacked copies of the batch and
+must handle that (the metrics here tile their per-example targets).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Literal, Optional
+
+import torch
+import torch.nn.functional as F
+from jaxtyping import Float
+from torch import Tensor
+
+from interp.models import Batch, HookedClassifier
+
+Metric = Callable[[Tensor], Tensor]  # logits [k * batch, n_labels] -> [k * batch]
+Component = Literal["head", "mlp", "resid"]
+HOOKS = {"head": "attn.hook_z", "mlp": "hook_mlp_out", "resid": "hook_resid_pre"}
+
+
+def _tile(values: Tensor, rows: int) -> Tensor:
+    if rows % len(values):
+        raise ValueError(f"{rows} logit rows are not a whole number of copies of {len(values)}")
+    return values.to(torch.long).repeat(rows // len(values))
+
+
+def logit_diff(gold: Tensor, foil: Tensor) -> Metric:
+    """Logit of the gold label minus logit of the foil, per example."""
+
+    def metric(logits: Tensor) -> Tensor:
+        rows = torch.arange(len(logits), device=logits.device)
+        g, f = _tile(gold, len(logits)).to(logits.device), _tile(foil, len(logits)).to(logits.device)
+        return logits[rows, g] - logits[rows, f]
+
+    return metric
+
+
+def kl_to_clean(clean_logits: Tensor) -> Metric:
+    """KL(clean || patched) of the label distributions, per example (0: clean behaviour)."""
+    clean = F.log_softmax(clean_logits.detach(), dim=-1)
+
+    def metric(logits: Tensor) -> Tensor:
+        reference = clean.repeat(len(logits) // len(clean), 1).to(logits.device)
+        return (reference.exp() * (reference - F.log_softmax(logits, dim=-1))).sum(-1)
+
+    return metric
+
+
+def normalised_recovery(patched: Tensor, clean_value: Tensor, corrupt_value: Tensor) -> Tensor:
+    """(m(patched) - m(corrupt)) / (m(clean) - m(corrupt)): 1 restores clean, 0 does nothing."""
+    return (patched - corrupt_value) / (clean_value - corrupt_value)
+
+
+def hook_name(component: Component, layer: int) -> str:
+    return f"blocks.{layer}.{HOOKS[component]}"
+
+
+def _component_names(model: HookedClassifier, component: Component) -> list[str]:
+    return [hook_name(component, layer) for layer in range(model.cfg.n_layers)]
+
+
+@torch.no_grad()
+def run_cache(model: HookedClassifier, batch: Batch, names: list[str]) -> tuple[Tensor, dict]:
+    logits, cache = model.run_with_cache(batch, names_filter=names)
+    return logits, cache
+
+
+@torch.no_grad()
+def ablation_source(
+    cache: dict[str, Tensor],
+    kind: Literal["zero", "mean", "resample"],
+    attention_mask: Optional[Tensor] = None,
+    seed: int = 0,
+) -> dict[str, Tensor]:
+    """Replacement activations: zeros, the mean over unpadded examples at each position, or
+    the activation of another example of the batch (a seeded derangement)."""
+    out = {}
+    n = next(iter(cache.values())).shape[0]
+    if kind == "resample":
+        generator = torch.Generator().manual_seed(seed)
+        order = torch.randperm(n, generator=generator)
+        order = torch.where(order == torch.arange(n), (order + 1) % n, order) if n > 1 else order
+    for name, act in cache.items():
+        if kind == "zero":
+            out[name] = torch.zeros_like(act)
+        elif kind == "mean":
+            if attention_mask is not None:
+                weight = attention_mask.to(act.device, act.dtype)
+                weight = weight.view(*weight.shape, *([1] * (act.ndim - 2)))
+                mean = (act * weight).sum(0, keepdim=True) / weight.sum(0, keepdim=True).clamp_min(1)
+            else:
+                mean = act.mean(0, keepdim=True)
+            out[name] = mean.expand_as(act).clone()
+        elif kind == "resample":
+            out[name] = act[order.to(act.device)]
+        else:
+            raise ValueError(f"unknown ablation '{kind}': zero, mean or resample")
+    return out
+
+
+@torch.no_grad()
+def patch_sweep(
+    model: HookedClassifier,
+    base: Batch,
+    source: dict[str, Tensor],
+    component: Component,
+    metric: Metric,
+    per_position: bool = False,
+    chunk_size: int = 64,
+) -> Tensor:
+    """Patch every component of a kind, one at a time, from `source` into the `base` run.
+
+    Returns the metric per patch and example: heads [layer, head, (pos,) batch], MLPs
+    [layer, (pos,) batch], residual stream [layer, pos, batch] (always per position).
+    """
+    cfg = model.cfg
+    device = cfg.device
+    base = base.to(device)
+    n_examples, n_pos = base.shape[0], base.shape[1]
+    resid_names = [f"blocks.{layer}.hook_resid_pre" for layer in range(cfg.n_layers)]
+    _, base_cache = run_cache(model, base, resid_names)
+    _, additive_mask = model.embed(base)
+    per_position = per_position or component == "resid"
+    heads = cfg.n_heads if component == "head" else 1
+    positions = n_pos if per_position else 1
+    results = torch.zeros(cfg.n_layers, heads, positions, n_examples, device=device)
+    patches = [(h, p) for h in range(heads) for p in range(positions)]
+    for layer in range(cfg.n_layers):
+        name = hook_name(component, layer)
+        clean_act = source[name].to(device)
+        for start in range(0, len(patches), chunk_size):
+            chunk = patches[start : start + chunk_size]
+            k = len(chunk)
+
+            def patch(act: Tensor, hook, chunk=chunk, clean_act=clean_act, k=k) -> Tensor:
+                act = act.clone().view(k, n_examples, *act.shape[1:])
+                for i, (h, p) in enumerate(chunk):
+                    where = (i, slice(None), p if per_position else slice(None))
+                    if component == "head":
+                        act[where + (h,)] = clean_act[:, p if per_position else slice(None), h]
+                    else:
+                        act[where] = clean_act[:, p if per_position else slice(None)]
+                return act.view(k * n_examples, *act.shape[2:])
+
+            resid = base_cache[f"blocks.{layer}.hook_resid_pre"].repeat(k, 1, 1)
+            mask = additive_mask.repeat(k, 1, 1, 1)
+            with model.hooks(fwd_hooks=[(name, patch)]):
+                values = metric(model.run_from(layer, resid, mask)).view(k, n_examples)
+            for i, (h, p) in enumerate(chunk):
+                results[layer, h, p] = values[i]
+    if component != "head":
+        results = results[:, 0]
+    if not per_position:
+        results = results.squeeze(-2)
+    return results
+
+
+def _prepare(model: HookedClassifier, device: Optional[str]) -> HookedClassifier:
+    if device is not None:
+        model.to(device)
+    return model.eval()
+
+
+def patch_components(
+    model: HookedClassifier,
+    clean: Batch,
+    corrupt: Batch,
+    metric: Metric,
+    component: Component = "head",
+    direction: Literal["denoise", "noise"] = "denoise",
+    per_position: bool = False,
+    chunk_size: int = 64,
+    device: Optional[str] = None,
+) -> Float[Tensor, "..."]:
+    """Mean metric over examples after patching each component (see `patch_sweep` for shapes,
+    without the batch axis). Denoising patches clean activations into the corrupt run."""
+    if clean.shape != corrupt.shape:
+        raise ValueError(
+            f"clean and corrupt batches must align position by position: {tuple(clean.shape)} "
+            f"vs {tuple(corrupt.shape)}"
+        )
+    model = _prepare(model, device)
+    base, other = (corrupt, clean) if direction == "denoise" else (clean, corrupt)
+    _, source = run_cache(model, other.to(model.cfg.device), _component_names(model, component))
+    return patch_sweep(model, base, source, component, metric, per_position, chunk_size).mean(-1)
+
+
+def ablate_components(
+    model: HookedClassifier,
+    batch: Batch,
+    metric: Metric,
+    component: Component = "head",
+    kind: Literal["zero", "mean", "resample"] = "mean",
+    per_position: bool = False,
+    chunk_size: int = 64,
+    seed: int = 0,
+    device: Optional[str] = None,
+) -> Tensor:
+    """Mean metric over examples after ablating each component in turn."""
+    model = _prepare(model, device)
+    batch = batch.to(model.cfg.device)
+    _, cache = run_cache(model, batch, _component_names(model, component))
+    mask = batch.attention_mask if batch.input_ids is not None else None
+    source = ablation_source(cache, kind, mask, seed)
+    return patch_sweep(model, batch, source, component, metric, per_position, chunk_size).mean(-1)

@@ -1,0 +1,92 @@
+"""Encode probe examples once into padded tensors for training and evaluation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from interp.models import Batch, HookedClassifier
+from interp.models.tokenize import encode_texts
+from probes.core import Example
+
+
+@dataclass
+class EncodedSet:
+    """All examples of a set as one padded Batch plus gold label ids (in `labels` order)."""
+
+    batch: Batch
+    label_ids: Tensor
+    labels: list[str]
+
+    def __len__(self) -> int:
+        return len(self.label_ids)
+
+    def rows(self, index: Tensor) -> Batch:
+        """The rows `index`, trimmed to their longest sequence (text) to save compute."""
+        batch = self.batch[index]
+        if batch.input_ids is not None:
+            longest = int(batch.attention_mask.sum(1).max())
+            batch = Batch(
+                input_ids=batch.input_ids[:, :longest],
+                attention_mask=batch.attention_mask[:, :longest],
+                token_type_ids=None
+                if batch.token_type_ids is None
+                else batch.token_type_ids[:, :longest],
+            )
+        return batch
+
+
+def label_index(examples: Sequence[Example], labels: Sequence[str]) -> Tensor:
+    index = {label: i for i, label in enumerate(labels)}
+    missing = sorted({e.label for e in examples} - set(index))
+    if missing:
+        raise ValueError(f"examples carry labels {missing} that the model does not have {labels}")
+    return torch.tensor([index[e.label] for e in examples], dtype=torch.long)
+
+
+def encode_examples(
+    model: HookedClassifier,
+    examples: Sequence[Example],
+    labels: Sequence[str] | None = None,
+    with_labels: bool = True,
+) -> EncodedSet:
+    """Encode with the model's own tokenizer (text) or stack the images (vision), on CPU.
+
+    `with_labels=False` skips the gold labels (for predicting on another label scheme).
+    """
+    if not examples:
+        raise ValueError("no examples to encode")
+    labels = list(labels or model.cfg.labels)
+    if model.cfg.modality == "vision":
+        pixels = torch.from_numpy(np.stack([e.image for e in examples]))
+        batch = Batch(pixel_values=pixels, n_positions=model.cfg.n_positions)
+    else:
+        if model.tokenizer is None:
+            raise ValueError("a text model needs a tokenizer to encode examples")
+        batch = encode_texts(
+            model.tokenizer,
+            [e.premise for e in examples],
+            [e.hypothesis for e in examples],
+            max_length=model.cfg.n_positions,
+        )
+    gold = label_index(examples, labels) if with_labels else torch.full((len(examples),), -1)
+    return EncodedSet(batch, gold, labels)
+
+
+@torch.no_grad()
+def predict_logits(
+    model: HookedClassifier, data: EncodedSet, batch_size: int = 256
+) -> Tensor:
+    """Logits for every example, in order, computed in chunks on the model's device (CPU out)."""
+    was_training = model.training
+    model.eval()
+    out = []
+    for start in range(0, len(data), batch_size):
+        index = torch.arange(start, min(start + batch_size, len(data)))
+        out.append(model(data.rows(index)).float().cpu())
+    model.train(was_training)
+    return torch.cat(out)

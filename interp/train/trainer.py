@@ -1,0 +1,199 @@
+"""The training loop: AdamW with warm-up, seeded batch order, atomic checkpoints, resumption.
+
+The batch at step s depends only on (seed, s), and the optimizer state is checkpointed with the
+weights, so a run interrupted at any point and started again ends with the same weights as an
+uninterrupted run (on CPU, bit for bit).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from interp.errors import CheckpointError
+from interp.models import HookedClassifier, save_checkpoint
+from interp.models.weights import atomic_write_text, read_safetensors, write_safetensors
+from interp.train.data import EncodedSet
+
+STATE_DIR = ".train_state"
+Objective = Callable[[Tensor, Tensor, Tensor], Tensor]  # (logits, gold ids, example ids) -> loss
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 2000
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.06
+    grad_clip: float = 1.0
+    seed: int = 0
+    checkpoint_every: int = 250
+    eval_every: int = 0  # 0: evaluate at the end only
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+
+    def lr_at(self, step: int) -> float:
+        """Linear warm-up, then linear decay to zero at the last step."""
+        warmup = max(1, round(self.warmup_fraction * self.steps))
+        if step < warmup:
+            return self.lr * (step + 1) / warmup
+        return self.lr * max(0.0, (self.steps - step) / max(1, self.steps - warmup))
+
+
+def batch_indices(step: int, n: int, cfg: TrainConfig) -> Tensor:
+    """Example indices of the batch at `step`: a fresh seeded permutation every epoch."""
+    per_epoch = max(1, n // cfg.batch_size)
+    epoch, position = divmod(step, per_epoch)
+    generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+    order = torch.randperm(n, generator=generator)
+    start = position * cfg.batch_size
+    return order[start : start + cfg.batch_size]
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    groups = [
+        {"params": decay, "weight_decay": cfg.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def _save_state(folder: Path, model, optimizer, step: int, cfg: TrainConfig, history: dict):
+    state = optimizer.state_dict()
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    for index, values in state["state"].items():
+        for key, value in values.items():
+            tensors[f"optim.{index}.{key}"] = torch.as_tensor(value)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_safetensors(folder / "state.safetensors", tensors)
+    info = {
+        "step": step,
+        "config": dataclasses.asdict(cfg),
+        "param_groups": state["param_groups"],
+        "history": history,
+    }
+    atomic_write_text(folder / "state.json", json.dumps(info))
+
+
+def _load_state(folder: Path, model, optimizer, cfg: TrainConfig) -> tuple[int, dict]:
+    try:
+        info = json.loads((folder / "state.json").read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{folder}: unreadable training state ({err})") from None
+    if info["config"] != dataclasses.asdict(cfg):
+        raise CheckpointError(
+            f"{folder}: the interrupted run used another training configuration "
+            f"({info['config']}); delete this folder to start afresh"
+        )
+    tensors = read_safetensors(folder / "state.safetensors")
+    model.load_state_dict(
+        {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+    )
+    optim_state: dict = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, index, name = key.split(".", 2)
+            optim_state.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": optim_state, "param_groups": info["param_groups"]})
+    return info["step"], info["history"]
+
+
+def train(
+    model: HookedClassifier,
+    data: EncodedSet,
+    objective: Objective,
+    cfg: TrainConfig,
+    out_dir: Optional[str | Path] = None,
+    evaluate: Optional[Callable[[HookedClassifier], dict]] = None,
+    train_info: Optional[dict] = None,
+    progress: bool = True,
+    device: str = "cpu",
+    after_step: Optional[Callable[[int], None]] = None,
+) -> dict:
+    """Train `model` on `data` with `objective`; returns a summary (loss, history, speed).
+
+    With `out_dir`, the training state is checkpointed atomically every `checkpoint_every`
+    steps under `out_dir/.train_state`, a run started again resumes from it, and the finished
+    model is written to `out_dir` (with `train_info` and the summary in train.json).
+    """
+    if len(data) < cfg.batch_size:
+        raise ValueError(f"{len(data)} examples are fewer than one batch of {cfg.batch_size}")
+    model.to(device).train()
+    optimizer = make_optimizer(model, cfg)
+    state_dir = Path(out_dir) / STATE_DIR if out_dir is not None else None
+    start, history = 0, {"loss": [], "eval": []}
+    if state_dir is not None and (state_dir / "state.json").exists():
+        start, history = _load_state(state_dir, model, optimizer, cfg)
+    labels = data.label_ids
+    started = time.perf_counter()
+    bar = tqdm(
+        total=cfg.steps,
+        initial=start,
+        disable=not progress,
+        desc=(train_info or {}).get("id", "train"),
+        unit="step",
+        leave=False,
+    )
+    running = math.nan
+    for step in range(start, cfg.steps):
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.lr_at(step)
+        index = batch_indices(step, len(data), cfg)
+        logits = model(data.rows(index).to(device))
+        loss = objective(logits, labels[index].to(device), index)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        value = float(loss.detach())
+        running = value if math.isnan(running) else 0.98 * running + 0.02 * value
+        done = step + 1
+        if done % 50 == 0 or done == cfg.steps:
+            history["loss"].append([done, running])
+        if evaluate is not None and cfg.eval_every and done % cfg.eval_every == 0:
+            model.eval()
+            history["eval"].append({"step": done, **evaluate(model)})
+            model.train()
+        if state_dir is not None and done % cfg.checkpoint_every == 0 and done < cfg.steps:
+            _save_state(state_dir, model, optimizer, done, cfg, history)
+        bar.update(1)
+        bar.set_postfix(loss=f"{running:.3f}", lr=f"{cfg.lr_at(step):.1e}")
+        if after_step is not None:
+            after_step(done)
+    bar.close()
+    model.eval()
+    seconds = time.perf_counter() - started
+    summary = {
+        "steps": cfg.steps,
+        "resumed_from": start,
+        "final_loss": running,
+        "seconds": seconds,
+        "steps_per_second": (cfg.steps - start) / seconds if seconds > 0 else math.nan,
+        "history": history,
+        "train_config": dataclasses.asdict(cfg),
+    }
+    if evaluate is not None:
+        summary["eval"] = evaluate(model)
+    if out_dir is not None:
+        save_checkpoint(model, out_dir, {**(train_info or {}), **summary})
+        if state_dir is not None and state_dir.exists():
+            shutil.rmtree(state_dir)
+    return summary

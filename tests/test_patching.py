@@ -1,0 +1,145 @@
+"""Exact patching and ablation against transformer_lens.patching and direct computation."""
+
+import pytest
+import torch
+from transformer_lens import patching as tl_patching
+
+from interp.models import Batch, HookedClassifier
+from interp.patching import (
+    ablate_components,
+    kl_to_clean,
+    logit_diff,
+    normalised_recovery,
+    patch_components,
+)
+from tests.conftest import tiny_config
+from tests.models.test_hooked import no_hooks_left
+
+TOLERANCE = 1e-5
+
+
+def pair_batches(seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.randint(4, 20, (5, 8), generator=generator)
+    mask = torch.ones_like(ids)
+    mask[3, 6:] = 0
+    ids[mask == 0] = 0
+    corrupt_ids = ids.clone()
+    corrupt_ids[:, 2] = torch.randint(4, 20, (5,), generator=generator)
+    corrupt_ids[:, 4] = torch.randint(4, 20, (5,), generator=generator)
+    corrupt_ids[mask == 0] = 0
+    types = torch.zeros_like(ids)
+    return (
+        Batch(input_ids=ids, attention_mask=mask, token_type_ids=types),
+        Batch(input_ids=corrupt_ids, attention_mask=mask.clone(), token_type_ids=types),
+    )
+
+
+@pytest.fixture(params=["pre", "post"])
+def model(request):
+    return HookedClassifier(tiny_config(norm=request.param, n_layers=3), seed=5).eval()
+
+
+def metric_for(gold, foil):
+    return logit_diff(gold, foil)
+
+
+def test_head_patching_equals_transformer_lens(model):
+    clean, corrupt = pair_batches()
+    gold, foil = torch.zeros(5, dtype=torch.long), torch.ones(5, dtype=torch.long)
+    ours = patch_components(model, clean, corrupt, logit_diff(gold, foil), "head")
+    _, clean_cache = model.run_with_cache(clean)
+
+    def scalar(logits):
+        return logit_diff(gold, foil)(logits).mean()
+
+    reference = tl_patching.get_act_patch_attn_head_out_all_pos(model, corrupt, clean_cache, scalar)
+    assert ours.shape == (3, 4)
+    assert (ours - reference).abs().max() < TOLERANCE
+    assert no_hooks_left(model)
+
+
+def test_per_position_head_patching_equals_transformer_lens(model):
+    clean, corrupt = pair_batches(1)
+    gold, foil = torch.ones(5, dtype=torch.long), torch.zeros(5, dtype=torch.long)
+    ours = patch_components(model, clean, corrupt, logit_diff(gold, foil), "head",
+                            per_position=True, chunk_size=7)
+    _, clean_cache = model.run_with_cache(clean)
+    reference = tl_patching.get_act_patch_attn_head_out_by_pos(
+        model, corrupt, clean_cache, lambda logits: logit_diff(gold, foil)(logits).mean()
+    )  # [layer, pos, head]
+    assert (ours - reference.permute(0, 2, 1)).abs().max() < TOLERANCE
+
+
+def test_residual_and_mlp_patching_equal_transformer_lens(model):
+    clean, corrupt = pair_batches(2)
+    gold, foil = torch.zeros(5, dtype=torch.long), torch.ones(5, dtype=torch.long)
+
+    def scalar(logits):
+        return logit_diff(gold, foil)(logits).mean()
+
+    _, clean_cache = model.run_with_cache(clean)
+    resid = patch_components(model, clean, corrupt, logit_diff(gold, foil), "resid")
+    reference = tl_patching.get_act_patch_resid_pre(model, corrupt, clean_cache, scalar)
+    assert (resid - reference).abs().max() < TOLERANCE
+    mlp = patch_components(model, clean, corrupt, logit_diff(gold, foil), "mlp", per_position=True)
+    reference = tl_patching.get_act_patch_mlp_out(model, corrupt, clean_cache, scalar)
+    assert (mlp - reference).abs().max() < TOLERANCE
+
+
+def test_patching_the_whole_residual_at_layer_zero_restores_clean(model):
+    clean, corrupt = pair_batches(3)
+    gold, foil = torch.zeros(5, dtype=torch.long), torch.ones(5, dtype=torch.long)
+    metric = logit_diff(gold, foil)
+    with torch.no_grad():
+        clean_value, corrupt_value = metric(model(clean)).mean(), metric(model(corrupt)).mean()
+    noised = patch_components(model, clean, corrupt, metric, "resid", direction="noise")
+    # Positions the corruption did not touch change nothing when noised.
+    assert torch.allclose(noised[0, 0], clean_value, atol=1e-5)
+    recovery = normalised_recovery(noised, clean_value, corrupt_value)
+    assert torch.isfinite(recovery).all()
+
+
+def test_ablations_match_a_direct_hooked_run(model):
+    batch, _ = pair_batches(4)
+    gold, foil = torch.zeros(5, dtype=torch.long), torch.ones(5, dtype=torch.long)
+    metric = logit_diff(gold, foil)
+    zero = ablate_components(model, batch, metric, "head", kind="zero")
+
+    def zero_head(act, hook):
+        act = act.clone()
+        act[:, :, 2] = 0
+        return act
+
+    with torch.no_grad():
+        direct = metric(model.run_with_hooks(batch, fwd_hooks=[("blocks.1.attn.hook_z", zero_head)]))
+    assert torch.allclose(zero[1, 2], direct.mean(), atol=TOLERANCE)
+    mean = ablate_components(model, batch, metric, "mlp", kind="mean")
+    resample = ablate_components(model, batch, metric, "mlp", kind="resample", seed=1)
+    assert mean.shape == resample.shape == (3,)
+    assert not torch.allclose(mean, resample)
+
+
+def test_kl_to_clean_is_zero_for_the_clean_run(model):
+    clean, _ = pair_batches()
+    with torch.no_grad():
+        logits = model(clean)
+    assert kl_to_clean(logits)(logits).abs().max() < 1e-6
+
+
+def test_misaligned_pairs_are_a_clear_error(model):
+    clean, corrupt = pair_batches()
+    short = Batch(input_ids=corrupt.input_ids[:, :6])
+    with pytest.raises(ValueError, match="align position by position"):
+        patch_components(model, clean, short, logit_diff(torch.zeros(5), torch.ones(5)))
+
+
+def test_no_hooks_remain_after_a_failing_metric(model):
+    clean, corrupt = pair_batches()
+
+    def broken(logits):
+        raise RuntimeError("metric failed")
+
+    with pytest.raises(RuntimeError, match="metric failed"):
+        patch_components(model, clean, corrupt, broken)
+    assert no_hooks_left(model)

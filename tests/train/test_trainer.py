@@ -1,0 +1,90 @@
+"""The training loop: learning happens, interruption resumes to identical weights."""
+
+import pytest
+import torch
+
+from interp.errors import CheckpointError
+from interp.models import HookedClassifier, load
+from interp.train.data import encode_examples
+from interp.train.losses import erm_loss
+from interp.train.trainer import STATE_DIR, TrainConfig, batch_indices, train
+from probes.nli import THREE_WAY, NLIConfig, generate, nli_tokenizer
+from tests.conftest import tiny_config
+
+
+@pytest.fixture(scope="module")
+def data_and_model_factory():
+    bench = generate(NLIConfig(seed=0, n_train=400, n_in_distribution=50, n_per_subcase=2,
+                               n_negation=6, n_augment=10))
+    tokenizer = nli_tokenizer()
+    cfg = tiny_config(labels=THREE_WAY, vocab_size=tokenizer.get_vocab_size(), max_positions=64)
+
+    def make():
+        return HookedClassifier(cfg, seed=0, tokenizer=tokenizer)
+
+    return encode_examples(make(), bench.train.examples), make
+
+
+def objective(logits, gold, index):
+    return erm_loss(logits, gold)
+
+
+def test_training_lowers_the_loss(data_and_model_factory):
+    data, make = data_and_model_factory
+    summary = train(make(), data, objective, TrainConfig(steps=60, batch_size=16), progress=False)
+    losses = [value for _, value in summary["history"]["loss"]]
+    assert losses[-1] < losses[0]
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, data_and_model_factory):
+    data, make = data_and_model_factory
+    cfg = TrainConfig(steps=24, batch_size=16, checkpoint_every=5)
+
+    def interrupt(step):
+        if step == 13:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(make(), data, objective, cfg, out_dir=tmp_path / "run", progress=False,
+              after_step=interrupt)
+    assert (tmp_path / "run" / STATE_DIR / "state.json").exists()
+    assert not (tmp_path / "run" / "config.json").exists()
+    summary = train(make(), data, objective, cfg, out_dir=tmp_path / "run", progress=False)
+    assert summary["resumed_from"] == 10
+    assert not (tmp_path / "run" / STATE_DIR).exists()
+    straight = make()
+    train(straight, data, objective, cfg, progress=False)
+    resumed = load(tmp_path / "run")
+    for name, tensor in straight.state_dict().items():
+        assert torch.equal(tensor, resumed.state_dict()[name]), name
+
+
+def test_resuming_with_another_configuration_is_refused(tmp_path, data_and_model_factory):
+    data, make = data_and_model_factory
+
+    def interrupt(step):
+        if step == 6:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(make(), data, objective, TrainConfig(steps=20, batch_size=16, checkpoint_every=5),
+              out_dir=tmp_path / "run", progress=False, after_step=interrupt)
+    with pytest.raises(CheckpointError, match="another training configuration"):
+        train(make(), data, objective, TrainConfig(steps=20, batch_size=8, checkpoint_every=5),
+              out_dir=tmp_path / "run", progress=False)
+
+
+def test_batches_cover_each_epoch_once_and_depend_on_the_seed():
+    cfg = TrainConfig(batch_size=4, seed=1)
+    epoch = torch.cat([batch_indices(step, 12, cfg) for step in range(3)])
+    assert sorted(epoch.tolist()) == list(range(12))
+    other = TrainConfig(batch_size=4, seed=2)
+    assert not torch.equal(batch_indices(0, 12, cfg), batch_indices(0, 12, other))
+
+
+def test_learning_rate_warms_up_then_decays_to_zero():
+    cfg = TrainConfig(steps=100, lr=1.0, warmup_fraction=0.1)
+    assert cfg.lr_at(0) == pytest.approx(0.1)
+    assert cfg.lr_at(9) == pytest.approx(1.0)
+    assert cfg.lr_at(55) == pytest.approx(0.5)
+    assert cfg.lr_at(99) == pytest.approx(1 / 90)
