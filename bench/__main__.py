@@ -4,7 +4,7 @@ import argparse
 
 import torch
 
-from bench import hook_overhead
+from bench import hook_overhead, patching
 
 
 def main() -> None:
@@ -13,6 +13,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()
     hook_overhead.run(args.device, args.repeats)
+    patching.run(args.device, min(args.repeats, 5))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ def _add_selection_args(parser: argparse.ArgumentParser) -> None:
     _add_manifest_arg(parser)
     parser.add_argument("--only", nargs="+", metavar="ID", help="these entries (and their needs)")
     parser.add_argument("--tag", nargs="+", help="entries carrying one of these tags")
+    parser.add_argument("--seed", type=int, help="only this seed's copies of seeded entries")
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
@@ -74,7 +75,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     built = build_zoo(
-        args.manifest, only=args.only, tags=args.tag, jobs=args.jobs, device=args.device
+        args.manifest,
+        only=args.only,
+        tags=args.tag,
+        seed=args.seed,
+        jobs=args.jobs,
+        device=args.device,
     )
     print(f"built {len(built)} model(s) in {time.perf_counter() - started:.0f} s")
     return 0
@@ -89,7 +95,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from interp.train.zoo import select
 
     manifest = Manifest.load(args.manifest)
-    ids = [m for m in select(manifest, args.only, args.tag) if manifest.exists(m)]
+    ids = [m for m in select(manifest, args.only, args.tag, args.seed) if manifest.exists(m)]
     tables = evaluate_manifest(manifest, ids, device=args.device, n_bootstrap=args.bootstrap)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

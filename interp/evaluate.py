@@ -166,7 +166,7 @@ def evaluate_manifest(
         if entry.role == "bias_model":
             continue
         model = load(model_id, manifest=manifest, device=device)
-        suites = task_data(entry.task).suites.values()
+        suites = task_data(entry.task, manifest.data.get(entry.task)).suites.values()
         frames.append(evaluate_model(model, model_id, suites))
         tasks[model_id] = entry.task
     if not frames:

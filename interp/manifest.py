@@ -79,6 +79,8 @@ class Pair(_Strict):
 class Manifest(_Strict):
     version: Literal[1] = 1
     checkpoint_dir: str = "checkpoints"
+    # Benchmark settings per task (NLIConfig / DigitsConfig fields), e.g. {nli: {seed: 0}}.
+    data: dict[Literal["nli", "digits"], dict[str, Scalar]] = {}
     models: list[ModelEntry] = []
     pairs: list[Pair] = []
     root: Path = Field(default=Path("."), exclude=True)

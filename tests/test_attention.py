@@ -3,8 +3,14 @@
 import pytest
 import torch
 
-from interp.attention import identical_token_mask, overlap_attention
-from interp.models import Batch
+from interp.attention import (
+    head_statistics,
+    identical_token_mask,
+    overlap_attention,
+    pattern_divergence,
+)
+from interp.models import HookedClassifier
+from interp.models import Batch  # noqa: E402
 
 
 def test_identical_token_mask_links_hypothesis_tokens_to_equal_premise_tokens():
@@ -39,3 +45,41 @@ def test_overlap_attention_without_overlap_is_a_clear_error(tiny_model):
     batch = tiny_model.encode(["the doctor saw ."], ["a lawyer paid"])
     with pytest.raises(ValueError, match="no hypothesis token has an identical premise token"):
         overlap_attention(tiny_model, batch, [0, 2, 3])
+
+
+def test_head_statistics_match_hand_computations(tiny_model):
+    tokenizer = tiny_model.tokenizer
+    batch = tiny_model.encode(
+        ["the doctor saw the lawyer .", "the artist paid ."],
+        ["the lawyer did not see a doctor", "the artist never paid"],
+    )
+    special = [tokenizer.token_to_id(t) for t in ("[CLS]", "[SEP]", "[PAD]")]
+    negation = [tokenizer.token_to_id(t) for t in ("not", "never") if tokenizer.token_to_id(t)]
+    stats = head_statistics(tiny_model, batch, special, negation)
+    _, cache = tiny_model.run_with_cache(batch)
+    pattern = cache["blocks.1.attn.hook_pattern"]
+    real = batch.attention_mask.bool()
+    is_special = torch.isin(batch.input_ids, torch.tensor(special))
+    mass = (pattern * is_special[:, None, None]).sum(-1)  # [batch, head, query]
+    expected = torch.stack([mass[:, h][real].mean() for h in range(4)])
+    assert torch.allclose(stats["special"][1], expected, atol=1e-6)
+    entropy = -(pattern * pattern.clamp_min(1e-12).log()).sum(-1)
+    expected = torch.stack([entropy[:, h][real].mean() for h in range(4)])
+    assert torch.allclose(stats["entropy"][1], expected, atol=1e-5)
+    assert set(stats) == {"overlap", "negation", "special", "entropy"}
+    assert all(v.shape == (2, 4) for v in stats.values())
+
+
+def test_pattern_divergence_is_zero_on_itself_and_symmetric(tiny_model, word_tokenizer):
+    from tests.conftest import tiny_config
+
+    other = HookedClassifier(tiny_config(n_layers=3), seed=9, tokenizer=word_tokenizer).eval()
+    batch = tiny_model.encode(["the doctor saw the lawyer ."], ["the lawyer saw the doctor"])
+    itself = pattern_divergence(tiny_model, tiny_model, batch)
+    assert itself.shape == (8, 8) and itself.diagonal().abs().max() < 1e-6
+    forward, backward = pattern_divergence(tiny_model, other, batch), pattern_divergence(
+        other, tiny_model, batch
+    )
+    assert forward.shape == (8, 12)
+    assert torch.allclose(forward, backward.T, atol=1e-6)
+    assert (forward >= -1e-7).all() and (forward <= torch.log(torch.tensor(2.0)) + 1e-6).all()

@@ -39,16 +39,27 @@ DEFAULT_STEPS = {"pretrained": 1500, "scratch": 2000}
 DEFAULT_LR = {"pretrained": 5e-5, "scratch": 1e-3}
 
 
+def task_data(task: str, settings: dict | None = None):
+    """The benchmark a task trains and evaluates on, from the manifest's `data` settings."""
+    return _task_data(task, tuple(sorted((settings or {}).items())))
+
+
 @functools.lru_cache(maxsize=4)
-def task_data(task: str, seed: int = 0):
-    """The benchmark a task trains and evaluates on (generated once per process)."""
+def _task_data(task: str, settings: tuple):
+    """Generated once per process and settings."""
     if task == "nli":
         from probes.nli import NLIConfig, generate
 
-        return generate(NLIConfig(seed=seed))
+        try:
+            return generate(NLIConfig(**dict(settings)))
+        except TypeError as err:
+            raise ManifestError(f"manifest 'data.nli': {err}") from None
     from probes.vision import DigitsConfig, generate_digits
 
-    return generate_digits(DigitsConfig(seed=seed))
+    try:
+        return generate_digits(DigitsConfig(**dict(settings)))
+    except TypeError as err:
+        raise ManifestError(f"manifest 'data.digits': {err}") from None
 
 
 def task_labels(task: str) -> list[str]:
@@ -201,9 +212,8 @@ def needs_teacher(loss: str) -> bool:
     return loss == "kd" or loss.startswith("kd+") or loss.endswith("confreg")
 
 
-def quick_eval(task: str) -> Callable[[HookedClassifier], dict]:
+def quick_eval(bench, task: str) -> Callable[[HookedClassifier], dict]:
     """Accuracy on the in-distribution suite and on bias-conflicting challenge examples."""
-    bench = task_data(task)
 
     def evaluate(model: HookedClassifier) -> dict:
         from interp.evaluate import predict_labels
@@ -233,7 +243,7 @@ def build_entry(
     if recipe is None:
         raise ManifestError(f"manifest entry '{model_id}' has a path, not a recipe")
     out_dir = manifest.location(model_id)
-    bench = task_data(entry.task)
+    bench = task_data(entry.task, manifest.data.get(entry.task))
     labels = task_labels(entry.task)
     train_examples = list(bench.train.examples)
     if entry.role == "bias_model":
@@ -283,7 +293,7 @@ def build_entry(
         objective,
         cfg,
         out_dir=out_dir,
-        evaluate=quick_eval(entry.task),
+        evaluate=quick_eval(bench, entry.task),
         train_info=info,
         progress=progress,
         device=device,

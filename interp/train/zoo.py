@@ -40,15 +40,22 @@ def build_order(manifest: Manifest, targets: Sequence[str]) -> list[str]:
     return order
 
 
-def select(manifest: Manifest, only: Optional[Sequence[str]], tags: Optional[Sequence[str]]):
-    """Entry ids named by `only`, or carrying one of `tags`, or all entries."""
+def select(
+    manifest: Manifest,
+    only: Optional[Sequence[str]],
+    tags: Optional[Sequence[str]],
+    seed: Optional[int] = None,
+):
+    """Entry ids named by `only`, or carrying one of `tags`, or all entries; with `seed`, only
+    unseeded entries and the copies of that seed."""
     if only:
         for model_id in only:
             manifest.entry(model_id)  # clear error for an unknown id
         return list(only)
-    if tags:
-        return [m.id for m in manifest.models if set(m.tags) & set(tags)]
-    return [m.id for m in manifest.models]
+    chosen = [m for m in manifest.models if not tags or set(m.tags) & set(tags)]
+    if seed is not None:
+        chosen = [m for m in chosen if m.seed_group is None or m.id.endswith(f"-s{seed}")]
+    return [m.id for m in chosen]
 
 
 def _build_one(manifest_path: str, model_id: str, device: str, threads: int) -> tuple[str, float]:
@@ -66,6 +73,7 @@ def build_zoo(
     manifest_path: str | Path,
     only: Optional[Sequence[str]] = None,
     tags: Optional[Sequence[str]] = None,
+    seed: Optional[int] = None,
     jobs: int = 1,
     device: str = "cpu",
     log: Callable[[str], None] = print,
@@ -76,7 +84,7 @@ def build_zoo(
     Returns the ids built, in completion order.
     """
     manifest = Manifest.load(manifest_path)
-    order = build_order(manifest, select(manifest, only, tags))
+    order = build_order(manifest, select(manifest, only, tags, seed))
     missing = [m for m in order if not manifest.exists(m)]
     without_recipe = [m for m in missing if manifest.entry(m).recipe is None]
     if without_recipe:

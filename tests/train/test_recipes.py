@@ -17,6 +17,8 @@ TINY = "{n_layers: 2, d_model: 16, n_heads: 2, d_mlp: 32}"
 MANIFEST = f"""
 version: 1
 checkpoint_dir: ckpt
+data:
+  nli: {{n_train: 600, n_in_distribution: 100, n_per_subcase: 6, n_negation: 30, n_augment: 50}}
 models:
   - {{id: bias, role: bias_model, task: nli, recipe: {{arch: features, loss: erm}}}}
   - {{id: teacher, role: teacher, task: nli, seeds: [0, 1],
