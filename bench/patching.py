@@ -7,6 +7,7 @@ sweep costs sum_l n_heads * (L - l) / L full forward passes of the batch.
 from __future__ import annotations
 
 import argparse
+import os
 
 import torch
 from transformer_lens import patching as tl_patching
@@ -18,8 +19,9 @@ from interp.patching import logit_diff, patch_components
 CONFIGS = {
     "teacher 3x128, 8 heads": dict(n_layers=3, d_model=128, n_heads=8),
     "4x128, 8 heads": dict(n_layers=4, d_model=128, n_heads=8),
-    "bert-base 12x768, 12 heads": dict(n_layers=12, d_model=768, n_heads=12, norm="post",
-                                       head="bert_pooler"),
+    "bert-base 12x768, 12 heads": dict(
+        n_layers=12, d_model=768, n_heads=12, norm="post", head="bert_pooler"
+    ),
 }
 
 
@@ -30,7 +32,9 @@ def pairs(n: int, length: int, vocab: int, seed: int = 0) -> tuple[Batch, Batch]
     corrupt[:, length // 3] = torch.randint(4, vocab, (n,), generator=generator)
     types = torch.zeros_like(ids)
     types[:, length // 2 :] = 1
-    return Batch(input_ids=ids, token_type_ids=types), Batch(input_ids=corrupt, token_type_ids=types)
+    return Batch(input_ids=ids, token_type_ids=types), Batch(
+        input_ids=corrupt, token_type_ids=types
+    )
 
 
 def measure(name: str, fields: dict, n_pairs: int, length: int, device: str, repeats: int) -> dict:
@@ -52,9 +56,9 @@ def measure(name: str, fields: dict, n_pairs: int, length: int, device: str, rep
                 model, corrupt, clean_cache, lambda logits: metric(logits).mean()
             )
 
-    difference = float((ours() - reference()).abs().max())
-    t_ours = median_time(ours, repeats, warmup=1, device=device)
-    t_ref = median_time(reference, repeats, warmup=1, device=device)
+    difference = float((ours() - reference()).abs().max())  # also serves as the warm-up
+    t_ours = median_time(ours, repeats, warmup=0, device=device)
+    t_ref = median_time(reference, repeats, warmup=0, device=device)
     with torch.no_grad():
         t_forward = median_time(lambda: model(corrupt), max(3, repeats), device=device)
     n_layers = cfg.n_layers
@@ -75,11 +79,20 @@ def measure(name: str, fields: dict, n_pairs: int, length: int, device: str, rep
 
 
 def run(device: str = "cpu", repeats: int = 5) -> list[dict]:
+    os.environ.setdefault("TQDM_DISABLE", "1")  # transformer_lens shows a bar per sweep
     rows = [
-        measure("teacher 3x128, 8 heads", CONFIGS["teacher 3x128, 8 heads"], 32, 20, device, repeats),
+        measure(
+            "teacher 3x128, 8 heads", CONFIGS["teacher 3x128, 8 heads"], 32, 20, device, repeats
+        ),
         measure("4x128, 8 heads", CONFIGS["4x128, 8 heads"], 32, 20, device, repeats),
-        measure("bert-base 12x768, 12 heads", CONFIGS["bert-base 12x768, 12 heads"], 4, 64, device,
-                1 if device == "cpu" else repeats),
+        measure(
+            "bert-base 12x768, 12 heads",
+            CONFIGS["bert-base 12x768, 12 heads"],
+            4,
+            64,
+            device,
+            1 if device == "cpu" else repeats,
+        ),
     ]
     lines = [
         "Denoising patch of every head's output (all positions), logit-difference metric; "

@@ -78,7 +78,9 @@ def head_statistics(
     is_special = torch.isin(ids, torch.tensor(list(special_ids), device=ids.device))
     is_negation = torch.isin(ids, torch.tensor(list(negation_ids) or [-1], device=ids.device))
     has_negation = is_negation.any(-1)  # [batch]
-    overlap_mask = identical_token_mask(batch, special_ids) if batch.token_type_ids is not None else None
+    overlap_mask = (
+        identical_token_mask(batch, special_ids) if batch.token_type_ids is not None else None
+    )
     stats = {name: [] for name in ("overlap", "negation", "special", "entropy")}
     q_weight = queries.float()[:, None]  # [batch, 1, query]
     for name in names:
@@ -91,7 +93,8 @@ def head_statistics(
         negation = (pattern * is_negation[:, None, None].float()).sum(-1)
         total = negation_rows.sum((0, 2))
         stats["negation"].append(
-            (negation * negation_rows).sum((0, 2)) / total if total.sum() > 0
+            (negation * negation_rows).sum((0, 2)) / total
+            if total.sum() > 0
             else torch.full((model.cfg.n_heads,), float("nan"), device=pattern.device)
         )
         if overlap_mask is not None and overlap_mask.any():
@@ -99,8 +102,9 @@ def head_statistics(
             mass = (pattern * overlap_mask[:, None].float()).sum(-1)
             stats["overlap"].append((mass * rows).sum((0, 2)) / rows.sum((0, 2)))
         else:
-            stats["overlap"].append(torch.full((model.cfg.n_heads,), float("nan"),
-                                               device=pattern.device))
+            stats["overlap"].append(
+                torch.full((model.cfg.n_heads,), float("nan"), device=pattern.device)
+            )
     return {key: torch.stack(value).cpu() for key, value in stats.items()}
 
 

@@ -6,6 +6,12 @@ one backward pass score every component at once. EAP-IG (Hanna et al., 2024) ave
 gradient over m inputs interpolated between the corrupt and the clean embeddings, which follows
 the metric's curvature better; it costs m + 1 forward and m backward passes.
 
+`eap-ig-activations` integrates instead over each layer's own activations: the heads and MLP of
+layer l move together from their corrupt to their clean values while the layers before l stay
+corrupt and the layers after are recomputed. Only components of the same layer interact on
+that path, so its scores follow single-node denoising more closely; it costs m partial forward
+and backward passes per layer.
+
 Edges u -> v need the residual stream to be a plain sum of component outputs, which holds in
 pre-norm models: v's input (its q/k/v input, an MLP's input, or the final residual) is the sum of
 the outputs u of every earlier component, so the score of u -> v is (u_clean - u_corrupt) . dm/d
@@ -15,7 +21,7 @@ input_v. Post-norm models renormalise the sum after every sub-layer; they get no
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -24,7 +30,7 @@ from interp.errors import InterpError
 from interp.models import Batch, HookedClassifier
 from interp.patching import Metric
 
-Method = Literal["eap", "eap-ig"]
+Method = Literal["eap", "eap-ig", "eap-ig-activations"]
 
 
 @dataclass
@@ -47,8 +53,8 @@ class NodeScores:
         index = {name: i for i, name in enumerate(self.names)}
         return torch.stack(
             [
-                torch.stack([self.scores[index[f"a{l}.h{h}"]] for h in range(n_heads)])
-                for l in range(n_layers)
+                torch.stack([self.scores[index[f"a{layer}.h{h}"]] for h in range(n_heads)])
+                for layer in range(n_layers)
             ]
         )
 
@@ -118,7 +124,9 @@ def _interpolated_gradients(
             raise ValueError(f"EAP-IG needs at least one step, got {steps}")
         alphas = [k / steps for k in range(1, steps + 1)]
     else:
-        raise ValueError(f"unknown attribution method '{method}': eap or eap-ig")
+        raise ValueError(
+            f"unknown attribution method '{method}': eap, eap-ig or eap-ig-activations"
+        )
     with torch.no_grad():
         start = model.embed(corrupt)[0]
         end = model.embed(clean)[0] if method == "eap-ig" else start
@@ -130,7 +138,7 @@ def _interpolated_gradients(
             # A leaf that requires grad, so that layer-0 inputs have gradients too.
             return (start + alpha * (end - start)).requires_grad_(True)
 
-        def save(act, hook):
+        def save(act, hook, saved=saved):
             saved[hook.name] = act
             return act
 
@@ -143,7 +151,7 @@ def _interpolated_gradients(
     return {name: total / len(alphas) for name, total in totals.items()}
 
 
-def _prepare(model: HookedClassifier, clean: Batch, corrupt: Batch, device: Optional[str]):
+def _prepare(model: HookedClassifier, clean: Batch, corrupt: Batch, device: str | None):
     if device is not None:
         model.to(device)
     if clean.shape != corrupt.shape:
@@ -154,14 +162,51 @@ def _prepare(model: HookedClassifier, clean: Batch, corrupt: Batch, device: Opti
     return model.eval(), clean.to(model.cfg.device), corrupt.to(model.cfg.device)
 
 
+def _layer_path_gradients(
+    model: HookedClassifier,
+    corrupt: Batch,
+    metric: Metric,
+    clean_cache: dict,
+    corrupt_cache: dict,
+    steps: int,
+) -> dict[str, Tensor]:
+    """Average gradient along each layer's activation path (see the module docstring)."""
+    if steps < 1:
+        raise ValueError(f"EAP-IG needs at least one step, got {steps}")
+    resid_names = [f"blocks.{layer}.hook_resid_pre" for layer in range(model.cfg.n_layers)]
+    with torch.no_grad():
+        _, resid = model.run_with_cache(corrupt, names_filter=resid_names)
+        mask = model.embed(corrupt)[1]
+    grads: dict[str, Tensor] = {}
+    for layer in range(model.cfg.n_layers):
+        names = [f"blocks.{layer}.attn.hook_z", f"blocks.{layer}.hook_mlp_out"]
+        totals = [torch.zeros_like(corrupt_cache[n]) for n in names]
+        for k in range(1, steps + 1):
+            alpha = k / steps
+            leaves = {
+                n: (corrupt_cache[n] + alpha * (clean_cache[n] - corrupt_cache[n])).requires_grad_()
+                for n in names
+            }
+
+            def replace(act, hook, leaves=leaves):
+                return leaves[hook.name]
+
+            with model.hooks(fwd_hooks=[(n, replace) for n in names]):
+                value = metric(model.run_from(layer, resid[resid_names[layer]], mask)).sum()
+                step_grads = torch.autograd.grad(value, [leaves[n] for n in names])
+            totals = [t + g for t, g in zip(totals, step_grads)]
+        grads.update({n: t / steps for n, t in zip(names, totals)})
+    return grads
+
+
 def attribute_nodes(
     model: HookedClassifier,
     clean: Batch,
     corrupt: Batch,
     metric: Metric,
-    method: Method = "eap-ig",
+    method: Method = "eap-ig-activations",
     steps: int = 5,
-    device: Optional[str] = None,
+    device: str | None = None,
 ) -> NodeScores:
     """Estimated effect of denoising each head (`hook_z`) and MLP (`hook_mlp_out`), averaged
     over examples; comparable with `patch_components(..., direction="denoise")`."""
@@ -170,7 +215,10 @@ def attribute_nodes(
     with torch.no_grad():
         _, clean_cache = model.run_with_cache(clean, names_filter=names)
         _, corrupt_cache = model.run_with_cache(corrupt, names_filter=names)
-    grads = _interpolated_gradients(model, clean, corrupt, metric, names, method, steps)
+    if method == "eap-ig-activations":
+        grads = _layer_path_gradients(model, corrupt, metric, clean_cache, corrupt_cache, steps)
+    else:
+        grads = _interpolated_gradients(model, clean, corrupt, metric, names, method, steps)
     n = len(clean)
     scores = []
     for layer in range(model.cfg.n_layers):
@@ -203,7 +251,7 @@ def attribute_edges(
     metric: Metric,
     method: Method = "eap-ig",
     steps: int = 5,
-    device: Optional[str] = None,
+    device: str | None = None,
 ) -> tuple[EdgeScores, dict[str, float]]:
     """Edge scores (pre-norm models) and the node attribution of every downstream input.
 

@@ -11,9 +11,9 @@ and the area between it and 1 (0 is best), as in the MIB benchmark.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -152,7 +152,7 @@ def faithfulness_curve(
     corrupt: Batch,
     metric: Metric,
     scores: NodeScores,
-    sizes: Optional[Sequence[int]] = None,
+    sizes: Sequence[int] | None = None,
 ) -> dict:
     """Faithfulness of the top-k circuits for each k, with the two areas over k / n_nodes."""
     ranked = [name for name, _ in scores.top(len(scores.names))]
@@ -180,9 +180,8 @@ def smallest_faithful(
 ) -> Circuit:
     """The smallest top-k circuit whose faithfulness reaches `target` (all nodes if none)."""
     curve = faithfulness_curve(model, clean, corrupt, metric, scores)
-    for size, value in zip(curve["sizes"], curve["faithfulness"]):
-        if value >= target:
-            break
+    reached = [(s, v) for s, v in zip(curve["sizes"], curve["faithfulness"]) if v >= target]
+    size, value = reached[0] if reached else (curve["sizes"][-1], curve["faithfulness"][-1])
     nodes = curve["ranking"][:size]
     chosen = {name: scores.as_dict()[name] for name in nodes}
     return Circuit(nodes, chosen, meta={"rule": f"faithfulness >= {target}", "faithfulness": value})

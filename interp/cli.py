@@ -101,15 +101,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for name, frame in tables.items():
         atomic_write_text(out / f"{name}.csv", frame.to_csv(index=False))
-    summary = {name: frame.to_dict(orient="records") for name, frame in tables.items()
-               if name != "examples"}
+    summary = {
+        name: frame.to_dict(orient="records")
+        for name, frame in tables.items()
+        if name != "examples"
+    }
     atomic_write_text(out / "results.json", json.dumps(summary, indent=2, default=float))
-    with pd.option_context("display.width", 160, "display.max_columns", 20,
-                           "display.float_format", "{:.3f}".format):
+    with pd.option_context(
+        "display.width", 160, "display.max_columns", 20, "display.float_format", "{:.3f}".format
+    ):
         print(tables["suites"].pivot(index="model", columns="suite", values="accuracy"))
         if not tables["distillability"].empty:
-            columns = [c for c in tables["distillability"].columns
-                       if c.endswith(("_mean", "_low", "_high")) or c in ("group", "bias_type")]
+            columns = [
+                c
+                for c in tables["distillability"].columns
+                if c.endswith(("_mean", "_low", "_high")) or c in ("group", "bias_type")
+            ]
             print(tables["distillability"][columns].to_string(index=False))
     print(f"tables written to {out}/")
     return 0

@@ -10,7 +10,7 @@ same examples for every model and seed) gives a 95% interval.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -28,7 +28,9 @@ BIAS_TYPES = {
 
 
 @torch.no_grad()
-def predict_labels(model: HookedClassifier, probe_set: ProbeSet, batch_size: int = 256) -> list[str]:
+def predict_labels(
+    model: HookedClassifier, probe_set: ProbeSet, batch_size: int = 256
+) -> list[str]:
     """Predicted label strings in the probe set's scheme (three-way -> binary where needed)."""
     from interp.train.data import encode_examples, predict_logits
 
@@ -39,7 +41,9 @@ def predict_labels(model: HookedClassifier, probe_set: ProbeSet, batch_size: int
     return predicted
 
 
-def correctness_frame(model_id: str, probe_set: ProbeSet, predictions: Sequence[str]) -> pd.DataFrame:
+def correctness_frame(
+    model_id: str, probe_set: ProbeSet, predictions: Sequence[str]
+) -> pd.DataFrame:
     """One row per example: identity, annotations, prediction and whether it is right."""
     frame = probe_set.to_frame()[
         ["id", "suite", "heuristic", "subcase", "label", "bias_type", "bias_aligned"]
@@ -96,7 +100,9 @@ def metric_matrix(examples: pd.DataFrame, models: Sequence[str], bias_type: str)
         rows.append(part["correct"].to_numpy())
     lengths = {len(r) for r in rows}
     if len(lengths) != 1 or 0 in lengths:
-        raise ValueError(f"models {list(models)} were not evaluated on the same {bias_type} examples")
+        raise ValueError(
+            f"models {list(models)} were not evaluated on the same {bias_type} examples"
+        )
     return np.stack(rows)
 
 

@@ -220,7 +220,9 @@ def expand_seeds(raw: dict) -> dict:
     if not isinstance(models, list) or not isinstance(pairs, list):
         return raw  # the schema reports the wrong type
     seeded = {
-        m["id"] for m in models if isinstance(m, dict) and "seeds" in m and isinstance(m.get("id"), str)
+        m["id"]
+        for m in models
+        if isinstance(m, dict) and "seeds" in m and isinstance(m.get("id"), str)
     }
 
     def rename(ref, seed):

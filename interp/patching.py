@@ -14,7 +14,8 @@ must handle that (the metrics here tile their per-example targets).
 
 from __future__ import annotations
 
-from typing import Callable, Literal, Optional
+from collections.abc import Callable
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -39,7 +40,10 @@ def logit_diff(gold: Tensor, foil: Tensor) -> Metric:
 
     def metric(logits: Tensor) -> Tensor:
         rows = torch.arange(len(logits), device=logits.device)
-        g, f = _tile(gold, len(logits)).to(logits.device), _tile(foil, len(logits)).to(logits.device)
+        g, f = (
+            _tile(gold, len(logits)).to(logits.device),
+            _tile(foil, len(logits)).to(logits.device),
+        )
         return logits[rows, g] - logits[rows, f]
 
     return metric
@@ -79,7 +83,7 @@ def run_cache(model: HookedClassifier, batch: Batch, names: list[str]) -> tuple[
 def ablation_source(
     cache: dict[str, Tensor],
     kind: Literal["zero", "mean", "resample"],
-    attention_mask: Optional[Tensor] = None,
+    attention_mask: Tensor | None = None,
     seed: int = 0,
 ) -> dict[str, Tensor]:
     """Replacement activations: zeros, the mean over unpadded examples at each position, or
@@ -97,7 +101,9 @@ def ablation_source(
             if attention_mask is not None:
                 weight = attention_mask.to(act.device, act.dtype)
                 weight = weight.view(*weight.shape, *([1] * (act.ndim - 2)))
-                mean = (act * weight).sum(0, keepdim=True) / weight.sum(0, keepdim=True).clamp_min(1)
+                mean = (act * weight).sum(0, keepdim=True) / weight.sum(0, keepdim=True).clamp_min(
+                    1
+                )
             else:
                 mean = act.mean(0, keepdim=True)
             out[name] = mean.expand_as(act).clone()
@@ -165,7 +171,7 @@ def patch_sweep(
     return results
 
 
-def _prepare(model: HookedClassifier, device: Optional[str]) -> HookedClassifier:
+def _prepare(model: HookedClassifier, device: str | None) -> HookedClassifier:
     if device is not None:
         model.to(device)
     return model.eval()
@@ -180,7 +186,7 @@ def patch_components(
     direction: Literal["denoise", "noise"] = "denoise",
     per_position: bool = False,
     chunk_size: int = 64,
-    device: Optional[str] = None,
+    device: str | None = None,
 ) -> Float[Tensor, "..."]:
     """Mean metric over examples after patching each component (see `patch_sweep` for shapes,
     without the batch axis). Denoising patches clean activations into the corrupt run."""
@@ -204,7 +210,7 @@ def ablate_components(
     per_position: bool = False,
     chunk_size: int = 64,
     seed: int = 0,
-    device: Optional[str] = None,
+    device: str | None = None,
 ) -> Tensor:
     """Mean metric over examples after ablating each component in turn."""
     model = _prepare(model, device)

@@ -9,8 +9,10 @@ from interp.attention import (
     overlap_attention,
     pattern_divergence,
 )
-from interp.models import HookedClassifier
-from interp.models import Batch  # noqa: E402
+from interp.models import (
+    Batch,  # noqa: E402
+    HookedClassifier,
+)
 
 
 def test_identical_token_mask_links_hypothesis_tokens_to_equal_premise_tokens():
@@ -77,8 +79,9 @@ def test_pattern_divergence_is_zero_on_itself_and_symmetric(tiny_model, word_tok
     batch = tiny_model.encode(["the doctor saw the lawyer ."], ["the lawyer saw the doctor"])
     itself = pattern_divergence(tiny_model, tiny_model, batch)
     assert itself.shape == (8, 8) and itself.diagonal().abs().max() < 1e-6
-    forward, backward = pattern_divergence(tiny_model, other, batch), pattern_divergence(
-        other, tiny_model, batch
+    forward, backward = (
+        pattern_divergence(tiny_model, other, batch),
+        pattern_divergence(other, tiny_model, batch),
     )
     assert forward.shape == (8, 12)
     assert torch.allclose(forward, backward.T, atol=1e-6)

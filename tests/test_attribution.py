@@ -15,9 +15,9 @@ from interp.circuits import (
 from interp.errors import InterpError
 from interp.models import Batch, ClassifierConfig, HookedClassifier
 from interp.patching import logit_diff, patch_components
+from tests.conftest import tiny_config
 from tests.models.test_hooked import no_hooks_left
 from tests.test_patching import pair_batches
-from tests.conftest import tiny_config
 
 GOLD = torch.zeros(5, dtype=torch.long)
 FOIL = torch.ones(5, dtype=torch.long)
@@ -26,7 +26,6 @@ FOIL = torch.ones(5, dtype=torch.long)
 @pytest.fixture
 def model64():
     return HookedClassifier(tiny_config(n_layers=3), seed=5).double().eval()
-
 
 
 def test_eap_is_the_first_order_effect_of_denoising_a_head(model64):
@@ -48,8 +47,9 @@ def test_eap_is_the_first_order_effect_of_denoising_a_head(model64):
         with torch.no_grad():
             base = metric(model64(corrupt)).mean()
             moved = metric(model64.run_with_hooks(corrupt, fwd_hooks=[(name, nudge)])).mean()
-        assert scores[f"a{layer}.h{head}"] == pytest.approx(float((moved - base) / eps), rel=1e-4,
-                                                           abs=1e-7)
+        assert scores[f"a{layer}.h{head}"] == pytest.approx(
+            float((moved - base) / eps), rel=1e-4, abs=1e-7
+        )
 
 
 def test_eap_ig_with_many_steps_sums_to_the_total_effect(model64):
@@ -97,8 +97,17 @@ def hand_built_model() -> HookedClassifier:
     Directions: token A = e0 - e1, B = -(e0 - e1); position 0 = e2 - e3, position 1 = e4 - e5;
     the head writes e6 - e7, which the classifier reads. Head a0.h1 and the MLP write nothing.
     """
-    cfg = ClassifierConfig(n_layers=1, d_model=8, n_heads=2, d_mlp=4, labels=["yes", "no"],
-                           vocab_size=6, max_positions=4, n_token_types=0, norm="pre")
+    cfg = ClassifierConfig(
+        n_layers=1,
+        d_model=8,
+        n_heads=2,
+        d_mlp=4,
+        labels=["yes", "no"],
+        vocab_size=6,
+        max_positions=4,
+        n_token_types=0,
+        norm="pre",
+    )
     model = HookedClassifier(cfg, seed=0).eval()
     with torch.no_grad():
         for p in model.parameters():
@@ -138,7 +147,7 @@ def test_the_hand_built_model_computes_its_label_with_one_head():
     assert model(corrupt).argmax(-1).tolist() == [1, 1, 1]
 
 
-@pytest.mark.parametrize("method", ["exact", "eap", "eap-ig"])
+@pytest.mark.parametrize("method", ["exact", "eap", "eap-ig", "eap-ig-activations"])
 def test_circuit_discovery_puts_the_deciding_head_first(method):
     model = hand_built_model()
     clean, corrupt = hand_built_pairs()
@@ -150,8 +159,9 @@ def test_circuit_discovery_puts_the_deciding_head_first(method):
         mlps = patch_components(model, clean, corrupt, metric, "mlp")
         with torch.no_grad():
             base = metric(model(corrupt)).mean()
-        scores = NodeScores(torch.tensor([heads[0, 0], heads[0, 1], mlps[0]]) - base,
-                            node_names(model))
+        scores = NodeScores(
+            torch.tensor([heads[0, 0], heads[0, 1], mlps[0]]) - base, node_names(model)
+        )
     else:
         scores = attribute_nodes(model, clean, corrupt, metric, method=method)
     assert scores.top(1)[0][0] == "a0.h0"
@@ -175,5 +185,57 @@ def test_circuits_round_trip_through_json(tmp_path):
     circuit.save(tmp_path / "c.json")
     assert Circuit.load(tmp_path / "c.json") == circuit
     with pytest.raises(ValueError, match="not a node"):
-        faithfulness(hand_built_model(), *hand_built_pairs(),
-                     logit_diff(torch.zeros(3), torch.ones(3)), [["a5.h0"]])
+        faithfulness(
+            hand_built_model(),
+            *hand_built_pairs(),
+            logit_diff(torch.zeros(3), torch.ones(3)),
+            [["a5.h0"]],
+        )
+
+
+def test_eap_ranks_nodes_like_exact_patching_on_a_trained_model():
+    """A 2-layer student-sized model trained on the synthetic NLI data; node scores on
+    lexical-overlap minimal pairs (clean: non-entailed, corrupt: its entailed partner)."""
+    from scipy.stats import spearmanr
+
+    from interp.attribution import NodeScores, node_names
+    from interp.models.tokenize import encode_texts
+    from interp.train.data import encode_examples
+    from interp.train.losses import erm_loss
+    from interp.train.trainer import TrainConfig, train
+    from probes.nli import THREE_WAY, NLIConfig, generate, nli_tokenizer
+
+    bench = generate(NLIConfig(seed=0))
+    tokenizer = nli_tokenizer()
+    cfg = ClassifierConfig(
+        n_layers=2,
+        d_model=64,
+        n_heads=4,
+        labels=THREE_WAY,
+        vocab_size=tokenizer.get_vocab_size(),
+        max_positions=64,
+    )
+    model = HookedClassifier(cfg, seed=0, tokenizer=tokenizer)
+    train(
+        model,
+        encode_examples(model, bench.train.examples),
+        lambda logits, gold, index: erm_loss(logits, gold),
+        TrainConfig(steps=600),
+        progress=False,
+    )
+    pairs = bench.suites["lexical_overlap"].pair_examples()[::7][:48]
+    clean = encode_texts(tokenizer, [c.premise for c, _ in pairs], [c.hypothesis for c, _ in pairs])
+    corrupt = encode_texts(
+        tokenizer, [k.premise for _, k in pairs], [k.hypothesis for _, k in pairs]
+    )
+    n = len(pairs)
+    metric = logit_diff(torch.full((n,), 1), torch.zeros(n, dtype=torch.long))
+    heads = patch_components(model, clean, corrupt, metric, "head")
+    mlps = patch_components(model, clean, corrupt, metric, "mlp")
+    with torch.no_grad():
+        base = metric(model(corrupt)).mean()
+    exact = torch.cat([torch.cat([heads[layer], mlps[layer : layer + 1]]) for layer in range(2)])
+    exact = NodeScores(exact - base, node_names(model))
+    scores = attribute_nodes(model, clean, corrupt, metric, method="eap")
+    assert scores.names == exact.names
+    assert spearmanr(exact.scores.numpy(), scores.scores.numpy())[0] >= 0.8

@@ -9,13 +9,20 @@ from interp.evaluate import accuracy_tables, distillability_table
 
 def frame(model, correct, aligned):
     n = len(correct)
-    return pd.DataFrame({
-        "model": model, "id": [f"e{i}" for i in range(n)], "suite": "lexical_overlap",
-        "heuristic": "lexical_overlap", "subcase": "swap",
-        "label": ["non-entailment" if not a else "entailment" for a in aligned],
-        "bias_type": "overlap", "bias_aligned": aligned,
-        "prediction": "x", "correct": np.array(correct, dtype=float),
-    })
+    return pd.DataFrame(
+        {
+            "model": model,
+            "id": [f"e{i}" for i in range(n)],
+            "suite": "lexical_overlap",
+            "heuristic": "lexical_overlap",
+            "subcase": "swap",
+            "label": ["non-entailment" if not a else "entailment" for a in aligned],
+            "bias_type": "overlap",
+            "bias_aligned": aligned,
+            "prediction": "x",
+            "correct": np.array(correct, dtype=float),
+        }
+    )
 
 
 ALIGNED = [True] * 4 + [False] * 4
@@ -30,14 +37,16 @@ def test_accuracy_tables_split_bias_aligned_and_conflicting():
 
 
 def test_distillability_and_contribution_over_seeds():
-    examples = pd.concat([
-        frame("t0", [1] * 4 + [1, 1, 1, 1], ALIGNED),   # teacher: 1.00 on conflicting
-        frame("s0", [1] * 4 + [1, 0, 0, 0], ALIGNED),   # student: 0.25
-        frame("b0", [1] * 4 + [0, 0, 0, 0], ALIGNED),   # baseline: 0.00
-        frame("t1", [1] * 4 + [1, 1, 1, 0], ALIGNED),   # 0.75
-        frame("s1", [1] * 4 + [1, 1, 0, 0], ALIGNED),   # 0.50
-        frame("b1", [1] * 4 + [1, 0, 0, 0], ALIGNED),   # 0.25
-    ])
+    examples = pd.concat(
+        [
+            frame("t0", [1] * 4 + [1, 1, 1, 1], ALIGNED),  # teacher: 1.00 on conflicting
+            frame("s0", [1] * 4 + [1, 0, 0, 0], ALIGNED),  # student: 0.25
+            frame("b0", [1] * 4 + [0, 0, 0, 0], ALIGNED),  # baseline: 0.00
+            frame("t1", [1] * 4 + [1, 1, 1, 0], ALIGNED),  # 0.75
+            frame("s1", [1] * 4 + [1, 1, 0, 0], ALIGNED),  # 0.50
+            frame("b1", [1] * 4 + [1, 0, 0, 0], ALIGNED),  # 0.25
+        ]
+    )
     pairs = [
         {"group": "poe", "teacher": "t0", "student": "s0", "baseline": "b0"},
         {"group": "poe", "teacher": "t1", "student": "s1", "baseline": "b1"},
@@ -54,5 +63,6 @@ def test_distillability_and_contribution_over_seeds():
 def test_models_on_different_examples_are_refused():
     examples = pd.concat([frame("t", [1] * 8, ALIGNED), frame("s", [1] * 6, ALIGNED[:6])])
     with pytest.raises(ValueError, match="not evaluated on the same overlap examples"):
-        distillability_table(examples, [{"group": "g", "teacher": "t", "student": "s"}],
-                             ["overlap"])
+        distillability_table(
+            examples, [{"group": "g", "teacher": "t", "student": "s"}], ["overlap"]
+        )

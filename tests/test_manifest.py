@@ -133,14 +133,21 @@ def test_seeds_expand_into_one_entry_per_seed_with_matching_references(tmp_path)
     assert [m.id for m in manifest.models] == ["bias", "t-s0", "t-s2", "s-s0", "s-s2"]
     student = manifest.entry("s-s2")
     assert (student.recipe.seed, student.recipe.teacher, student.recipe.bias_model) == (
-        2, "t-s2", "bias")
+        2,
+        "t-s2",
+        "bias",
+    )
     assert student.seed_group == "s"
     assert [(p.id, p.teacher, p.student) for p in manifest.pairs] == [
-        ("p-s0", "t-s0", "s-s0"), ("p-s2", "t-s2", "s-s2")]
+        ("p-s0", "t-s0", "s-s0"),
+        ("p-s2", "t-s2", "s-s2"),
+    ]
 
 
 def test_bad_seeds_are_a_clear_error(tmp_path):
-    text = "models:\n  - {id: t, role: teacher, task: nli, seeds: 3, recipe: {arch: a, loss: erm}}\n"
+    text = (
+        "models:\n  - {id: t, role: teacher, task: nli, seeds: 3, recipe: {arch: a, loss: erm}}\n"
+    )
     with pytest.raises(ManifestError, match="'t': field 'seeds' must be a non-empty list"):
         Manifest.load(write(tmp_path, text))
 

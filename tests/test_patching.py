@@ -62,8 +62,9 @@ def test_head_patching_equals_transformer_lens(model):
 def test_per_position_head_patching_equals_transformer_lens(model):
     clean, corrupt = pair_batches(1)
     gold, foil = torch.ones(5, dtype=torch.long), torch.zeros(5, dtype=torch.long)
-    ours = patch_components(model, clean, corrupt, logit_diff(gold, foil), "head",
-                            per_position=True, chunk_size=7)
+    ours = patch_components(
+        model, clean, corrupt, logit_diff(gold, foil), "head", per_position=True, chunk_size=7
+    )
     _, clean_cache = model.run_with_cache(clean)
     reference = tl_patching.get_act_patch_attn_head_out_by_pos(
         model, corrupt, clean_cache, lambda logits: logit_diff(gold, foil)(logits).mean()
@@ -112,7 +113,9 @@ def test_ablations_match_a_direct_hooked_run(model):
         return act
 
     with torch.no_grad():
-        direct = metric(model.run_with_hooks(batch, fwd_hooks=[("blocks.1.attn.hook_z", zero_head)]))
+        direct = metric(
+            model.run_with_hooks(batch, fwd_hooks=[("blocks.1.attn.hook_z", zero_head)])
+        )
     assert torch.allclose(zero[1, 2], direct.mean(), atol=TOLERANCE)
     mean = ablate_components(model, batch, metric, "mlp", kind="mean")
     resample = ablate_components(model, batch, metric, "mlp", kind="resample", seed=1)

@@ -9,9 +9,9 @@ discount exactly the shortcut (a bias model that also solves the task makes PoE 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -142,8 +142,19 @@ class BiasModel:
                 f"{folder}: weight has shape {tuple(state['weight'].shape)}, config implies "
                 f"{(n_labels, n_features)}"
             )
-        meta = json.loads((folder / "train.json").read_text()) if (folder / "train.json").exists() else {}
-        return cls(config["task"], config["features"], config["labels"], state["weight"], state["bias"], meta)
+        meta = (
+            json.loads((folder / "train.json").read_text())
+            if (folder / "train.json").exists()
+            else {}
+        )
+        return cls(
+            config["task"],
+            config["features"],
+            config["labels"],
+            state["weight"],
+            state["bias"],
+            meta,
+        )
 
 
 def fit_bias_model(

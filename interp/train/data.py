@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -78,9 +78,7 @@ def encode_examples(
 
 
 @torch.no_grad()
-def predict_logits(
-    model: HookedClassifier, data: EncodedSet, batch_size: int = 256
-) -> Tensor:
+def predict_logits(model: HookedClassifier, data: EncodedSet, batch_size: int = 256) -> Tensor:
     """Logits for every example, in order, computed in chunks on the model's device (CPU out)."""
     was_training = model.training
     model.eval()

@@ -3,7 +3,6 @@ and knowledge distillation, each a function of logits and per-example side infor
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from jaxtyping import Float, Int
 from torch import Tensor

@@ -10,9 +10,9 @@ every other layer and the head.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable, Optional
 
 import torch
 
@@ -103,7 +103,8 @@ def teacher_init(student: HookedClassifier, teacher: HookedClassifier) -> None:
     if (s.d_model, s.n_heads, s.d_mlp) != (t.d_model, t.n_heads, t.d_mlp) or s.norm != t.norm:
         raise ValueError(
             "teacher_init needs a student of the teacher's width, heads and norm; got "
-            f"{(s.d_model, s.n_heads, s.d_mlp, s.norm)} vs {(t.d_model, t.n_heads, t.d_mlp, t.norm)}"
+            f"{(s.d_model, s.n_heads, s.d_mlp, s.norm)} vs "
+            f"{(t.d_model, t.n_heads, t.d_mlp, t.norm)}"
         )
     chosen = list(range(0, t.n_layers, 2))[: s.n_layers]
     if len(chosen) < s.n_layers:
@@ -170,8 +171,8 @@ def _same_tokenizer(a: HookedClassifier, b: HookedClassifier) -> bool:
 def make_objective(
     recipe: Recipe,
     data: EncodedSet,
-    bias_log_probs: Optional[torch.Tensor],
-    teacher_logits: Optional[torch.Tensor],
+    bias_log_probs: torch.Tensor | None,
+    teacher_logits: torch.Tensor | None,
 ) -> Objective:
     """The loss of a recipe as a function of (logits, gold ids, example ids)."""
     loss = recipe.loss
@@ -250,7 +251,9 @@ def build_entry(
         features = recipe.params.get("features")
         names = str(features).split(",") if features else None
         bias = fit_bias_model(entry.task, train_examples, labels, names, seed=recipe.seed)
-        bias.meta["in_distribution_accuracy"] = bias.accuracy(bench.suites["in_distribution"].examples)
+        bias.meta["in_distribution_accuracy"] = bias.accuracy(
+            bench.suites["in_distribution"].examples
+        )
         bias.meta["recipe"] = recipe.model_dump()
         return bias.save(out_dir)
 
@@ -261,7 +264,9 @@ def build_entry(
     bias_log_probs = teacher_logits = None
     if needs_bias_model(recipe.loss):
         if recipe.bias_model is None:
-            raise ManifestError(f"manifest entry '{model_id}': loss '{recipe.loss}' needs bias_model")
+            raise ManifestError(
+                f"manifest entry '{model_id}': loss '{recipe.loss}' needs bias_model"
+            )
         bias = BiasModel.load(manifest.checkpoint_path(recipe.bias_model))
         bias_log_probs = bias.log_probs(train_examples)
     if needs_teacher(recipe.loss):

@@ -12,9 +12,9 @@ import json
 import math
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 import torch
 from torch import Tensor
@@ -121,12 +121,12 @@ def train(
     data: EncodedSet,
     objective: Objective,
     cfg: TrainConfig,
-    out_dir: Optional[str | Path] = None,
-    evaluate: Optional[Callable[[HookedClassifier], dict]] = None,
-    train_info: Optional[dict] = None,
+    out_dir: str | Path | None = None,
+    evaluate: Callable[[HookedClassifier], dict] | None = None,
+    train_info: dict | None = None,
     progress: bool = True,
     device: str = "cpu",
-    after_step: Optional[Callable[[int], None]] = None,
+    after_step: Callable[[int], None] | None = None,
 ) -> dict:
     """Train `model` on `data` with `objective`; returns a summary (loss, history, speed).
 

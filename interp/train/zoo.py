@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 from interp.errors import ManifestError
 from interp.manifest import Manifest
@@ -42,9 +42,9 @@ def build_order(manifest: Manifest, targets: Sequence[str]) -> list[str]:
 
 def select(
     manifest: Manifest,
-    only: Optional[Sequence[str]],
-    tags: Optional[Sequence[str]],
-    seed: Optional[int] = None,
+    only: Sequence[str] | None,
+    tags: Sequence[str] | None,
+    seed: int | None = None,
 ):
     """Entry ids named by `only`, or carrying one of `tags`, or all entries; with `seed`, only
     unseeded entries and the copies of that seed."""
@@ -71,9 +71,9 @@ def _build_one(manifest_path: str, model_id: str, device: str, threads: int) -> 
 
 def build_zoo(
     manifest_path: str | Path,
-    only: Optional[Sequence[str]] = None,
-    tags: Optional[Sequence[str]] = None,
-    seed: Optional[int] = None,
+    only: Sequence[str] | None = None,
+    tags: Sequence[str] | None = None,
+    seed: int | None = None,
     jobs: int = 1,
     device: str = "cpu",
     log: Callable[[str], None] = print,
@@ -88,9 +88,7 @@ def build_zoo(
     missing = [m for m in order if not manifest.exists(m)]
     without_recipe = [m for m in missing if manifest.entry(m).recipe is None]
     if without_recipe:
-        raise ManifestError(
-            f"no checkpoint and no recipe for {without_recipe}: check their 'path'"
-        )
+        raise ManifestError(f"no checkpoint and no recipe for {without_recipe}: check their 'path'")
     for model_id in order:
         if model_id not in missing:
             log(f"  {model_id}: exists, skipped")

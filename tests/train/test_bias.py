@@ -11,13 +11,16 @@ from probes.vision import DigitsConfig, generate_digits
 
 
 def example(premise, hypothesis, parse=""):
-    return Example("x", "entailment", "s", "h", "c", "overlap", True, premise, hypothesis,
-                   premise_parse=parse)
+    return Example(
+        "x", "entailment", "s", "h", "c", "overlap", True, premise, hypothesis, premise_parse=parse
+    )
 
 
 def test_nli_features_read_overlap_subsequence_constituent_and_negation():
     parse = "(ROOT (S (SBAR if (S (NP the judge) (VP slept))) , (S (NP the actor) (VP ran))) .)"
-    features = nli_features(example("if the judge slept , the actor ran .", "the actor ran .", parse))
+    features = nli_features(
+        example("if the judge slept , the actor ran .", "the actor ran .", parse)
+    )
     assert features == [1.0, 1.0, 1.0, 1.0, 0.0]
     features = nli_features(example("the judge slept .", "the judge did not sleep ."))
     assert features[0] == pytest.approx(2 / 5) and features[1:] == [0.0, 0.0, 0.0, 1.0]
@@ -27,8 +30,11 @@ def test_nli_features_read_overlap_subsequence_constituent_and_negation():
 
 @pytest.fixture(scope="module")
 def bench():
-    return generate(NLIConfig(seed=0, n_train=3000, n_in_distribution=300, n_per_subcase=4,
-                              n_negation=6, n_augment=10))
+    return generate(
+        NLIConfig(
+            seed=0, n_train=3000, n_in_distribution=300, n_per_subcase=4, n_negation=6, n_augment=10
+        )
+    )
 
 
 def test_nli_bias_model_learns_the_shortcuts_and_round_trips(tmp_path, bench):
@@ -45,8 +51,7 @@ def test_nli_bias_model_learns_the_shortcuts_and_round_trips(tmp_path, bench):
 @pytest.mark.parametrize("feature", ["colour", "marker"])
 def test_digit_bias_models_read_one_spurious_feature(feature):
     digits = generate_digits(DigitsConfig(seed=0), n_per_suite=100)
-    model = fit_bias_model("digits", digits.train.examples, [str(d) for d in range(10)],
-                           [feature])
+    model = fit_bias_model("digits", digits.train.examples, [str(d) for d in range(10)], [feature])
     aligned = digits.suites["in_distribution"].examples
     assert model.accuracy(aligned) > 0.8
     conflicting = "colour_conflicting" if feature == "colour" else "marker_conflicting"

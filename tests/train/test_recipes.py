@@ -39,16 +39,19 @@ def test_teacher_init_copies_embeddings_every_other_layer_and_head():
     student = HookedClassifier(tiny_config(n_layers=2), seed=2)
     teacher_init(student, teacher)
     s, t = student.state_dict(), teacher.state_dict()
-    assert torch.equal(s["W_E"], t["W_E"]) and torch.equal(s["head.classifier.weight"],
-                                                          t["head.classifier.weight"])
+    assert torch.equal(s["W_E"], t["W_E"]) and torch.equal(
+        s["head.classifier.weight"], t["head.classifier.weight"]
+    )
     assert torch.equal(s["blocks.0.attn.q_weight"], t["blocks.0.attn.q_weight"])
     assert torch.equal(s["blocks.1.mlp.W_in"], t["blocks.2.mlp.W_in"])
 
 
 def test_teacher_init_refuses_another_width():
     with pytest.raises(ValueError, match="teacher's width"):
-        teacher_init(HookedClassifier(tiny_config(d_model=32), seed=0),
-                     HookedClassifier(tiny_config(), seed=0))
+        teacher_init(
+            HookedClassifier(tiny_config(d_model=32), seed=0),
+            HookedClassifier(tiny_config(), seed=0),
+        )
 
 
 def test_kd_objective_uses_the_teacher_logits_of_each_example():
@@ -56,8 +59,9 @@ def test_kd_objective_uses_the_teacher_logits_of_each_example():
     from interp.train.losses import erm_loss, kd_loss
 
     teacher_logits = torch.randn(10, 3, generator=torch.Generator().manual_seed(0))
-    recipe = Recipe(arch="teacher", loss="kd", teacher="t", params={"temperature": 3.0,
-                                                                   "alpha": 0.25})
+    recipe = Recipe(
+        arch="teacher", loss="kd", teacher="t", params={"temperature": 3.0, "alpha": 0.25}
+    )
     objective = make_objective(recipe, None, None, teacher_logits)
     logits, gold, index = torch.randn(4, 3), torch.tensor([0, 1, 2, 0]), torch.tensor([7, 1, 3, 9])
     expected = kd_loss(logits, teacher_logits[index], erm_loss(logits, gold), 3.0, 0.25)
@@ -92,12 +96,15 @@ def test_the_zoo_builds_in_dependency_order_skips_what_exists_and_evaluates(tmp_
     suites = tables["suites"].set_index(["model", "suite"])["accuracy"]
     assert row["seeds"] == 2
     examples = tables["examples"]
-    conflicting = examples[(examples["suite"].isin(["lexical_overlap", "subsequence",
-                                                    "constituent"]))
-                           & (examples["bias_aligned"] == False)]  # noqa: E712
+    conflicting = examples[
+        (examples["suite"].isin(["lexical_overlap", "subsequence", "constituent"]))
+        & (examples["bias_aligned"] == False)  # noqa: E712
+    ]
     by_model = conflicting.groupby("model")["correct"].mean()
-    expected = ((by_model["student-s0"] - by_model["teacher-s0"])
-                + (by_model["student-s1"] - by_model["teacher-s1"])) / 2
+    expected = (
+        (by_model["student-s0"] - by_model["teacher-s0"])
+        + (by_model["student-s1"] - by_model["teacher-s1"])
+    ) / 2
     assert row["D_mean"] == pytest.approx(expected)
     assert row["D_ci_low"] <= row["D_mean"] <= row["D_ci_high"]
     assert ("teacher-s0", "in_distribution") in suites.index

@@ -14,8 +14,11 @@ from tests.conftest import tiny_config
 
 @pytest.fixture(scope="module")
 def data_and_model_factory():
-    bench = generate(NLIConfig(seed=0, n_train=400, n_in_distribution=50, n_per_subcase=2,
-                               n_negation=6, n_augment=10))
+    bench = generate(
+        NLIConfig(
+            seed=0, n_train=400, n_in_distribution=50, n_per_subcase=2, n_negation=6, n_augment=10
+        )
+    )
     tokenizer = nli_tokenizer()
     cfg = tiny_config(labels=THREE_WAY, vocab_size=tokenizer.get_vocab_size(), max_positions=64)
 
@@ -45,8 +48,15 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, data_and_model
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(make(), data, objective, cfg, out_dir=tmp_path / "run", progress=False,
-              after_step=interrupt)
+        train(
+            make(),
+            data,
+            objective,
+            cfg,
+            out_dir=tmp_path / "run",
+            progress=False,
+            after_step=interrupt,
+        )
     assert (tmp_path / "run" / STATE_DIR / "state.json").exists()
     assert not (tmp_path / "run" / "config.json").exists()
     summary = train(make(), data, objective, cfg, out_dir=tmp_path / "run", progress=False)
@@ -67,11 +77,24 @@ def test_resuming_with_another_configuration_is_refused(tmp_path, data_and_model
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(make(), data, objective, TrainConfig(steps=20, batch_size=16, checkpoint_every=5),
-              out_dir=tmp_path / "run", progress=False, after_step=interrupt)
+        train(
+            make(),
+            data,
+            objective,
+            TrainConfig(steps=20, batch_size=16, checkpoint_every=5),
+            out_dir=tmp_path / "run",
+            progress=False,
+            after_step=interrupt,
+        )
     with pytest.raises(CheckpointError, match="another training configuration"):
-        train(make(), data, objective, TrainConfig(steps=20, batch_size=8, checkpoint_every=5),
-              out_dir=tmp_path / "run", progress=False)
+        train(
+            make(),
+            data,
+            objective,
+            TrainConfig(steps=20, batch_size=8, checkpoint_every=5),
+            out_dir=tmp_path / "run",
+            progress=False,
+        )
 
 
 def test_batches_cover_each_epoch_once_and_depend_on_the_seed():
