@@ -140,7 +140,7 @@ def distillability_table(
                 row[f"{role}_mean"] = means[r].mean()
                 row[f"{role}_std"] = means[r].std(ddof=1) if len(members) > 1 else 0.0
             samples = rng.integers(0, n_examples, size=(n_bootstrap, n_examples))
-            boot = matrix[:, :, samples].mean(-1).mean(-1)  # [role, bootstrap]
+            boot = matrix[:, :, samples].mean(-1).mean(1)  # [role, seed, boot] -> [role, boot]
             contrasts = {"D": (1, 0)}
             if "baseline" in roles:
                 contrasts["C"] = (1, 2)

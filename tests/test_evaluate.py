@@ -57,6 +57,8 @@ def test_distillability_and_contribution_over_seeds():
     assert row["D_std"] == pytest.approx(np.std([-0.75, -0.25], ddof=1))
     assert row["C_mean"] == pytest.approx(0.25)
     assert row["D_ci_low"] <= row["D_mean"] <= row["D_ci_high"]
+    assert row["D_ci_low"] < row["D_ci_high"]  # resampling 4 examples does move D
+    assert -1.0 <= row["D_ci_low"] and row["D_ci_high"] <= 0.0  # the student never wins here
     assert (row["seeds"], row["n"]) == (2, 4)
 
 
