@@ -78,22 +78,13 @@ def measure(name: str, fields: dict, n_pairs: int, length: int, device: str, rep
     }
 
 
-def run(device: str = "cpu", repeats: int = 5) -> list[dict]:
+def run(device: str = "cpu", repeats: int = 5, large: bool = True) -> list[dict]:
     os.environ.setdefault("TQDM_DISABLE", "1")  # transformer_lens shows a bar per sweep
-    rows = [
-        measure(
-            "teacher 3x128, 8 heads", CONFIGS["teacher 3x128, 8 heads"], 32, 20, device, repeats
-        ),
-        measure("4x128, 8 heads", CONFIGS["4x128, 8 heads"], 32, 20, device, repeats),
-        measure(
-            "bert-base 12x768, 12 heads",
-            CONFIGS["bert-base 12x768, 12 heads"],
-            4,
-            64,
-            device,
-            1 if device == "cpu" else repeats,
-        ),
-    ]
+    small = ["teacher 3x128, 8 heads", "4x128, 8 heads"]
+    rows = [measure(name, CONFIGS[name], 32, 20, device, repeats) for name in small]
+    if large:
+        name = "bert-base 12x768, 12 heads"
+        rows.append(measure(name, CONFIGS[name], 4, 64, device, 1 if device == "cpu" else repeats))
     lines = [
         "Denoising patch of every head's output (all positions), logit-difference metric; "
         f"median of {repeats} runs (1 for bert-base on CPU). The bound is the FLOP floor: "
@@ -119,8 +110,9 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-large", action="store_true", help="skip the BERT-base-sized row")
     args = parser.parse_args(argv)
-    run(args.device, args.repeats)
+    run(args.device, args.repeats, large=not args.no_large)
 
 
 if __name__ == "__main__":
