@@ -4,7 +4,7 @@ import argparse
 
 import torch
 
-from bench import hook_overhead, patching
+from bench import attribution, hook_overhead, patching
 
 
 def main() -> None:
@@ -14,6 +14,7 @@ def main() -> None:
     args = parser.parse_args()
     hook_overhead.run(args.device, args.repeats)
     patching.run(args.device, min(args.repeats, 5))
+    attribution.run(device=args.device)
 
 
 if __name__ == "__main__":

@@ -71,7 +71,9 @@ def write_results(name: str, rows: list[dict], markdown: str) -> None:
     machine_line = ", ".join(f"{k}: {v}" for k, v in data["machine"].items())
     body = ["# Benchmark results", "", f"Machine: {machine_line}", ""]
     for section, lines in sections.items():
-        body += [f"## {section}", *lines]
+        while lines and not lines[-1].strip():
+            lines = lines[:-1]
+        body += [f"## {section}", *lines, ""]
     tmp = md_path.with_suffix(".md.tmp")
     tmp.write_text("\n".join(body).rstrip() + "\n")
     tmp.replace(md_path)
