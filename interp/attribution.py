@@ -28,7 +28,7 @@ from torch import Tensor
 
 from interp.errors import InterpError
 from interp.models import Batch, HookedClassifier
-from interp.patching import Metric
+from interp.patching import Metric, prepare_pair
 
 Method = Literal["eap", "eap-ig", "eap-ig-activations"]
 
@@ -151,17 +151,6 @@ def _interpolated_gradients(
     return {name: total / len(alphas) for name, total in totals.items()}
 
 
-def _prepare(model: HookedClassifier, clean: Batch, corrupt: Batch, device: str | None):
-    if device is not None:
-        model.to(device)
-    if clean.shape != corrupt.shape:
-        raise ValueError(
-            f"clean and corrupt batches must align position by position: {tuple(clean.shape)} "
-            f"vs {tuple(corrupt.shape)}"
-        )
-    return model.eval(), clean.to(model.cfg.device), corrupt.to(model.cfg.device)
-
-
 def _layer_path_gradients(
     model: HookedClassifier,
     corrupt: Batch,
@@ -210,7 +199,7 @@ def attribute_nodes(
 ) -> NodeScores:
     """Estimated effect of denoising each head (`hook_z`) and MLP (`hook_mlp_out`), averaged
     over examples; comparable with `patch_components(..., direction="denoise")`."""
-    model, clean, corrupt = _prepare(model, clean, corrupt, device)
+    model, clean, corrupt = prepare_pair(model, clean, corrupt, device)
     names = _node_activations(model)
     with torch.no_grad():
         _, clean_cache = model.run_with_cache(clean, names_filter=names)
@@ -263,7 +252,7 @@ def attribute_edges(
             "edge attribution needs a pre-norm model (the residual stream as a sum of component "
             "outputs); this model is post-norm: use attribute_nodes"
         )
-    model, clean, corrupt = _prepare(model, clean, corrupt, device)
+    model, clean, corrupt = prepare_pair(model, clean, corrupt, device)
     saved_flags = (model.cfg.use_attn_result, model.cfg.use_split_qkv_input)
     model.set_use_attn_result(True)
     model.set_use_split_qkv_input(True)

@@ -177,6 +177,19 @@ def _prepare(model: HookedClassifier, device: str | None) -> HookedClassifier:
     return model.eval()
 
 
+def prepare_pair(
+    model: HookedClassifier, clean: Batch, corrupt: Batch, device: str | None
+) -> tuple[HookedClassifier, Batch, Batch]:
+    """The model in eval mode on `device`, and the two batches there, checked to align."""
+    if clean.shape != corrupt.shape:
+        raise ValueError(
+            f"clean and corrupt batches must align position by position: {tuple(clean.shape)} "
+            f"vs {tuple(corrupt.shape)}"
+        )
+    model = _prepare(model, device)
+    return model, clean.to(model.cfg.device), corrupt.to(model.cfg.device)
+
+
 def patch_components(
     model: HookedClassifier,
     clean: Batch,
@@ -190,14 +203,9 @@ def patch_components(
 ) -> Float[Tensor, "..."]:
     """Mean metric over examples after patching each component (see `patch_sweep` for shapes,
     without the batch axis). Denoising patches clean activations into the corrupt run."""
-    if clean.shape != corrupt.shape:
-        raise ValueError(
-            f"clean and corrupt batches must align position by position: {tuple(clean.shape)} "
-            f"vs {tuple(corrupt.shape)}"
-        )
-    model = _prepare(model, device)
+    model, clean, corrupt = prepare_pair(model, clean, corrupt, device)
     base, other = (corrupt, clean) if direction == "denoise" else (clean, corrupt)
-    _, source = run_cache(model, other.to(model.cfg.device), _component_names(model, component))
+    _, source = run_cache(model, other, _component_names(model, component))
     return patch_sweep(model, base, source, component, metric, per_position, chunk_size).mean(-1)
 
 
