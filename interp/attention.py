@@ -42,13 +42,19 @@ def overlap_attention(
         raise ValueError("no hypothesis token has an identical premise token in this batch")
     names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(model.cfg.n_layers)]
     _, cache = model.run_with_cache(batch, names_filter=names)
-    scores = []
-    for name in names:
-        mass = (cache[name] * mask[:, None].float()).sum(-1)  # [batch, head, query]
-        scores.append((mass * queries[:, None]).sum((0, 2)) / queries.sum())
+    scores = [_overlap_mass(cache[name], mask) for name in names]
     keys = batch.attention_mask.sum(-1, keepdim=True).float()  # [batch, 1]
     uniform = ((mask.sum(-1) / keys) * queries).sum() / queries.sum()
     return torch.stack(scores), uniform
+
+
+def _overlap_mass(
+    pattern: Float[Tensor, "batch head query key"], mask: Bool[Tensor, "batch query key"]
+) -> Float[Tensor, " head"]:
+    """Mean mass to identical premise tokens over the queries that have one."""
+    rows = mask.any(-1)[:, None].float()  # [batch, 1, query]
+    mass = (pattern * mask[:, None].float()).sum(-1)  # [batch, head, query]
+    return (mass * rows).sum((0, 2)) / rows.sum((0, 2))
 
 
 def _real_queries(batch: Batch) -> Tensor:
@@ -98,9 +104,7 @@ def head_statistics(
             else torch.full((model.cfg.n_heads,), float("nan"), device=pattern.device)
         )
         if overlap_mask is not None and overlap_mask.any():
-            rows = overlap_mask.any(-1)[:, None].float()  # [batch, 1, query]
-            mass = (pattern * overlap_mask[:, None].float()).sum(-1)
-            stats["overlap"].append((mass * rows).sum((0, 2)) / rows.sum((0, 2)))
+            stats["overlap"].append(_overlap_mass(pattern, overlap_mask))
         else:
             stats["overlap"].append(
                 torch.full((model.cfg.n_heads,), float("nan"), device=pattern.device)
