@@ -25,9 +25,9 @@ from interp.train.losses import confreg_loss, erm_loss, kd_loss, poe_loss, rewei
 from interp.train.trainer import Objective, TrainConfig, train
 
 TEXT_ARCHS = {
-    "teacher": dict(n_layers=3, d_model=128, n_heads=8),
-    "assistant": dict(n_layers=3, d_model=96, n_heads=6),
-    "student-half": dict(n_layers=2, d_model=128, n_heads=8),
+    "teacher": dict(n_layers=3, d_model=96, n_heads=8),
+    "assistant": dict(n_layers=3, d_model=64, n_heads=4),
+    "student-half": dict(n_layers=2, d_model=96, n_heads=8),
     "student-small": dict(n_layers=2, d_model=64, n_heads=4),
 }
 VISION_ARCHS = {
