@@ -4,7 +4,9 @@ A node circuit keeps some heads and MLPs; every other head and MLP is patched to
 the corrupt input while the clean input runs. Faithfulness is
     (m(circuit) - m(empty)) / (m(model) - m(empty)),
 with the empty circuit patching every node, so 1 means the circuit alone carries the clean
-behaviour. A curve over circuit sizes summarises a ranking: the area under it (higher is better)
+behaviour. It is NaN when the model barely tells clean from corrupt (|m(model) - m(empty)| below
+SEPARATION_FLOOR): there is then no behaviour for a circuit to carry.
+A curve over circuit sizes summarises a ranking: the area under it (higher is better)
 and the area between it and 1 (0 is best), as in the MIB benchmark.
 """
 
@@ -23,6 +25,9 @@ from interp.attribution import NodeScores, node_names
 from interp.models import Batch, HookedClassifier
 from interp.models.weights import atomic_write_text
 from interp.patching import Metric
+
+# Faithfulness is NaN when |m(model) - m(empty)| (metric units) is below this.
+SEPARATION_FLOOR = 0.05
 
 
 @dataclass
@@ -143,6 +148,8 @@ def faithfulness(
     every = node_names(model)
     values = circuit_metric(model, clean, corrupt, metric, [every, [], *circuits])
     full, empty = values[0], values[1]
+    if abs(float(full - empty)) < SEPARATION_FLOOR:  # the model does not tell the pair apart
+        return torch.full_like(values[2:], float("nan"))
     return (values[2:] - empty) / (full - empty)
 
 

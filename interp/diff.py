@@ -17,8 +17,10 @@ from dataclasses import asdict, dataclass, field
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from interp.analysis import ModelAnalysis
 from interp.attention import pattern_divergence
-from interp.circuits import Circuit
+from interp.circuits import Circuit, faithfulness
+from interp.contrast import ContrastPairs
 from interp.models import Batch, HookedClassifier
 
 
@@ -136,3 +138,100 @@ def diff_circuits(
         weighted_overlap=low / high if high > 0 else 0.0,
         student_in_teacher_names=mapped,
     )
+
+
+def student_nodes_of(correspondence: Correspondence) -> dict[str, list[str]]:
+    """Teacher component -> the student components mapped onto it (the inverse map)."""
+    inverse: dict[str, list[str]] = {}
+    for student_node, teacher_node in sorted(correspondence.node_map.items()):
+        inverse.setdefault(teacher_node, []).append(student_node)
+    return inverse
+
+
+def _shares(scores: dict[str, float]) -> dict[str, float]:
+    total = sum(abs(v) for v in scores.values())
+    return {k: abs(v) / total if total > 0 else 0.0 for k, v in scores.items()}
+
+
+def diverging_heads(
+    teacher_analysis: ModelAnalysis,
+    student_analysis: ModelAnalysis,
+    correspondence: Correspondence,
+) -> list[dict]:
+    """Matched head pairs, most divergent attention first, with their statistics side by side.
+
+    Divergence is 1 - pattern similarity of the matched heads; the rows also give each head's
+    overlap and negation attention and its share of the model's absolute attribution.
+    """
+    t_share = _shares(teacher_analysis.attribution)
+    s_share = _shares(student_analysis.attribution)
+    rows = []
+    for student_head, teacher_head in correspondence.node_map.items():
+        if not student_head.startswith("a"):
+            continue
+        t_layer, t_index = (int(x) for x in teacher_head[1:].split(".h"))
+        s_layer, s_index = (int(x) for x in student_head[1:].split(".h"))
+        row = {
+            "teacher": teacher_head,
+            "student": student_head,
+            "pattern_divergence": 1.0 - correspondence.similarity.get(student_head, 0.0),
+            "teacher_attribution_share": t_share.get(teacher_head, 0.0),
+            "student_attribution_share": s_share.get(student_head, 0.0),
+        }
+        for stat in ("overlap", "negation"):
+            t_value = teacher_analysis.head_stats[stat][t_layer][t_index]
+            s_value = student_analysis.head_stats[stat][s_layer][s_index]
+            row[f"teacher_{stat}"], row[f"student_{stat}"] = t_value, s_value
+        rows.append(row)
+    return sorted(rows, key=lambda r: (-r["pattern_divergence"], r["student"]))
+
+
+def compare_pair(
+    teacher: HookedClassifier,
+    student: HookedClassifier,
+    teacher_analysis: ModelAnalysis,
+    student_analysis: ModelAnalysis,
+    teacher_pairs: ContrastPairs,
+    student_pairs: ContrastPairs,
+    correspondence: Correspondence | None = None,
+) -> CircuitDiff:
+    """The circuit diff of a teacher/student pair on one suite, with faithfulness curves,
+    cross-faithfulness (each circuit mapped onto the other model and evaluated there) and the
+    diverging heads; the correspondence is matched on the teacher's clean inputs if not given."""
+    if correspondence is None:
+        correspondence = match_components(teacher, student, teacher_pairs.clean)
+    teacher_circuit = teacher_analysis.circuit_object()
+    student_circuit = student_analysis.circuit_object()
+    diff = diff_circuits(teacher_circuit, student_circuit, correspondence)
+    inverse = student_nodes_of(correspondence)
+    teacher_on_student = sorted({s for t in teacher_circuit.nodes for s in inverse.get(t, [])})
+    student_on_teacher = sorted({correspondence.to_teacher(n) for n in student_circuit.nodes})
+    on_student = faithfulness(
+        student,
+        student_pairs.clean,
+        student_pairs.corrupt,
+        student_pairs.metric(),
+        [teacher_on_student],
+    )
+    on_teacher = faithfulness(
+        teacher,
+        teacher_pairs.clean,
+        teacher_pairs.corrupt,
+        teacher_pairs.metric(),
+        [student_on_teacher],
+    )
+    diff.extra = {
+        "correspondence": json.loads(correspondence.to_json()),
+        "curves": {"teacher": teacher_analysis.curve, "student": student_analysis.curve},
+        "circuit_faithfulness": {
+            "teacher": teacher_circuit.meta.get("faithfulness"),
+            "student": student_circuit.meta.get("faithfulness"),
+        },
+        "cross_faithfulness": {
+            "teacher_circuit_on_student": float(on_student[0]),
+            "student_circuit_on_teacher": float(on_teacher[0]),
+        },
+        "teacher_circuit_in_student_names": teacher_on_student,
+        "diverging_heads": diverging_heads(teacher_analysis, student_analysis, correspondence),
+    }
+    return diff

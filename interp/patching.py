@@ -14,7 +14,7 @@ must handle that (the metrics here tile their per-example targets).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import torch
@@ -123,11 +123,13 @@ def patch_sweep(
     metric: Metric,
     per_position: bool = False,
     chunk_size: int = 64,
+    layers: Sequence[int] | None = None,
 ) -> Tensor:
     """Patch every component of a kind, one at a time, from `source` into the `base` run.
 
     Returns the metric per patch and example: heads [layer, head, (pos,) batch], MLPs
     [layer, (pos,) batch], residual stream [layer, pos, batch] (always per position).
+    With `layers`, only those layers are patched (the other rows stay zero).
     """
     cfg = model.cfg
     device = cfg.device
@@ -141,7 +143,7 @@ def patch_sweep(
     positions = n_pos if per_position else 1
     results = torch.zeros(cfg.n_layers, heads, positions, n_examples, device=device)
     patches = [(h, p) for h in range(heads) for p in range(positions)]
-    for layer in range(cfg.n_layers):
+    for layer in range(cfg.n_layers) if layers is None else layers:
         name = hook_name(component, layer)
         clean_act = source[name].to(device)
         for start in range(0, len(patches), chunk_size):

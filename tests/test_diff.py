@@ -67,3 +67,82 @@ def test_the_diff_reports_exactly_the_shared_and_the_different_heads():
         Correspondence({0: 0, 1: 1}, {n: n for n in teacher_circuit.nodes}),
     )
     assert same.weighted_overlap == pytest.approx(1.0) and not same.teacher_only
+
+
+# ------------------------------------------------ discovered circuits of two hand-built models
+def routed_model(writers: dict[int, int]) -> HookedClassifier:
+    """One layer, three heads; head h attends from position 0 to position h + 1 and, if it is a
+    writer, copies that token's sign into the direction the classifier reads.
+
+    `writers` maps head -> output dimension. Tokens: 1 marks position 0, 2 is +, 3 is -.
+    """
+    from interp.models import ClassifierConfig
+
+    cfg = ClassifierConfig(
+        n_layers=1,
+        d_model=16,
+        n_heads=3,
+        d_head=4,
+        d_mlp=4,
+        labels=["plus", "minus"],
+        vocab_size=4,
+        max_positions=4,
+        n_token_types=0,
+        norm="pre",
+    )
+    model = HookedClassifier(cfg, seed=0).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        for name, p in model.named_parameters():
+            if name.endswith((".w", "ln_final.weight")):
+                p.fill_(1.0)
+        model.W_E[2, 0], model.W_E[3, 0] = 1.0, -1.0
+        for position in range(4):
+            model.W_pos[position, 4 + position] = 1.0
+        attn = model.blocks[0].attn
+        for head in range(3):
+            attn.W_Q[head, 4, 0] = 6.0  # the query at position 0
+            attn.W_K[head, 5 + head, 0] = 6.0  # the key at position head + 1
+            attn.W_V[head, 0, 1] = 1.0  # the token's sign
+            if head in writers:
+                attn.W_O[head, 1, writers[head]] = 1.0
+        for dim in set(writers.values()):
+            model.head.classifier.weight[0, dim] = 4.0
+            model.head.classifier.weight[1, dim] = -4.0
+    return model
+
+
+def test_the_diff_of_discovered_circuits_names_the_shared_and_the_changed_heads():
+    from interp.analysis import analyse_model
+    from interp.contrast import ContrastPairs
+    from interp.diff import compare_pair
+    from interp.models import Batch
+
+    teacher = routed_model({0: 8, 1: 9})  # heads 0 and 1 decide
+    student = routed_model({0: 8, 2: 10})  # heads 0 and 2 decide; head 1 attends but is silent
+    clean = Batch(input_ids=torch.tensor([[1, 2, 2, 2]] * 3))
+    corrupt = Batch(input_ids=torch.tensor([[1, 3, 3, 3]] * 3))
+    pairs = ContrastPairs(
+        clean, corrupt, torch.zeros(3, dtype=torch.long), torch.ones(3, dtype=torch.long), []
+    )
+    assert (teacher(clean).argmax(-1) == 0).all() and (student(corrupt).argmax(-1) == 1).all()
+    t_analysis = analyse_model(teacher, "teacher", "routed", pairs, target=0.9)
+    s_analysis = analyse_model(student, "student", "routed", pairs, target=0.9)
+    assert sorted(t_analysis.circuit["nodes"]) == ["a0.h0", "a0.h1"]
+    assert sorted(s_analysis.circuit["nodes"]) == ["a0.h0", "a0.h2"]
+    diff = compare_pair(teacher, student, t_analysis, s_analysis, pairs, pairs)
+    assert diff.extra["correspondence"]["node_map"] == {
+        "a0.h0": "a0.h0",
+        "a0.h1": "a0.h1",
+        "a0.h2": "a0.h2",
+        "m0": "m0",
+    }
+    assert diff.shared == ["a0.h0"]
+    assert diff.teacher_only == ["a0.h1"]
+    assert diff.student_only == ["a0.h2"]
+    cross = diff.extra["cross_faithfulness"]
+    # On the student, the teacher's circuit keeps a0.h0 but not a0.h2: part of the behaviour.
+    assert 0.2 < cross["teacher_circuit_on_student"] < 0.8
+    assert 0.2 < cross["student_circuit_on_teacher"] < 0.8
+    assert CircuitDiff.from_json(diff.to_json()) == diff

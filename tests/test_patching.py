@@ -11,6 +11,8 @@ from interp.patching import (
     logit_diff,
     normalised_recovery,
     patch_components,
+    patch_sweep,
+    run_cache,
 )
 from tests.conftest import tiny_config
 from tests.models.test_hooked import no_hooks_left
@@ -146,3 +148,14 @@ def test_no_hooks_remain_after_a_failing_metric(model):
     with pytest.raises(RuntimeError, match="metric failed"):
         patch_components(model, clean, corrupt, broken)
     assert no_hooks_left(model)
+
+
+def test_a_sweep_over_chosen_layers_matches_the_full_sweep_there(model):
+    clean, corrupt = pair_batches(5)
+    metric = metric_for(torch.zeros(5, dtype=torch.long), torch.ones(5, dtype=torch.long))
+    names = [f"blocks.{layer}.attn.hook_z" for layer in range(model.cfg.n_layers)]
+    _, source = run_cache(model, clean, names)
+    full = patch_sweep(model, corrupt, source, "head", metric, per_position=True)
+    one = patch_sweep(model, corrupt, source, "head", metric, per_position=True, layers=[1])
+    assert torch.allclose(one[1], full[1], atol=1e-6)
+    assert (one[0] == 0).all()

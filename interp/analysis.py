@@ -1,0 +1,134 @@
+"""Everything the study measures inside one model on one probe suite.
+
+For a model and the suite's minimal pairs: node attribution (EAP-IG), exact denoising of every
+head and MLP as the reference, their rank agreement, the faithfulness curve of the attribution
+ranking, the smallest circuit reaching a target faithfulness, edge scores inside that circuit
+(pre-norm models), and per-head attention statistics on the clean inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from scipy.stats import spearmanr
+
+from interp.attention import head_statistics
+from interp.attribution import attribute_edges, attribute_nodes
+from interp.circuits import Circuit, faithfulness_curve
+from interp.contrast import ContrastPairs
+from interp.models import HookedClassifier
+from interp.patching import patch_components
+
+SPECIAL_TOKENS = ("[CLS]", "[SEP]", "[PAD]", "<s>", "</s>", "<pad>")
+
+
+@dataclass
+class ModelAnalysis:
+    model: str
+    suite: str
+    n_pairs: int
+    clean_metric: float  # mean logit difference on clean inputs
+    corrupt_metric: float
+    attribution: dict[str, float]  # EAP-IG node scores
+    exact: dict[str, float]  # exact denoising effect of each node (metric minus corrupt metric)
+    spearman: float  # attribution vs exact, over nodes
+    curve: dict  # faithfulness curve of the attribution ranking
+    circuit: dict  # Circuit fields
+    edges: dict[str, float]  # edge scores between circuit nodes (empty for post-norm models)
+    head_stats: dict[str, list[list[float]]]  # statistic -> [layer][head]
+    n_layers: int
+    n_heads: int
+
+    def circuit_object(self) -> Circuit:
+        return Circuit(**self.circuit)
+
+
+def special_ids(model: HookedClassifier) -> list[int]:
+    if model.tokenizer is None:
+        return []
+    found = [model.tokenizer.token_to_id(token) for token in SPECIAL_TOKENS]
+    return [i for i in found if i is not None]
+
+
+def negation_ids(model: HookedClassifier) -> list[int]:
+    from probes.nli.lexicon import NEGATION_WORDS
+
+    if model.tokenizer is None:
+        return []
+    found = [model.tokenizer.token_to_id(word) for word in NEGATION_WORDS]
+    return [i for i in found if i is not None]
+
+
+def _node_of_input(name: str) -> str:
+    """`a2.h1.q` -> `a2.h1`; `m1` and `logits` stay."""
+    return name.rsplit(".", 1)[0] if name.count(".") == 2 else name
+
+
+def _circuit_edges(model, pairs: ContrastPairs, nodes: list[str], steps: int) -> dict[str, float]:
+    """Edge scores among circuit nodes (plus the embeddings and logits); pre-norm text only."""
+    if model.cfg.norm != "pre":
+        return {}
+    scores, _ = attribute_edges(model, pairs.clean, pairs.corrupt, pairs.metric(), steps=steps)
+    keep = set(nodes) | {"embed", "logits"}
+    return {
+        name: value
+        for name, value in scores.edges().items()
+        if name.split("->")[0] in keep and _node_of_input(name.split("->")[1]) in keep
+    }
+
+
+def analyse_model(
+    model: HookedClassifier,
+    model_id: str,
+    suite: str,
+    pairs: ContrastPairs,
+    target: float = 0.8,
+    steps: int = 5,
+) -> ModelAnalysis:
+    """Attribution, exact patching, circuit and attention statistics (module docstring)."""
+    metric = pairs.metric()
+    model.eval()
+    with torch.no_grad():
+        clean_value = float(metric(model(pairs.clean)).mean())
+        corrupt_value = float(metric(model(pairs.corrupt)).mean())
+    scores = attribute_nodes(model, pairs.clean, pairs.corrupt, metric, steps=steps)
+    heads = patch_components(model, pairs.clean, pairs.corrupt, metric, "head") - corrupt_value
+    mlps = patch_components(model, pairs.clean, pairs.corrupt, metric, "mlp") - corrupt_value
+    exact = {}
+    for layer in range(model.cfg.n_layers):
+        for head in range(model.cfg.n_heads):
+            exact[f"a{layer}.h{head}"] = float(heads[layer, head])
+        exact[f"m{layer}"] = float(mlps[layer])
+    attribution = scores.as_dict()
+    names = list(attribution)
+    rho = spearmanr([attribution[n] for n in names], [exact[n] for n in names]).statistic
+    curve = faithfulness_curve(model, pairs.clean, pairs.corrupt, metric, scores)
+    reached = [s for s, v in zip(curve["sizes"], curve["faithfulness"]) if v >= target]
+    size = reached[0] if reached else curve["sizes"][-1]
+    nodes = curve["ranking"][:size]
+    value = curve["faithfulness"][curve["sizes"].index(size)]
+    circuit = Circuit(
+        nodes,
+        {n: attribution[n] for n in nodes},
+        meta={"rule": f"smallest top-k with faithfulness >= {target}", "faithfulness": value},
+    )
+    edges = _circuit_edges(model, pairs, nodes, steps)
+    circuit.edges = sorted(edges)
+    stats = head_statistics(model, pairs.clean, special_ids(model), negation_ids(model))
+    return ModelAnalysis(
+        model=model_id,
+        suite=suite,
+        n_pairs=len(pairs),
+        clean_metric=clean_value,
+        corrupt_metric=corrupt_value,
+        attribution=attribution,
+        exact=exact,
+        spearman=float(rho) if rho == rho else float("nan"),
+        curve=curve,
+        circuit=asdict(circuit),
+        edges=edges,
+        head_stats={k: v.nan_to_num(nan=0.0).tolist() for k, v in stats.items()},
+        n_layers=model.cfg.n_layers,
+        n_heads=model.cfg.n_heads,
+    )

@@ -1,0 +1,149 @@
+"""Clean/corrupt batches from a probe set's minimal pairs, with the label ids a metric needs.
+
+The clean example of a pair is the bias-conflicting one; its corrupt partner differs minimally
+and carries the other label. The metric of an analysis is the logit difference between the
+clean example's gold label and the partner's label, so that denoising a component measures how
+much of the model's clean answer it carries. Suites labelled in the binary HANS scheme are read
+in a three-way model's labels through the template that built each example.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from interp.models import Batch, HookedClassifier
+from interp.patching import Metric, logit_diff
+from probes.core import Example, ProbeSet
+
+
+@dataclass
+class ContrastPairs:
+    clean: Batch
+    corrupt: Batch
+    gold: Tensor  # [pair] label id of each clean example
+    foil: Tensor  # [pair] label id of each corrupt partner
+    pairs: list[tuple[Example, Example]]
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def metric(self) -> Metric:
+        return logit_diff(self.gold, self.foil)
+
+
+def model_label(example: Example, labels: list[str]) -> str:
+    """The example's label in the model's label set (binary suites read through templates)."""
+    if example.label in labels:
+        return example.label
+    if example.label == "non-entailment" and example.template:
+        from probes.nli.templates import TEMPLATES
+
+        if example.template in TEMPLATES and TEMPLATES[example.template].label in labels:
+            return TEMPLATES[example.template].label
+    raise ValueError(
+        f"example '{example.id}' has label '{example.label}', which the model's labels "
+        f"{labels} cannot express"
+    )
+
+
+def _encode(model: HookedClassifier, examples: list[Example]) -> Batch:
+    if model.cfg.modality == "vision":
+        pixels = torch.from_numpy(np.stack([e.image for e in examples]))
+        return Batch(pixel_values=pixels, n_positions=model.cfg.n_positions)
+    return model.encode([e.premise for e in examples], [e.hypothesis for e in examples])
+
+
+def _lengths(model: HookedClassifier, examples: list[Example]) -> list[int]:
+    batch = _encode(model, examples)
+    if batch.attention_mask is None:
+        return [0] * len(examples)
+    return batch.attention_mask.sum(1).tolist()
+
+
+def _round_robin(pairs: list[tuple[Example, Example]]) -> list[tuple[Example, Example]]:
+    """Pairs reordered to take one from each subcase in turn, so a prefix covers them all."""
+    groups: dict[str, list] = {}
+    for pair in pairs:
+        groups.setdefault(pair[0].subcase, []).append(pair)
+    columns = list(groups.values())
+    return [
+        column[i]
+        for i in range(max((len(c) for c in columns), default=0))
+        for column in columns
+        if i < len(column)
+    ]
+
+
+def _candidates(model: HookedClassifier, suite: ProbeSet) -> list[tuple[Example, Example]]:
+    """Pairs whose labels differ in the model's scheme and whose token lengths agree."""
+    labels = list(model.cfg.labels)
+    candidates = [
+        (clean, corrupt)
+        for clean, corrupt in suite.pair_examples()
+        if model_label(clean, labels) != model_label(corrupt, labels)
+    ]
+    if candidates:
+        clean_len = _lengths(model, [c for c, _ in candidates])
+        corrupt_len = _lengths(model, [k for _, k in candidates])
+        candidates = [p for p, a, b in zip(candidates, clean_len, corrupt_len) if a == b]
+    return candidates
+
+
+def _build(model, chosen, device) -> ContrastPairs:
+    labels = list(model.cfg.labels)
+    index = {label: i for i, label in enumerate(labels)}
+    return ContrastPairs(
+        clean=_encode(model, [c for c, _ in chosen]).to(device),
+        corrupt=_encode(model, [k for _, k in chosen]).to(device),
+        gold=torch.tensor([index[model_label(c, labels)] for c, _ in chosen], device=device),
+        foil=torch.tensor([index[model_label(k, labels)] for _, k in chosen], device=device),
+        pairs=chosen,
+    )
+
+
+@torch.no_grad()
+def separated_pairs(
+    model: HookedClassifier, suite: ProbeSet, min_separation: float = 0.5, chunk: int = 256
+) -> set[str]:
+    """Clean ids of the pairs on which `model` prefers the clean label by at least
+    `min_separation` logits more on the clean input than on the corrupt one: the pairs whose
+    difference the model actually computes, so patching has a behaviour to locate."""
+    model.eval()
+    candidates = _candidates(model, suite)
+    kept = set()
+    for start in range(0, len(candidates), chunk):
+        part = _build(model, candidates[start : start + chunk], model.cfg.device)
+        metric = part.metric()
+        gap = metric(model(part.clean)) - metric(model(part.corrupt))
+        kept |= {c.id for (c, _), g in zip(part.pairs, gap.tolist()) if g >= min_separation}
+    return kept
+
+
+def contrast_pairs(
+    model: HookedClassifier,
+    suite: ProbeSet,
+    n: int | None = None,
+    device: str | None = None,
+    only: set[str] | None = None,
+) -> ContrastPairs:
+    """`n` pairs of `suite` (subcases in turn) whose labels differ and token lengths agree.
+
+    Pairs with the same label in the model's scheme carry no contrast and are skipped, and so
+    are pairs that the model's tokenizer splits into different lengths (positions must align).
+    With `only` (clean example ids, e.g. from `separated_pairs`), only those pairs are used.
+    """
+    candidates = _candidates(model, suite)
+    if only is not None:
+        candidates = [p for p in candidates if p[0].id in only]
+    chosen = _round_robin(candidates)
+    chosen = chosen[:n] if n is not None else chosen
+    if not chosen:
+        raise ValueError(
+            f"probe set '{suite.name}' has no minimal pair with differing labels and aligned "
+            "tokens for this model" + (" among the selected ones" if only is not None else "")
+        )
+    return _build(model, chosen, device or model.cfg.device)
