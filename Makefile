@@ -25,7 +25,7 @@ test: install
 	$(BIN)/python -m pytest -q
 
 demo: install
-	$(BIN)/interp demo
+	$(BIN)/interp study
 
 bench: install
 	$(BIN)/python -m bench

@@ -129,6 +129,171 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_study(args: argparse.Namespace) -> int:
+    from interp.report.page import summary_lines
+    from interp.study import StudyConfig, run_study
+
+    cfg = StudyConfig(
+        manifest=args.manifest,
+        tags=args.tag,
+        seeds=args.seeds,
+        suites=args.suites,
+        out=args.out,
+        run=args.run,
+        device=args.device,
+        n_pairs=args.pairs,
+        target=args.target,
+        min_separation=args.min_separation,
+        ig_steps=args.ig_steps,
+        bootstrap=args.bootstrap,
+        build=not args.no_build,
+        jobs=args.jobs,
+    )
+    path = run_study(cfg)
+    results = json.loads((path.parent / "results.json").read_text())
+    print()
+    for line in summary_lines(results):
+        print(f"- {line}")
+    print(f"\nreport: {path}")
+    return 0
+
+
+def _load_for_analysis(args: argparse.Namespace, model_id: str):
+    from interp.manifest import Manifest
+    from interp.models import load
+    from interp.train.recipes import task_data
+
+    manifest = Manifest.load(args.manifest)
+    entry = manifest.entry(model_id)
+    suites = task_data(entry.task, manifest.data.get(entry.task)).suites
+    if args.suite not in suites:
+        raise InterpError(f"unknown suite '{args.suite}'; suites: {', '.join(sorted(suites))}")
+    return load(model_id, manifest=manifest, device=args.device), suites[args.suite]
+
+
+def _write_json(out: str, name: str, data: dict) -> Path:
+    from interp.models.weights import atomic_write_text
+    from interp.study import finite
+
+    path = Path(out) / name
+    atomic_write_text(path, json.dumps(finite(data), indent=1, sort_keys=True, allow_nan=False))
+    return path
+
+
+def cmd_circuit(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from interp.analysis import analyse_model
+    from interp.study import analysis_pairs
+
+    model, suite = _load_for_analysis(args, args.model)
+    pairs, _, selection = analysis_pairs(
+        model, None, suite, args.pairs, args.min_separation, args.device
+    )
+    print(f"pairs: {selection['rule']} ({selection['separated_by_teacher']} separated)")
+    analysis = analyse_model(model, args.model, args.suite, pairs, args.target, args.ig_steps)
+    circuit = analysis.circuit
+    print(
+        f"{args.model} on {args.suite} ({len(pairs)} pairs): clean logit diff "
+        f"{analysis.clean_metric:.3f}, corrupt {analysis.corrupt_metric:.3f}; Spearman of "
+        f"EAP-IG with exact patching {analysis.spearman:.3f}"
+    )
+    print(
+        f"circuit ({circuit['meta']['rule']}): {', '.join(circuit['nodes'])} "
+        f"(faithfulness {circuit['meta']['faithfulness']:.3f})"
+    )
+    path = _write_json(args.out, f"circuit-{args.model}-{args.suite}.json", asdict(analysis))
+    print(f"written to {path}")
+    return 0
+
+
+def cmd_attention(args: argparse.Namespace) -> int:
+    from interp.analysis import negation_ids, special_ids
+    from interp.attention import head_statistics
+
+    model, suite = _load_for_analysis(args, args.model)
+    examples = suite.examples[: args.pairs]
+    batch = model.encode([e.premise for e in examples], [e.hypothesis for e in examples])
+    stats = head_statistics(model, batch, special_ids(model), negation_ids(model))
+    heads = model.cfg.n_heads
+    rows = [
+        {"head": f"a{layer}.h{head}", **{k: float(v[layer, head]) for k, v in stats.items()}}
+        for layer in range(model.cfg.n_layers)
+        for head in range(heads)
+    ]
+    key = args.sort
+    rows.sort(key=lambda r: -(r[key] if r[key] == r[key] else float("-inf")))
+    print(f"{'head':8s}" + "".join(f"{k:>10s}" for k in stats))
+    for row in rows[: args.top]:
+        print(f"{row['head']:8s}" + "".join(f"{row[k]:10.3f}" for k in stats))
+    path = _write_json(args.out, f"attention-{args.model}-{args.suite}.json", {"heads": rows})
+    print(f"written to {path}")
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from interp.analysis import analyse_model
+    from interp.diff import compare_pair
+    from interp.study import analysis_pairs
+
+    teacher, suite = _load_for_analysis(args, args.teacher)
+    student, _ = _load_for_analysis(args, args.student)
+    t_pairs, s_pairs, selection = analysis_pairs(
+        teacher, student, suite, args.pairs, args.min_separation, args.device
+    )
+    print(f"pairs: {selection['rule']} ({selection['separated_by_teacher']} separated)")
+    t_analysis = analyse_model(
+        teacher, args.teacher, args.suite, t_pairs, args.target, args.ig_steps
+    )
+    s_analysis = analyse_model(
+        student, args.student, args.suite, s_pairs, args.target, args.ig_steps
+    )
+    diff = compare_pair(teacher, student, t_analysis, s_analysis, t_pairs, s_pairs)
+    cross = diff.extra["cross_faithfulness"]
+    print(f"{args.teacher} -> {args.student} on {args.suite}:")
+    print(f"  shared       {', '.join(diff.shared) or '-'}")
+    print(f"  teacher only {', '.join(diff.teacher_only) or '-'}")
+    print(f"  student only {', '.join(diff.student_only) or '-'}")
+    print(
+        f"  weighted overlap {diff.weighted_overlap:.3f}; teacher circuit on student "
+        f"{cross['teacher_circuit_on_student']:.3f}, student circuit on teacher "
+        f"{cross['student_circuit_on_teacher']:.3f}"
+    )
+    for row in diff.extra["diverging_heads"][:5]:
+        print(
+            f"  diverging: student {row['student']} ~ teacher {row['teacher']} "
+            f"(pattern divergence {row['pattern_divergence']:.3f})"
+        )
+    data = {
+        "teacher": asdict(t_analysis),
+        "student": asdict(s_analysis),
+        "diff": json.loads(diff.to_json()),
+    }
+    path = _write_json(args.out, f"diff-{args.teacher}-{args.student}-{args.suite}.json", data)
+    print(f"written to {path}")
+    return 0
+
+
+def _add_analysis_args(parser: argparse.ArgumentParser, pairs: int = 64) -> None:
+    _add_manifest_arg(parser)
+    parser.add_argument("--suite", default="lexical_overlap", help="probe suite to analyse")
+    parser.add_argument("--pairs", type=int, default=pairs, help="minimal pairs (or examples)")
+    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    parser.add_argument("--out", default="reports", help="folder for the JSON result")
+    parser.add_argument(
+        "--target", type=float, default=0.8, help="faithfulness the circuit must reach"
+    )
+    parser.add_argument("--ig-steps", type=int, default=5, help="EAP-IG interpolation steps")
+    parser.add_argument(
+        "--min-separation",
+        type=float,
+        default=0.5,
+        help="use the pairs whose logit difference the (teacher) model moves by at least this",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="interp",
@@ -171,6 +336,70 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
     evaluate.set_defaults(func=cmd_eval)
 
+    study = sub.add_parser(
+        "study",
+        help="the main job: build the default zoo if missing, evaluate, diff every pair's "
+        "circuits, write reports/<run>/index.html",
+        description="Build missing models of the selected pairs, evaluate them on every suite, "
+        "analyse teacher and student of each pair (EAP-IG, exact patching, circuits, attention) "
+        "and write an HTML report with results.json and CSV tables.",
+    )
+    _add_manifest_arg(study)
+    study.add_argument("--tag", nargs="+", default=["demo"], help="pairs carrying these tags")
+    study.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=[0],
+        help="seeds to evaluate (distillability over them); the first is analysed",
+    )
+    study.add_argument(
+        "--suites",
+        nargs="+",
+        default=["lexical_overlap", "negation"],
+        help="suites whose minimal pairs are analysed",
+    )
+    study.add_argument("--out", default="reports", help="parent folder of the run's report")
+    study.add_argument("--run", help="run name (default: study-s<seed>)")
+    study.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    study.add_argument("--pairs", type=int, default=64, help="minimal pairs per suite")
+    study.add_argument("--target", type=float, default=0.8, help="circuit faithfulness target")
+    study.add_argument("--ig-steps", type=int, default=5, help="EAP-IG interpolation steps")
+    study.add_argument(
+        "--min-separation",
+        type=float,
+        default=0.5,
+        help="analyse the pairs whose logit difference the teacher moves by at least this",
+    )
+    study.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
+    study.add_argument("--jobs", type=int, default=2, help="parallel training processes")
+    study.add_argument("--no-build", action="store_true", help="fail instead of training")
+    study.set_defaults(func=cmd_study)
+
+    circuit = sub.add_parser(
+        "circuit", help="one model's circuit on a suite: EAP-IG, exact patching, faithfulness"
+    )
+    circuit.add_argument("--model", required=True, help="model id in the manifest")
+    _add_analysis_args(circuit)
+    circuit.set_defaults(func=cmd_circuit)
+
+    attention = sub.add_parser(
+        "attention", help="per-head attention statistics of one model on a suite"
+    )
+    attention.add_argument("--model", required=True, help="model id in the manifest")
+    _add_analysis_args(attention, pairs=256)
+    attention.add_argument(
+        "--sort", default="overlap", choices=["overlap", "negation", "special", "entropy"]
+    )
+    attention.add_argument("--top", type=int, default=10, help="heads to print")
+    attention.set_defaults(func=cmd_attention)
+
+    diff = sub.add_parser("diff", help="teacher-vs-student circuit diff on one suite")
+    diff.add_argument("--teacher", required=True, help="teacher id in the manifest")
+    diff.add_argument("--student", required=True, help="student id in the manifest")
+    _add_analysis_args(diff)
+    diff.set_defaults(func=cmd_diff)
+
     demo = sub.add_parser(
         "demo",
         help="end-to-end check on the shipped MiniLM: HF parity and overlap-detector heads",
@@ -186,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except InterpError as err:
+    except (InterpError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,221 @@
+"""Plotly figures of the study report; every string placed in a figure is HTML-escaped first."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+COLOURS = {"teacher": "#1f77b4", "student": "#d62728", "baseline": "#7f7f7f"}
+
+
+def esc(value) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def number(value, digits: int = 2) -> str:
+    """A float for a label; None (an undefined value in results.json) as 'n/a'."""
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def accuracy_figure(subcases: list[dict], models: list[tuple[str, str]]) -> go.Figure:
+    """Accuracy per (suite, subcase, label) for each model; `models` are (id, role) in order."""
+    subcases = [r for r in subcases if r["suite"] != "in_distribution"]  # suites: a table
+    keys = sorted({(r["suite"], r["subcase"], r["label"]) for r in subcases})
+    fig = go.Figure()
+    for model_id, role in models:
+        values = {
+            (r["suite"], r["subcase"], r["label"]): r["accuracy"]
+            for r in subcases
+            if r["model"] == model_id
+        }
+        fig.add_bar(
+            name=esc(f"{role}: {model_id}"),
+            x=[esc(f"{s} / {c} ({lab})") for s, c, lab in keys],
+            y=[values.get(k) for k in keys],
+        )
+    fig.update_layout(
+        barmode="group",
+        yaxis_title="accuracy",
+        yaxis_range=[0, 1.05],
+        height=560,
+        margin=dict(b=220, t=90),
+        legend=dict(orientation="h", y=1.02, yanchor="bottom"),
+    )
+    fig.update_xaxes(tickangle=-60)
+    return fig
+
+
+def _head_grid(scores: dict[str, float], n_layers: int, n_heads: int) -> np.ndarray:
+    return np.array(
+        [
+            [scores.get(f"a{layer}.h{head}", 0.0) for head in range(n_heads)]
+            for layer in range(n_layers)
+        ]
+    )
+
+
+def _signed_shares(scores: dict[str, float]) -> dict[str, float]:
+    total = sum(abs(v) for v in scores.values())
+    return {k: (v / total if total > 0 else 0.0) for k, v in scores.items()}
+
+
+def attribution_heatmaps(teacher: dict, student: dict, node_map: dict[str, str]) -> go.Figure:
+    """Head attribution of teacher and student (signed share of each model's total) and their
+    difference in teacher heads (teacher minus the student heads mapped onto each)."""
+    t_share = _signed_shares(teacher["attribution"])
+    s_share = _signed_shares(student["attribution"])
+    mapped: dict[str, float] = {}
+    for node, value in s_share.items():
+        target = node_map.get(node)
+        if target is not None:
+            mapped[target] = mapped.get(target, 0.0) + value
+    t_grid = _head_grid(t_share, teacher["n_layers"], teacher["n_heads"])
+    s_grid = _head_grid(s_share, student["n_layers"], student["n_heads"])
+    d_grid = t_grid - _head_grid(mapped, teacher["n_layers"], teacher["n_heads"])
+    limit = float(max(np.abs(t_grid).max(), np.abs(s_grid).max(), np.abs(d_grid).max(), 1e-9))
+    fig = make_subplots(
+        rows=1,
+        cols=3,
+        subplot_titles=[
+            esc(f"teacher {teacher['model']}"),
+            esc(f"student {student['model']}"),
+            "teacher - student (teacher heads)",
+        ],
+    )
+    for col, grid in enumerate((t_grid, s_grid, d_grid), start=1):
+        fig.add_heatmap(
+            z=grid,
+            x=[f"h{h}" for h in range(grid.shape[1])],
+            y=[f"layer {layer}" for layer in range(grid.shape[0])],
+            zmin=-limit,
+            zmax=limit,
+            colorscale="RdBu",
+            reversescale=True,
+            showscale=col == 3,
+            row=1,
+            col=col,
+        )
+    fig.update_layout(height=320, margin=dict(t=60))
+    return fig
+
+
+def attention_figure(example: dict) -> go.Figure:
+    """Attention patterns of two matched heads on one example, tokens on both axes."""
+    tokens = [esc(t) for t in example["tokens"]]
+    positions = list(range(len(tokens)))
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=[
+            esc(f"teacher {example['teacher_head']}"),
+            esc(f"student {example['student_head']}"),
+        ],
+        horizontal_spacing=0.12,
+    )
+    for col, key in enumerate(("teacher_pattern", "student_pattern"), start=1):
+        fig.add_heatmap(
+            z=example[key],
+            x=positions,
+            y=positions,
+            zmin=0,
+            zmax=1,
+            colorscale="Blues",
+            showscale=col == 2,
+            row=1,
+            col=col,
+        )
+    axis = dict(tickmode="array", tickvals=positions, ticktext=tokens)
+    fig.update_xaxes(title_text="key", tickangle=-60, **axis)
+    fig.update_yaxes(title_text="query", autorange="reversed", **axis)
+    fig.update_layout(height=520, title=esc(example["text"]))
+    return fig
+
+
+def _node_position(name: str, n_heads: int) -> tuple[float, float]:
+    if name == "embed":
+        return -1.0, n_heads / 2
+    if name == "logits":
+        return float("inf"), n_heads / 2
+    if name.startswith("m"):
+        return int(name[1:]) + 0.5, n_heads + 0.5
+    layer, head = (int(x) for x in name[1:].split(".h"))
+    return float(layer), float(head)
+
+
+def circuit_figure(analysis: dict, max_edges: int = 40) -> go.Figure:
+    """Circuit nodes placed by layer (heads stacked, MLP above them), the strongest edges drawn
+    with width by |score| (red positive, blue negative)."""
+    n_heads, n_layers = analysis["n_heads"], analysis["n_layers"]
+    nodes = list(analysis["circuit"]["nodes"]) + ["embed", "logits"]
+    position = {}
+    for node in nodes:
+        x, y = _node_position(node, n_heads)
+        position[node] = (n_layers if x == float("inf") else x, y)
+    edges = sorted(analysis["edges"].items(), key=lambda kv: -abs(kv[1]))[:max_edges]
+    largest = max((abs(v) for _, v in edges), default=1.0) or 1.0
+    fig = go.Figure()
+    for name, value in edges:
+        upstream, downstream = name.split("->")
+        target = downstream.rsplit(".", 1)[0] if downstream.count(".") == 2 else downstream
+        (x0, y0), (x1, y1) = position[upstream], position[target]
+        fig.add_scatter(
+            x=[x0, x1],
+            y=[y0, y1],
+            mode="lines",
+            line=dict(
+                width=0.5 + 6 * abs(value) / largest, color="#d62728" if value > 0 else "#1f77b4"
+            ),
+            opacity=0.6,
+            hoverinfo="text",
+            text=esc(f"{name}: {value:+.3f}"),
+            showlegend=False,
+        )
+    scores = analysis["circuit"]["scores"]
+    fig.add_scatter(
+        x=[position[n][0] for n in nodes],
+        y=[position[n][1] for n in nodes],
+        mode="markers+text",
+        text=[esc(n) for n in nodes],
+        textposition="top center",
+        marker=dict(
+            size=[10 + 20 * min(1.0, abs(scores.get(n, 0.0))) for n in nodes], color="#333"
+        ),
+        hovertext=[esc(f"{n}: {scores.get(n, 0.0):+.3f}") for n in nodes],
+        hoverinfo="text",
+        showlegend=False,
+    )
+    fig.update_layout(
+        title=esc(f"{analysis['model']} circuit ({len(analysis['circuit']['nodes'])} nodes)"),
+        xaxis=dict(
+            title="layer",
+            tickvals=list(range(-1, n_layers + 1)),
+            ticktext=["embed"] + [str(i) for i in range(n_layers)] + ["logits"],
+        ),
+        yaxis=dict(title="head (MLP on top)", showgrid=False),
+        height=380,
+    )
+    return fig
+
+
+def faithfulness_figure(curves: dict[str, dict], names: dict[str, str]) -> go.Figure:
+    """Faithfulness against circuit size (fraction of nodes) for each model."""
+    fig = go.Figure()
+    for role, curve in curves.items():
+        n = max(curve["sizes"]) or 1
+        fig.add_scatter(
+            x=[s / n for s in curve["sizes"]],
+            y=curve["faithfulness"],
+            mode="lines+markers",
+            name=esc(f"{role} {names.get(role, '')} (area {number(curve['area_under'])})"),
+            line=dict(color=COLOURS.get(role)),
+        )
+    fig.add_hline(y=1.0, line_dash="dot", line_color="#999")
+    fig.update_layout(
+        xaxis_title="circuit size (fraction of heads and MLPs, ranked by attribution)",
+        yaxis_title="faithfulness",
+        height=360,
+    )
+    return fig

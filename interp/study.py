@@ -1,0 +1,292 @@
+"""The study: build the zoo, evaluate it, analyse each teacher/student pair, write the report.
+
+For every selected pair of the manifest and every analysed suite, teacher and student are each
+analysed on the suite's minimal pairs (interp.analysis), their components matched and their
+circuits compared (interp.diff). Results go to `<out>/<run>/`: results.json (the same bytes for
+the same models, seed and settings on CPU), CSV tables, index.html, and timings.json (wall
+times, which differ between runs and are kept out of results.json).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from interp.analysis import analyse_model
+from interp.contrast import ContrastPairs, contrast_pairs, separated_pairs
+from interp.diff import compare_pair, match_components, student_nodes_of
+from interp.manifest import Manifest, Pair
+from interp.models import HookedClassifier, load
+from interp.models.weights import atomic_write_text
+from interp.report import write_report
+
+DEFAULT_SUITES = ("lexical_overlap", "negation")
+
+
+@dataclass
+class StudyConfig:
+    manifest: str = "checkpoints_manifest.yaml"
+    tags: list[str] = field(default_factory=lambda: ["demo"])
+    seeds: list[int] = field(default_factory=lambda: [0])  # evaluated; the first is analysed
+    suites: list[str] = field(default_factory=lambda: list(DEFAULT_SUITES))
+    out: str = "reports"
+    run: str | None = None
+    device: str = "cpu"
+    n_pairs: int = 64
+    target: float = 0.8  # faithfulness a circuit must reach
+    min_separation: float = 0.5  # logits; pairs the teacher tells apart (see analysis_pairs)
+    ig_steps: int = 5
+    bootstrap: int = 1000
+    build: bool = True
+    jobs: int = 2
+
+    @property
+    def run_name(self) -> str:
+        return self.run or f"study-s{self.seeds[0]}"
+
+
+def selected_pairs(manifest: Manifest, cfg: StudyConfig) -> list[Pair]:
+    """Pairs carrying one of the tags (all pairs without tags) for the analysed seed."""
+    seed = cfg.seeds[0]
+    chosen = []
+    for pair in manifest.pairs:
+        if cfg.tags and not set(pair.tags) & set(cfg.tags):
+            continue
+        if pair.seed_group is not None and not pair.id.endswith(f"-s{seed}"):
+            continue
+        chosen.append(pair)
+    return chosen
+
+
+def pair_models(manifest: Manifest, pairs: list[Pair], seeds: list[int]) -> list[str]:
+    """Every model of the pairs, in every evaluated seed, in a stable order."""
+    ids: list[str] = []
+    for pair in pairs:
+        for model_id in (pair.teacher, pair.student, pair.baseline):
+            if model_id is None:
+                continue
+            group = manifest.entry(model_id).seed_group
+            copies = [f"{group}-s{s}" for s in seeds] if group else [model_id]
+            ids += [m for m in copies if m not in ids]
+    return ids
+
+
+def attention_example(
+    teacher: HookedClassifier,
+    student: HookedClassifier,
+    teacher_analysis,
+    correspondence,
+    pairs,
+) -> dict | None:
+    """Patterns of the teacher's top circuit head and its student match on the first pair."""
+    heads = [n for n in teacher_analysis.circuit["nodes"] if n.startswith("a")]
+    ranking = [n for n in teacher_analysis.curve["ranking"] if n.startswith("a")]
+    teacher_head = (heads or ranking or [None])[0]
+    if teacher_head is None or teacher.tokenizer is None:
+        return None
+    matches = student_nodes_of(correspondence).get(teacher_head)
+    student_head = matches[0] if matches else None
+    if student_head is None:  # no student head maps here: show the student's most similar one
+        student_head = max(correspondence.similarity, key=correspondence.similarity.get)
+    row = pairs.clean[0:1]
+    length = int(row.attention_mask.sum())
+    tokens = [teacher.tokenizer.id_to_token(int(i)) for i in row.input_ids[0, :length]]
+
+    def pattern(model: HookedClassifier, head: str) -> list[list[float]]:
+        layer, index = (int(x) for x in head[1:].split(".h"))
+        name = f"blocks.{layer}.attn.hook_pattern"
+        with torch.no_grad():
+            _, cache = model.run_with_cache(row.to(model.cfg.device), names_filter=[name])
+        values = cache[name][0, index, :length, :length].cpu()
+        return [[round(float(v), 5) for v in line] for line in values]
+
+    clean, _ = pairs.pairs[0]
+    return {
+        "text": f"{clean.premise} / {clean.hypothesis}",
+        "tokens": tokens,
+        "teacher_head": teacher_head,
+        "student_head": student_head,
+        "teacher_pattern": pattern(teacher, teacher_head),
+        "student_pattern": pattern(student, student_head),
+    }
+
+
+MIN_SEPARATED = 8  # fewer separated pairs than this: analyse all pairs instead
+
+
+def analysis_pairs(
+    teacher: HookedClassifier,
+    student: HookedClassifier | None,
+    suite,
+    n_pairs: int,
+    min_separation: float,
+    device: str,
+) -> tuple[ContrastPairs, ContrastPairs | None, dict]:
+    """The same minimal pairs for teacher and student: those the teacher tells apart by at least
+    `min_separation` logits (a circuit needs a behaviour to carry), or every pair if the teacher
+    separates fewer than MIN_SEPARATED. The selection is described in the returned dict."""
+    kept = separated_pairs(teacher, suite, min_separation)
+    only = kept if len(kept) >= MIN_SEPARATED else None
+    selection = {
+        "min_separation": min_separation,
+        "separated_by_teacher": len(kept),
+        "rule": "pairs the teacher separates" if only is not None else "all pairs",
+    }
+    t_pairs = contrast_pairs(teacher, suite, n_pairs, device, only)
+    ids = {c.id for c, _ in t_pairs.pairs}
+    s_pairs = contrast_pairs(student, suite, n_pairs, device, ids) if student else None
+    return t_pairs, s_pairs, selection
+
+
+def analyse_pair(manifest: Manifest, pair: Pair, cfg: StudyConfig, bar: tqdm | None = None) -> dict:
+    """Teacher and student analyses, and their diff, on each analysed suite of the pair."""
+    from interp.train.recipes import task_data
+
+    task = manifest.entry(pair.teacher).task
+    bench = task_data(task, manifest.data.get(task))
+    teacher = load(pair.teacher, manifest=manifest, device=cfg.device)
+    student = load(pair.student, manifest=manifest, device=cfg.device)
+    out = {
+        "id": pair.id,
+        "teacher": pair.teacher,
+        "student": pair.student,
+        "baseline": pair.baseline,
+        "suites": {},
+    }
+    for suite_name in [s for s in pair.suites if s in cfg.suites]:
+        if bar is not None:
+            bar.set_postfix_str(f"{pair.id} / {suite_name}")
+        suite = bench.suites[suite_name]
+        t_pairs, s_pairs, selection = analysis_pairs(
+            teacher, student, suite, cfg.n_pairs, cfg.min_separation, cfg.device
+        )
+        t_analysis = analyse_model(
+            teacher, pair.teacher, suite_name, t_pairs, cfg.target, cfg.ig_steps
+        )
+        s_analysis = analyse_model(
+            student, pair.student, suite_name, s_pairs, cfg.target, cfg.ig_steps
+        )
+        correspondence = match_components(teacher, student, t_pairs.clean)
+        diff = compare_pair(
+            teacher, student, t_analysis, s_analysis, t_pairs, s_pairs, correspondence
+        )
+        out["suites"][suite_name] = {
+            "teacher": asdict(t_analysis),
+            "student": asdict(s_analysis),
+            "diff": json.loads(diff.to_json()),
+            "selection": selection,
+            "attention_example": attention_example(
+                teacher, student, t_analysis, correspondence, t_pairs
+            ),
+        }
+        if bar is not None:
+            bar.update(1)
+    return out
+
+
+def finite(value):
+    """NaN and infinities -> None, recursively, so results.json is strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def _records(frame) -> list[dict]:
+    return json.loads(frame.to_json(orient="records"))
+
+
+def run_study(cfg: StudyConfig, progress: bool = True) -> Path:
+    """Build (if asked), evaluate, analyse and report; returns the path of index.html."""
+    from interp.evaluate import evaluate_manifest
+    from interp.train.zoo import build_zoo
+
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    manifest = Manifest.load(cfg.manifest)
+    pairs = selected_pairs(manifest, cfg)
+    if not pairs:
+        raise ValueError(
+            f"no pair of {cfg.manifest} carries the tags {cfg.tags} for seed {cfg.seeds[0]}"
+        )
+    model_ids = pair_models(manifest, pairs, cfg.seeds)
+    if cfg.build:
+        missing = [m for m in model_ids if not manifest.exists(m)]
+        if missing:
+            print(f"building {len(missing)} missing model(s) with {cfg.jobs} job(s) ...")
+            build_zoo(cfg.manifest, only=missing, jobs=cfg.jobs, device=cfg.device)
+    missing = [m for m in model_ids if not manifest.exists(m)]
+    if missing:
+        raise ValueError(f"models not built: {', '.join(missing)} (run `interp train`)")
+    timings["build_s"] = time.perf_counter() - started
+
+    mark = time.perf_counter()
+    print(f"evaluating {len(model_ids)} model(s) ...")
+    tables = evaluate_manifest(manifest, model_ids, cfg.device, cfg.bootstrap)
+    timings["evaluate_s"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    total = sum(len([s for s in p.suites if s in cfg.suites]) for p in pairs)
+    bar = tqdm(total=total, desc="analysing pairs", disable=not progress)
+    analysed = [analyse_pair(manifest, pair, cfg, bar) for pair in pairs]
+    bar.close()
+    timings["analyse_s"] = time.perf_counter() - mark
+
+    results = finite(
+        {
+            "run": cfg.run_name,
+            "seed": cfg.seeds[0],
+            "seeds": cfg.seeds,
+            "device": cfg.device,
+            "settings": {
+                "n_pairs": cfg.n_pairs,
+                "target_faithfulness": cfg.target,
+                "min_separation": cfg.min_separation,
+                "ig_steps": cfg.ig_steps,
+                "suites": cfg.suites,
+            },
+            "models": model_ids,
+            "roles": [[m, manifest.entry(m).role] for m in model_ids],
+            "accuracy": {
+                name: _records(tables[name]) for name in ("suites", "subcases", "bias_gap")
+            },
+            "distillability": _records(tables["distillability"]),
+            "pairs": analysed,
+        }
+    )
+    out_dir = Path(cfg.out) / cfg.run_name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(
+        out_dir / "results.json", json.dumps(results, indent=1, sort_keys=True, allow_nan=False)
+    )
+    for name in ("suites", "subcases", "bias_gap", "distillability"):
+        atomic_write_text(out_dir / f"{name}.csv", tables[name].to_csv(index=False))
+    atomic_write_text(out_dir / "nodes.csv", _node_table(analysed))
+    path = write_report(results, out_dir)
+    timings["total_s"] = time.perf_counter() - started
+    atomic_write_text(out_dir / "timings.json", json.dumps(timings, indent=1))
+    return path
+
+
+def _node_table(analysed: list[dict]) -> str:
+    lines = ["pair,suite,role,model,node,attribution,exact,in_circuit"]
+    for pair in analysed:
+        for suite, part in pair["suites"].items():
+            for role in ("teacher", "student"):
+                a = part[role]
+                circuit = set(a["circuit"]["nodes"])
+                for node, value in a["attribution"].items():
+                    lines.append(
+                        f"{pair['id']},{suite},{role},{a['model']},{node},{value:.6g},"
+                        f"{a['exact'][node]:.6g},{int(node in circuit)}"
+                    )
+    return "\n".join(lines) + "\n"

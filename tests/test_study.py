@@ -1,0 +1,124 @@
+"""The study end to end on a tiny manifest: results, report, determinism, escaping, CLI."""
+
+import json
+
+import pytest
+
+from interp.cli import main
+from interp.report import render
+from interp.study import StudyConfig, run_study
+
+TINY = "{n_layers: 2, d_model: 16, n_heads: 2, d_mlp: 32}"
+SMALLER = "{n_layers: 1, d_model: 16, n_heads: 2, d_mlp: 32}"
+MANIFEST = f"""
+version: 1
+checkpoint_dir: ckpt
+data:
+  nli: {{n_train: 600, n_in_distribution: 100, n_per_subcase: 6, n_negation: 30, n_augment: 50}}
+models:
+  - {{id: bias, role: bias_model, task: nli, recipe: {{arch: features, loss: erm}}}}
+  - {{id: teacher, role: teacher, task: nli, seeds: [0], tags: [demo],
+     recipe: {{arch: {TINY}, loss: poe, bias_model: bias, steps: 40,
+              params: {{batch_size: 16, lr: 3.0e-3}}}}}}
+  - {{id: student, role: student, task: nli, seeds: [0], tags: [demo],
+     recipe: {{arch: {SMALLER}, loss: kd, teacher: teacher, steps: 40,
+              params: {{batch_size: 16, lr: 3.0e-3}}}}}}
+  - {{id: alone, role: student, task: nli, seeds: [0], tags: [demo],
+     recipe: {{arch: {SMALLER}, loss: nokd+poe, bias_model: bias, steps: 40,
+              params: {{batch_size: 16, lr: 3.0e-3}}}}}}
+pairs:
+  - {{id: poe, teacher: teacher, student: student, baseline: alone,
+     suites: [lexical_overlap, negation], seeds: [0], tags: [demo]}}
+"""
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study")
+    manifest = root / "checkpoints_manifest.yaml"
+    manifest.write_text(MANIFEST)
+    cfg = StudyConfig(
+        manifest=str(manifest), out=str(root / "reports"), n_pairs=12, bootstrap=50, jobs=1
+    )
+    path = run_study(cfg, progress=False)
+    return cfg, path
+
+
+def test_the_study_writes_a_populated_report_and_tables(study):
+    cfg, path = study
+    out = path.parent
+    assert path.name == "index.html" and out.name == "study-s0"
+    for name in ("results.json", "suites.csv", "subcases.csv", "distillability.csv", "nodes.csv"):
+        assert (out / name).stat().st_size > 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["models"] == ["teacher-s0", "student-s0", "alone-s0"]
+    assert {r["bias_type"] for r in results["distillability"]} == {"overlap", "negation"}
+    (pair,) = results["pairs"]
+    assert set(pair["suites"]) == {"lexical_overlap", "negation"}
+    part = pair["suites"]["lexical_overlap"]
+    teacher = part["teacher"]
+    assert len(teacher["attribution"]) == 2 * 2 + 2 and teacher["n_pairs"] == 12
+    node_map = part["diff"]["extra"]["correspondence"]["node_map"]
+    assert set(node_map) == {"a0.h0", "a0.h1", "m0"}
+    diff = part["diff"]
+    mapped = set(diff["student_in_teacher_names"].values())
+    assert set(diff["shared"]) == set(teacher["circuit"]["nodes"]) & mapped
+    assert part["attention_example"]["tokens"][0] == "[CLS]"
+    page = path.read_text()
+    for heading in (
+        "Distillability",
+        "Accuracy by heuristic",
+        "Head attribution",
+        "Circuits",
+        "Faithfulness curves",
+        "Diverging heads",
+        "Attention of a circuit head",
+    ):
+        assert heading in page
+    assert page.count("<script") >= 6  # plotly.js once, then one script per figure
+    assert "<script src=" not in page  # self-contained: plotly.js is inline
+
+
+def test_the_same_study_twice_gives_identical_results(study):
+    cfg, path = study
+    first = (path.parent / "results.json").read_bytes()
+    again = run_study(StudyConfig(**{**cfg.__dict__, "run": "again"}), progress=False)
+    assert (again.parent / "results.json").read_bytes() == first.replace(
+        b'"run": "study-s0"', b'"run": "again"'
+    )
+
+
+def test_probe_text_with_markup_is_escaped_in_the_report(study):
+    _, path = study
+    results = json.loads((path.parent / "results.json").read_text())
+    attack = "<script>alert('probe')</script>"
+    part = results["pairs"][0]["suites"]["lexical_overlap"]
+    part["attention_example"]["text"] = f"the doctor said {attack} / the doctor said"
+    part["attention_example"]["tokens"][1] = attack
+    results["models"][0] = attack
+    page = render(results)
+    assert attack not in page
+    assert "&lt;script&gt;alert(&#x27;probe&#x27;)&lt;/script&gt;" in page
+
+
+def test_the_cli_runs_the_study_and_the_single_model_commands(study, capsys):
+    cfg, _ = study
+    common = ["--manifest", cfg.manifest, "--out", cfg.out]
+    assert (
+        main(["study", "--no-build", "--pairs", "8", "--bootstrap", "20", "--run", "cli", *common])
+        == 0
+    )
+    assert "report:" in capsys.readouterr().out
+    assert main(["circuit", "--model", "teacher-s0", "--pairs", "8", *common]) == 0
+    assert "circuit (" in capsys.readouterr().out
+    assert main(["attention", "--model", "teacher-s0", "--suite", "negation", *common]) == 0
+    assert "negation" in capsys.readouterr().out
+    assert (
+        main(
+            ["diff", "--teacher", "teacher-s0", "--student", "student-s0", "--pairs", "8", *common]
+        )
+        == 0
+    )
+    assert "teacher only" in capsys.readouterr().out
+    assert main(["circuit", "--model", "teacher-s0", "--suite", "nope", *common]) == 2
+    assert "unknown suite 'nope'" in capsys.readouterr().err
