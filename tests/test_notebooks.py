@@ -1,0 +1,38 @@
+"""The analysis notebooks execute without error on a tiny manifest (small settings)."""
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from interp.train.zoo import build_zoo
+from tests.test_study import MANIFEST
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+@pytest.fixture(scope="module")
+def tiny_manifest(tmp_path_factory):
+    path = tmp_path_factory.mktemp("notebooks") / "checkpoints_manifest.yaml"
+    path.write_text(MANIFEST)
+    build_zoo(path)
+    return path
+
+
+@pytest.mark.parametrize("name", ["distillability", "attention_divergence", "circuit_diff"])
+def test_notebook_executes(name, tiny_manifest, monkeypatch):
+    monkeypatch.setenv("INTERP_MANIFEST", str(tiny_manifest))
+    monkeypatch.setenv("INTERP_PAIRS", "8")
+    monkeypatch.setenv("INTERP_BUILD", "0")
+    path = NOTEBOOKS / f"{name}.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")
+    NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": NOTEBOOKS}}
+    ).execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert any("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs) or any(
+        "text/html" in o.get("data", {}) for o in outputs
+    )
