@@ -193,13 +193,12 @@ def test_circuits_round_trip_through_json(tmp_path):
         )
 
 
-def test_eap_ranks_nodes_like_exact_patching_on_a_trained_model():
-    """A 2-layer student-sized model trained on the synthetic NLI data; node scores on
-    lexical-overlap minimal pairs (clean: non-entailed, corrupt: its entailed partner)."""
+def test_eap_and_eap_ig_rank_nodes_like_exact_patching_on_a_trained_model():
+    """A 2-layer model trained on the synthetic NLI data; node scores on the constituent
+    minimal pairs it tells apart (clean: non-entailed, corrupt: its entailed partner)."""
     from scipy.stats import spearmanr
 
-    from interp.attribution import NodeScores, node_names
-    from interp.models.tokenize import encode_texts
+    from interp.contrast import contrast_pairs, separated_pairs
     from interp.train.data import encode_examples
     from interp.train.losses import erm_loss
     from interp.train.trainer import TrainConfig, train
@@ -223,19 +222,13 @@ def test_eap_ranks_nodes_like_exact_patching_on_a_trained_model():
         TrainConfig(steps=600),
         progress=False,
     )
-    pairs = bench.suites["lexical_overlap"].pair_examples()[::7][:48]
-    clean = encode_texts(tokenizer, [c.premise for c, _ in pairs], [c.hypothesis for c, _ in pairs])
-    corrupt = encode_texts(
-        tokenizer, [k.premise for _, k in pairs], [k.hypothesis for _, k in pairs]
-    )
-    n = len(pairs)
-    metric = logit_diff(torch.full((n,), 1), torch.zeros(n, dtype=torch.long))
-    heads = patch_components(model, clean, corrupt, metric, "head")
-    mlps = patch_components(model, clean, corrupt, metric, "mlp")
-    with torch.no_grad():
-        base = metric(model(corrupt)).mean()
+    suite = bench.suites["constituent"]
+    pairs = contrast_pairs(model, suite, 48, only=separated_pairs(model, suite, 0.5))
+    assert len(pairs) == 48
+    metric = pairs.metric()
+    heads = patch_components(model, pairs.clean, pairs.corrupt, metric, "head")
+    mlps = patch_components(model, pairs.clean, pairs.corrupt, metric, "mlp", chunk_size=8)
     exact = torch.cat([torch.cat([heads[layer], mlps[layer : layer + 1]]) for layer in range(2)])
-    exact = NodeScores(exact - base, node_names(model))
-    scores = attribute_nodes(model, clean, corrupt, metric, method="eap")
-    assert scores.names == exact.names
-    assert spearmanr(exact.scores.numpy(), scores.scores.numpy())[0] >= 0.8
+    for method in ("eap", "eap-ig"):
+        scores = attribute_nodes(model, pairs.clean, pairs.corrupt, metric, method=method)
+        assert spearmanr(exact.numpy(), scores.scores.numpy())[0] >= 0.8, method
