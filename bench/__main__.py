@@ -4,7 +4,7 @@ import argparse
 
 import torch
 
-from bench import attribution, hook_overhead, patching
+from bench import attribution, hook_overhead, patching, scaling
 
 
 def main() -> None:
@@ -15,6 +15,7 @@ def main() -> None:
     hook_overhead.run(args.device, args.repeats)
     patching.run(args.device, min(args.repeats, 5))
     attribution.run(device=args.device)
+    scaling.run(args.device)
 
 
 if __name__ == "__main__":

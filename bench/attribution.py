@@ -14,10 +14,10 @@ from scipy.stats import spearmanr
 
 from bench.common import write_results
 from interp.attribution import attribute_nodes
+from interp.contrast import contrast_pairs
 from interp.manifest import Manifest
 from interp.models import load
-from interp.models.tokenize import encode_texts
-from interp.patching import logit_diff, patch_components
+from interp.patching import patch_components
 from interp.train.recipes import task_data
 
 DEFAULT_MODELS = ["erm-teacher-s0", "poe-teacher-s0", "kd-student-erm-s0", "kd-student-poe-s0"]
@@ -34,32 +34,16 @@ def exact_node_effects(model, clean, corrupt, metric) -> torch.Tensor:
 
 def measure(model_id: str, manifest: Manifest, n_pairs: int, device: str) -> list[dict]:
     model = load(model_id, manifest=manifest, device=device)
-    bench = task_data(manifest.entry(model_id).task, manifest.data.get("nli"))
+    task = manifest.entry(model_id).task
+    bench = task_data(task, manifest.data.get(task))
     rows = []
     for suite in ("lexical_overlap", "subsequence", "constituent"):
-        pairs = bench.suites[suite].pair_examples()
-        pairs = pairs[:: max(1, len(pairs) // n_pairs)][:n_pairs]
-        clean = encode_texts(
-            model.tokenizer,
-            [c.premise for c, _ in pairs],
-            [c.hypothesis for c, _ in pairs],
-            device=device,
-        )
-        corrupt = encode_texts(
-            model.tokenizer,
-            [k.premise for _, k in pairs],
-            [k.hypothesis for _, k in pairs],
-            device=device,
-        )
-        n = len(pairs)
-        labels = model.cfg.labels
-        metric = logit_diff(
-            torch.full((n,), labels.index("neutral")), torch.full((n,), labels.index("entailment"))
-        )
+        pairs = contrast_pairs(model, bench.suites[suite], n_pairs, device)
+        clean, corrupt, metric, n = pairs.clean, pairs.corrupt, pairs.metric(), len(pairs)
         started = time.perf_counter()
         exact = exact_node_effects(model, clean, corrupt, metric)
         t_exact = time.perf_counter() - started
-        for method, steps in (("eap", 1), ("eap-ig", 5), ("eap-ig-activations", 5)):
+        for method, steps in (("eap", 1), ("eap-ig", 5), ("eap-ig", 10), ("eap-ig-activations", 5)):
             started = time.perf_counter()
             scores = attribute_nodes(model, clean, corrupt, metric, method=method, steps=steps)
             seconds = time.perf_counter() - started
