@@ -130,7 +130,8 @@ def summary_lines(results: dict) -> list[str]:
 
 def _pair_section(pair: dict, figures: _Figures) -> str:
     parts = [
-        f"<h2>Pair {esc(pair['id'])}: {esc(pair['teacher'])} &rarr; {esc(pair['student'])}</h2>"
+        f"<h2 id=\"pair-{esc(pair['id'])}\">Pair {esc(pair['id'])}: {esc(pair['teacher'])} "
+        f"&rarr; {esc(pair['student'])}</h2>"
     ]
     for suite, part in pair["suites"].items():
         teacher, student, diff = part["teacher"], part["student"], part["diff"]
