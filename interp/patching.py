@@ -143,11 +143,32 @@ def patch_sweep(
     positions = n_pos if per_position else 1
     results = torch.zeros(cfg.n_layers, heads, positions, n_examples, device=device)
     patches = [(h, p) for h in range(heads) for p in range(positions)]
+    last = cfg.n_layers - 1
+    # Heads and MLPs of the last layer act on the head only through position 0, so their sweep
+    # computes that position alone (resid patches there still move the keys and values).
+    cls_only = component in ("head", "mlp")
     for layer in range(cfg.n_layers) if layers is None else layers:
         name = hook_name(component, layer)
         clean_act = source[name].to(device)
-        for start in range(0, len(patches), chunk_size):
-            chunk = patches[start : start + chunk_size]
+        layer_patches = patches
+        if cls_only and layer == last:
+            clean_act = clean_act[:, :1]
+            layer_patches = [(h, p) for h, p in patches if p == 0]
+            if per_position and n_pos > 1:  # other positions change nothing: the base value
+                with torch.no_grad():
+                    unpatched = metric(
+                        model.run_from(
+                            layer,
+                            base_cache[f"blocks.{layer}.hook_resid_pre"],
+                            additive_mask,
+                            cls_only_last=True,
+                        )
+                    )
+                for h, p in patches:
+                    if p != 0:
+                        results[layer, h, p] = unpatched
+        for start in range(0, len(layer_patches), chunk_size):
+            chunk = layer_patches[start : start + chunk_size]
             k = len(chunk)
 
             def patch(act: Tensor, hook, chunk=chunk, clean_act=clean_act, k=k) -> Tensor:
@@ -163,7 +184,8 @@ def patch_sweep(
             resid = base_cache[f"blocks.{layer}.hook_resid_pre"].repeat(k, 1, 1)
             mask = additive_mask.repeat(k, 1, 1, 1)
             with model.hooks(fwd_hooks=[(name, patch)]):
-                values = metric(model.run_from(layer, resid, mask)).view(k, n_examples)
+                logits = model.run_from(layer, resid, mask, cls_only_last=cls_only)
+                values = metric(logits).view(k, n_examples)
             for i, (h, p) in enumerate(chunk):
                 results[layer, h, p] = values[i]
     if component != "head":

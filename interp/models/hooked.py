@@ -187,10 +187,17 @@ class Block(nn.Module):
         return normed.chunk(3, dim=2)
 
     def forward(
-        self, resid: Float[Tensor, "batch pos d_model"], additive_mask: Tensor
+        self,
+        resid: Float[Tensor, "batch pos d_model"],
+        additive_mask: Tensor,
+        first_query_only: bool = False,
     ) -> Float[Tensor, "batch pos d_model"]:
+        """With `first_query_only`, only position 0 is computed after the keys and values (its
+        hooks then see one query position): enough for a last layer read at [CLS]."""
         resid = self.hook_resid_pre(resid)
         q_in, k_in, v_in = self._attention_inputs(resid)
+        if first_query_only:
+            q_in, resid = q_in[:, :1], resid[:, :1]
         attn_out = self.hook_attn_out(self.dropout(self.attn(q_in, k_in, v_in, additive_mask)))
         if self.cfg.norm == "pre":
             resid_mid = self.hook_resid_mid(resid + attn_out)
@@ -377,15 +384,23 @@ class HookedClassifier(HookedRootModule):
         return resid, additive_mask[:, None, None, :]
 
     def run_from(
-        self, layer: int, resid: Float[Tensor, "batch pos d_model"], additive_mask: Tensor
+        self,
+        layer: int,
+        resid: Float[Tensor, "batch pos d_model"],
+        additive_mask: Tensor,
+        cls_only_last: bool = False,
     ) -> Float[Tensor, "batch n_labels"]:
         """Run blocks `layer`, `layer + 1`, ... and the head on the residual entering `layer`.
 
         Patching a component of layer l leaves layers before l unchanged, so sweeps start here
-        from a cached `hook_resid_pre` instead of recomputing the prefix.
+        from a cached `hook_resid_pre` instead of recomputing the prefix. With
+        `cls_only_last`, the last layer is computed at position 0 only after its keys and values
+        (only [CLS] reaches the head), and its hooks see one query position.
         """
-        for block in self.blocks[layer:]:
-            resid = block(resid, additive_mask)
+        last = self.cfg.n_layers - 1
+        for index in range(layer, self.cfg.n_layers):
+            first_only = cls_only_last and index == last
+            resid = self.blocks[index](resid, additive_mask, first_query_only=first_only)
         if self.ln_final is not None:
             resid = self.ln_final(resid)
         cls = self.hook_cls(resid[:, 0])
