@@ -49,3 +49,19 @@ def padded_batch(vocab_size: int = 20, seed: int = 0) -> Batch:
 @pytest.fixture
 def tiny_model(word_tokenizer) -> HookedClassifier:
     return HookedClassifier(tiny_config(), seed=1, tokenizer=word_tokenizer).eval()
+
+
+def blank_model(**fields) -> HookedClassifier:
+    """A one-layer pre-norm classifier with every weight zero and unit LayerNorm scales, to be
+    wired by hand (no token types, four positions)."""
+    cfg = ClassifierConfig(
+        n_layers=1, d_mlp=4, max_positions=4, n_token_types=0, norm="pre", **fields
+    )
+    model = HookedClassifier(cfg, seed=0).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        for name, p in model.named_parameters():
+            if name.endswith((".w", "ln_final.weight")):
+                p.fill_(1.0)
+    return model

@@ -15,7 +15,7 @@ from interp.circuits import (
 from interp.errors import InterpError
 from interp.models import Batch, ClassifierConfig, HookedClassifier
 from interp.patching import logit_diff, patch_components
-from tests.conftest import tiny_config
+from tests.conftest import blank_model, tiny_config
 from tests.models.test_hooked import no_hooks_left
 from tests.test_patching import pair_batches
 
@@ -97,24 +97,8 @@ def hand_built_model() -> HookedClassifier:
     Directions: token A = e0 - e1, B = -(e0 - e1); position 0 = e2 - e3, position 1 = e4 - e5;
     the head writes e6 - e7, which the classifier reads. Head a0.h1 and the MLP write nothing.
     """
-    cfg = ClassifierConfig(
-        n_layers=1,
-        d_model=8,
-        n_heads=2,
-        d_mlp=4,
-        labels=["yes", "no"],
-        vocab_size=6,
-        max_positions=4,
-        n_token_types=0,
-        norm="pre",
-    )
-    model = HookedClassifier(cfg, seed=0).eval()
+    model = blank_model(d_model=8, n_heads=2, labels=["yes", "no"], vocab_size=6)
     with torch.no_grad():
-        for p in model.parameters():
-            p.zero_()
-        for name, p in model.named_parameters():
-            if name.endswith((".w", "ln_final.weight")):
-                p.fill_(1.0)
         model.W_E[2, 0], model.W_E[2, 1] = 1.0, -1.0
         model.W_E[3, 0], model.W_E[3, 1] = -1.0, 1.0
         model.W_E[4, 0:2] = torch.tensor([0.3, 0.3])

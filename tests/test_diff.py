@@ -12,7 +12,7 @@ from interp.diff import (
     match_components,
 )
 from interp.models import HookedClassifier
-from tests.conftest import padded_batch, tiny_config
+from tests.conftest import blank_model, padded_batch, tiny_config
 
 PERMUTATION = [2, 0, 3, 1]  # student head i is teacher head PERMUTATION[i]
 
@@ -76,27 +76,8 @@ def routed_model(writers: dict[int, int]) -> HookedClassifier:
 
     `writers` maps head -> output dimension. Tokens: 1 marks position 0, 2 is +, 3 is -.
     """
-    from interp.models import ClassifierConfig
-
-    cfg = ClassifierConfig(
-        n_layers=1,
-        d_model=16,
-        n_heads=3,
-        d_head=4,
-        d_mlp=4,
-        labels=["plus", "minus"],
-        vocab_size=4,
-        max_positions=4,
-        n_token_types=0,
-        norm="pre",
-    )
-    model = HookedClassifier(cfg, seed=0).eval()
+    model = blank_model(d_model=16, n_heads=3, d_head=4, labels=["plus", "minus"], vocab_size=4)
     with torch.no_grad():
-        for p in model.parameters():
-            p.zero_()
-        for name, p in model.named_parameters():
-            if name.endswith((".w", "ln_final.weight")):
-                p.fill_(1.0)
         model.W_E[2, 0], model.W_E[3, 0] = 1.0, -1.0
         for position in range(4):
             model.W_pos[position, 4 + position] = 1.0
