@@ -1,11 +1,14 @@
 """Teacher/student correspondence and the circuit diff.
 
 A student is shallower and narrower than its teacher, so its components are first mapped to
-teacher components: student layer l goes to the teacher layer at the same relative depth, and
-within a mapped pair of layers each student head is matched to a distinct teacher head by how
-alike their attention patterns are on the same inputs (1 - Jensen-Shannon divergence / ln 2,
-solved as an assignment problem). MLPs map layer to layer. The diff then compares circuits in
-teacher names: shared components, teacher-only, student-only, and a weighted overlap of scores.
+teacher components. Within a pair of layers each student head is matched to a distinct teacher
+head by how alike their attention patterns are on the same inputs (1 - Jensen-Shannon
+divergence / ln 2, solved as an assignment problem). The layers are mapped in order: by default
+the order-preserving map whose head matching is most similar (a student started from teacher
+layers 0 and 2 maps onto them), or the depth-proportional map (student layer l to the teacher
+layer at the same relative depth), which is also recorded. MLPs map layer to layer. The diff
+then compares circuits in teacher names: shared components, teacher-only, student-only, and a
+weighted overlap of scores.
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 import torch
 from scipy.optimize import linear_sum_assignment
+from torch import Tensor
 
 from interp.analysis import ModelAnalysis
 from interp.attention import pattern_divergence
@@ -39,6 +44,7 @@ class Correspondence:
     layer_map: dict[int, int]
     node_map: dict[str, str]
     similarity: dict[str, float] = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # the depth map and per-layer-pair similarities
 
     def to_teacher(self, student_node: str) -> str:
         if student_node not in self.node_map:
@@ -57,32 +63,75 @@ class Correspondence:
         return cls(**data)
 
 
+def _assignment(block: Tensor) -> tuple[list[tuple[int, int]], float]:
+    """Teacher-head/student-head pairs of one layer pair maximising similarity, and its mean.
+
+    With more student heads than teacher heads, the extra student heads share their best match.
+    """
+    rows, cols = linear_sum_assignment(-block.numpy())
+    pairs = [(int(t), int(s)) for t, s in zip(rows, cols)]
+    for s_head in sorted(set(range(block.shape[1])) - set(cols.tolist())):
+        pairs.append((int(block[:, s_head].argmax()), s_head))
+    return pairs, float(sum(block[t, s] for t, s in pairs)) / block.shape[1]
+
+
+def behaviour_layer_map(layer_scores: Tensor) -> dict[int, int]:
+    """Student layer -> teacher layer, strictly increasing, maximising the summed head-matching
+    similarity ([student layer, teacher layer] scores; dynamic programming)."""
+    n_student, n_teacher = layer_scores.shape
+    best = torch.full((n_student, n_teacher), float("-inf"), dtype=torch.float64)
+    best[0] = layer_scores[0].double()
+    for s in range(1, n_student):
+        for t in range(s, n_teacher):
+            best[s, t] = layer_scores[s, t] + best[s - 1, :t].max()
+    chosen = [int(best[-1].argmax())]
+    for s in range(n_student - 2, -1, -1):
+        chosen.insert(0, int(best[s, : chosen[0]].argmax()))
+    return dict(enumerate(chosen))
+
+
 @torch.no_grad()
 def match_components(
-    teacher: HookedClassifier, student: HookedClassifier, batch: Batch
+    teacher: HookedClassifier,
+    student: HookedClassifier,
+    batch: Batch,
+    layer_map: Literal["behaviour", "depth"] = "behaviour",
 ) -> Correspondence:
-    """Map every student head and MLP to a teacher one (see the module docstring)."""
-    layer_map = depth_layer_map(student.cfg.n_layers, teacher.cfg.n_layers)
+    """Map every student head and MLP to a teacher one (see the module docstring).
+
+    `depth` keeps the depth-proportional layer map; `behaviour` (the default) picks, among
+    order-preserving maps, the one whose head matching is most similar, so that a student built
+    from teacher layers 0 and 2 maps onto them. Both maps are kept in `extra`.
+    """
+    depth_map = depth_layer_map(student.cfg.n_layers, teacher.cfg.n_layers)
     divergence = pattern_divergence(teacher, student, batch)  # [teacher heads, student heads]
     similarity = 1.0 - divergence / math.log(2.0)
     t_heads, s_heads = teacher.cfg.n_heads, student.cfg.n_heads
+    matches, layer_scores = {}, torch.zeros(student.cfg.n_layers, teacher.cfg.n_layers)
+    for s_layer in range(student.cfg.n_layers):
+        for t_layer in range(teacher.cfg.n_layers):
+            block = similarity[
+                t_layer * t_heads : (t_layer + 1) * t_heads,
+                s_layer * s_heads : (s_layer + 1) * s_heads,
+            ]
+            matches[s_layer, t_layer], layer_scores[s_layer, t_layer] = _assignment(block)
+    if student.cfg.n_layers > teacher.cfg.n_layers or layer_map == "depth":
+        chosen = depth_map
+    else:
+        chosen = behaviour_layer_map(layer_scores)
     node_map, scores = {}, {}
-    for s_layer, t_layer in layer_map.items():
-        block = similarity[
-            t_layer * t_heads : (t_layer + 1) * t_heads, s_layer * s_heads : (s_layer + 1) * s_heads
-        ]
-        rows, cols = linear_sum_assignment(-block.numpy())
-        for t_head, s_head in zip(rows, cols):
-            student_name = f"a{s_layer}.h{s_head}"
-            node_map[student_name] = f"a{t_layer}.h{t_head}"
-            scores[student_name] = float(block[t_head, s_head])
-        if s_heads > t_heads:  # more student heads than teacher heads: best match, shared
-            for s_head in set(range(s_heads)) - set(cols):
-                t_head = int(block[:, s_head].argmax())
-                node_map[f"a{s_layer}.h{s_head}"] = f"a{t_layer}.h{t_head}"
-                scores[f"a{s_layer}.h{s_head}"] = float(block[t_head, s_head])
+    for s_layer, t_layer in chosen.items():
+        for t_head, s_head in matches[s_layer, t_layer]:
+            node_map[f"a{s_layer}.h{s_head}"] = f"a{t_layer}.h{t_head}"
+            scores[f"a{s_layer}.h{s_head}"] = float(
+                similarity[t_layer * t_heads + t_head, s_layer * s_heads + s_head]
+            )
         node_map[f"m{s_layer}"] = f"m{t_layer}"
-    return Correspondence(layer_map, node_map, scores)
+    extra = {
+        "depth_layer_map": {str(k): v for k, v in depth_map.items()},
+        "layer_scores": layer_scores.tolist(),
+    }
+    return Correspondence(chosen, node_map, scores, extra)
 
 
 @dataclass

@@ -127,3 +127,26 @@ def test_the_diff_of_discovered_circuits_names_the_shared_and_the_changed_heads(
     assert 0.2 < cross["teacher_circuit_on_student"] < 0.8
     assert 0.2 < cross["student_circuit_on_teacher"] < 0.8
     assert CircuitDiff.from_json(diff.to_json()) == diff
+
+
+def test_the_behaviour_layer_map_keeps_order_and_maximises_similarity():
+    from interp.diff import behaviour_layer_map
+
+    assert behaviour_layer_map(torch.tensor([[0.9, 0.2, 0.1], [0.1, 0.3, 0.8]])) == {0: 0, 1: 2}
+    # 0 -> 1 and 1 -> 1 would score more, but layers must stay in order.
+    assert behaviour_layer_map(torch.tensor([[0.1, 0.9, 0.8], [0.1, 0.95, 0.2]])) == {0: 1, 1: 2}
+
+
+def test_a_student_built_from_teacher_layers_maps_onto_them():
+    from interp.train.recipes import teacher_init
+
+    teacher = HookedClassifier(tiny_config(n_layers=3), seed=3).eval()
+    student = HookedClassifier(tiny_config(n_layers=2), seed=4).eval()
+    teacher_init(student, teacher)  # student layers are teacher layers 0 and 2
+    batch = padded_batch()
+    behaviour = match_components(teacher, student, batch)
+    assert behaviour.layer_map[0] == 0
+    assert behaviour.similarity["a0.h0"] == pytest.approx(1.0, abs=1e-5)
+    depth = match_components(teacher, student, batch, layer_map="depth")
+    assert depth.layer_map == depth_layer_map(2, 3) == {0: 1, 1: 2}
+    assert behaviour.extra["depth_layer_map"] == {"0": 1, "1": 2}
