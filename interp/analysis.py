@@ -15,7 +15,7 @@ from scipy.stats import spearmanr
 
 from interp.attention import head_statistics
 from interp.attribution import attribute_edges, attribute_nodes
-from interp.circuits import Circuit, faithfulness_curve
+from interp.circuits import Circuit, circuit_from_curve, faithfulness_curve
 from interp.contrast import ContrastPairs
 from interp.models import HookedClassifier
 from interp.patching import patch_components
@@ -104,16 +104,8 @@ def analyse_model(
     names = list(attribution)
     rho = spearmanr([attribution[n] for n in names], [exact[n] for n in names]).statistic
     curve = faithfulness_curve(model, pairs.clean, pairs.corrupt, metric, scores)
-    reached = [s for s, v in zip(curve["sizes"], curve["faithfulness"]) if v >= target]
-    size = reached[0] if reached else curve["sizes"][-1]
-    nodes = curve["ranking"][:size]
-    value = curve["faithfulness"][curve["sizes"].index(size)]
-    circuit = Circuit(
-        nodes,
-        {n: attribution[n] for n in nodes},
-        meta={"rule": f"smallest top-k with faithfulness >= {target}", "faithfulness": value},
-    )
-    edges = _circuit_edges(model, pairs, nodes, steps)
+    circuit = circuit_from_curve(curve, scores, target)
+    edges = _circuit_edges(model, pairs, circuit.nodes, steps)
     circuit.edges = sorted(edges)
     stats = head_statistics(model, pairs.clean, special_ids(model), negation_ids(model))
     return ModelAnalysis(
@@ -124,7 +116,7 @@ def analyse_model(
         corrupt_metric=corrupt_value,
         attribution=attribution,
         exact=exact,
-        spearman=float(rho) if rho == rho else float("nan"),
+        spearman=float(rho),
         curve=curve,
         circuit=asdict(circuit),
         edges=edges,

@@ -177,6 +177,16 @@ def faithfulness_curve(
     }
 
 
+def circuit_from_curve(curve: dict, scores: NodeScores, target: float = 0.9) -> Circuit:
+    """The smallest top-k circuit of a faithfulness curve reaching `target` (all nodes if none,
+    with its faithfulness, NaN where the model does not separate the pairs)."""
+    reached = [(s, v) for s, v in zip(curve["sizes"], curve["faithfulness"]) if v >= target]
+    size, value = reached[0] if reached else (curve["sizes"][-1], curve["faithfulness"][-1])
+    nodes = curve["ranking"][:size]
+    chosen = {name: scores.as_dict()[name] for name in nodes}
+    return Circuit(nodes, chosen, meta={"rule": f"faithfulness >= {target}", "faithfulness": value})
+
+
 def smallest_faithful(
     model: HookedClassifier,
     clean: Batch,
@@ -187,8 +197,4 @@ def smallest_faithful(
 ) -> Circuit:
     """The smallest top-k circuit whose faithfulness reaches `target` (all nodes if none)."""
     curve = faithfulness_curve(model, clean, corrupt, metric, scores)
-    reached = [(s, v) for s, v in zip(curve["sizes"], curve["faithfulness"]) if v >= target]
-    size, value = reached[0] if reached else (curve["sizes"][-1], curve["faithfulness"][-1])
-    nodes = curve["ranking"][:size]
-    chosen = {name: scores.as_dict()[name] for name in nodes}
-    return Circuit(nodes, chosen, meta={"rule": f"faithfulness >= {target}", "faithfulness": value})
+    return circuit_from_curve(curve, scores, target)
