@@ -1,7 +1,7 @@
 """Scaling of exact head patching and EAP-IG with layers, heads, sequence length and pairs.
 
-Each point runs in a fresh process, so its peak memory (resident set on CPU, allocator peak on
-CUDA) belongs to that measurement alone; the time is the median of a few runs. The fitted
+Each point runs in a fresh process, so its peak memory (the kernel's peak resident set, reset
+before the run, on CPU; the allocator peak on CUDA) belongs to that measurement alone; the time is the median of a few runs. The fitted
 exponent is the slope of log(time) against log(size) along each axis. Also: EAP-IG (m = 5)
 against exact per-position head patching at the BERT-base size, the latter estimated from
 measured sweeps of the first and the last layer (its cost falls linearly with the layer).
@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import resource
 
 import numpy as np
 
@@ -32,6 +31,20 @@ METHODS = ("exact head patching", "EAP-IG (m=5)")
 def _rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _reset_peak_rss() -> None:
+    """Start the kernel's peak-RSS mark (VmHWM) afresh (Linux 4.0+)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def _peak_rss_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise OSError("no VmHWM in /proc/self/status")
 
 
 def _point(args: tuple) -> dict:
@@ -77,9 +90,10 @@ def _point(args: tuple) -> dict:
         fn()
         peak = torch.cuda.max_memory_allocated() - base
     else:
+        _reset_peak_rss()
         base = _rss_bytes()
         fn()
-        peak = max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base)
+        peak = max(0, _peak_rss_bytes() - base)
     seconds = median_time(fn, repeats, warmup=0, device=device)
     return {"method": method, **sizes, "seconds": seconds, "peak_mb": peak / 2**20}
 
@@ -203,8 +217,9 @@ def run(device: str = "cpu", repeats: int = 3) -> dict:
     base = ", ".join(f"{k} {v}" for k, v in BASE.items())
     lines = [
         f"Around a base of {base} (d_head {D_HEAD}); one axis varies at a time; median of "
-        f"{repeats} runs per point, each point in a fresh process (peak memory: resident set "
-        "above the process's level before the run on CPU, allocator peak on CUDA). "
+        f"{repeats} runs per point, each point in a fresh process (peak memory: the kernel's "
+        "peak resident set, reset before the run, above the resident set before it on CPU; the "
+        "allocator peak on CUDA). "
         "Plot: `bench/scaling.html`.",
         "",
         "| axis | method | sizes | seconds | peak MB | fitted exponent |",

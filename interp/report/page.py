@@ -130,7 +130,7 @@ def summary_lines(results: dict) -> list[str]:
 
 def _pair_section(pair: dict, figures: _Figures) -> str:
     parts = [
-        f"<h2 id=\"pair-{esc(pair['id'])}\">Pair {esc(pair['id'])}: {esc(pair['teacher'])} "
+        f'<h2 id="pair-{esc(pair["id"])}">Pair {esc(pair["id"])}: {esc(pair["teacher"])} '
         f"&rarr; {esc(pair['student'])}</h2>"
     ]
     for suite, part in pair["suites"].items():
