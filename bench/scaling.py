@@ -1,10 +1,11 @@
 """Scaling of exact head patching and EAP-IG with layers, heads, sequence length and pairs.
 
 Each point runs in a fresh process, so its peak memory (the kernel's peak resident set, reset
-before the run, on CPU; the allocator peak on CUDA) belongs to that measurement alone; the time is the median of a few runs. The fitted
-exponent is the slope of log(time) against log(size) along each axis. Also: EAP-IG (m = 5)
-against exact per-position head patching at the BERT-base size, the latter estimated from
-measured sweeps of the first and the last layer (its cost falls linearly with the layer).
+before the run, on CPU; the allocator peak on CUDA) belongs to that measurement alone; the
+time is the median of a few runs. The fitted exponent is the slope of log(time) against
+log(size) along each axis. Also: EAP-IG (m = 5) against exact per-position head patching at the
+BERT-base size, the latter estimated from measured sweeps of the first and the last layer (its
+cost falls linearly with the layer).
 """
 
 from __future__ import annotations
