@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from interp.models import Batch, HookedClassifier
 from interp.patching import Metric, logit_diff
+from interp.train.data import encode_examples
 from probes.core import Example, ProbeSet
 
 
@@ -51,10 +51,7 @@ def model_label(example: Example, labels: list[str]) -> str:
 
 
 def _encode(model: HookedClassifier, examples: list[Example]) -> Batch:
-    if model.cfg.modality == "vision":
-        pixels = torch.from_numpy(np.stack([e.image for e in examples]))
-        return Batch(pixel_values=pixels, n_positions=model.cfg.n_positions)
-    return model.encode([e.premise for e in examples], [e.hypothesis for e in examples])
+    return encode_examples(model, examples, with_labels=False).batch
 
 
 def _lengths(model: HookedClassifier, examples: list[Example]) -> list[int]:

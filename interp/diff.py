@@ -197,11 +197,6 @@ def student_nodes_of(correspondence: Correspondence) -> dict[str, list[str]]:
     return inverse
 
 
-def _shares(scores: dict[str, float]) -> dict[str, float]:
-    total = sum(abs(v) for v in scores.values())
-    return {k: abs(v) / total if total > 0 else 0.0 for k, v in scores.items()}
-
-
 def diverging_heads(
     teacher_analysis: ModelAnalysis,
     student_analysis: ModelAnalysis,
@@ -212,8 +207,8 @@ def diverging_heads(
     Divergence is 1 - pattern similarity of the matched heads; the rows also give each head's
     overlap and negation attention and its share of the model's absolute attribution.
     """
-    t_share = _shares(teacher_analysis.attribution)
-    s_share = _shares(student_analysis.attribution)
+    t_share = _normalised(teacher_analysis.attribution)
+    s_share = _normalised(student_analysis.attribution)
     rows = []
     for student_head, teacher_head in correspondence.node_map.items():
         if not student_head.startswith("a"):
