@@ -6,8 +6,9 @@ A patch replaces one component's activation in a *base* run by its value from a 
 - noising: base = clean input, source = the corrupt run (how much does it break it?);
 - ablation: base = the input, source = zeros, the batch mean, or another example (resample).
 
-Patches of one layer are stacked along the batch axis (copy i of the batch carries patch i) and
-run from that layer's cached `hook_resid_pre`, since the layers before it are unchanged.
+Patches of one layer are stacked along the batch axis (copy i of the batch carries patch i), and
+each run resumes right after the patched activation from the base run's cache, since everything
+before it is unchanged (a head patch starts at its layer's output projection).
 Metrics map logits to one value per example; they receive k stacked copies of the batch and
 must handle that (the metrics here tile their per-example targets).
 """
@@ -114,6 +115,27 @@ def ablation_source(
     return out
 
 
+def _run_patched(
+    model: HookedClassifier,
+    component: Component,
+    layer: int,
+    base_cache: dict[str, Tensor],
+    patched: Tensor,
+    copies: int,
+    additive_mask: Tensor,
+) -> Tensor:
+    """Logits of `copies` stacked runs that carry the patched activation of `layer`, resumed
+    right after it: a head patch from its output projection, an MLP patch from its output."""
+    mask = additive_mask.repeat(copies, 1, 1, 1)
+    if component == "resid":
+        return model.run_from(layer, patched, mask, cls_only_last=True)
+    if component == "head":
+        resid = base_cache[f"blocks.{layer}.hook_resid_pre"].repeat(copies, 1, 1)
+        return model.run_from_z(layer, resid, patched, mask, cls_only_last=True)
+    resid_mid = base_cache[f"blocks.{layer}.hook_resid_mid"].repeat(copies, 1, 1)
+    return model.run_from_mlp_out(layer, resid_mid, patched, mask, cls_only_last=True)
+
+
 @torch.no_grad()
 def patch_sweep(
     model: HookedClassifier,
@@ -135,8 +157,12 @@ def patch_sweep(
     device = cfg.device
     base = base.to(device)
     n_examples, n_pos = base.shape[0], base.shape[1]
-    resid_names = [f"blocks.{layer}.hook_resid_pre" for layer in range(cfg.n_layers)]
-    _, base_cache = run_cache(model, base, resid_names)
+    layer_range = range(cfg.n_layers) if layers is None else layers
+    names = [f"blocks.{layer}.hook_resid_pre" for layer in range(cfg.n_layers)]
+    names += [hook_name(component, layer) for layer in layer_range]
+    if component == "mlp":
+        names += [f"blocks.{layer}.hook_resid_mid" for layer in layer_range]
+    _, base_cache = run_cache(model, base, sorted(set(names)))
     _, additive_mask = model.embed(base)
     per_position = per_position or component == "resid"
     heads = cfg.n_heads if component == "head" else 1
@@ -144,48 +170,41 @@ def patch_sweep(
     results = torch.zeros(cfg.n_layers, heads, positions, n_examples, device=device)
     patches = [(h, p) for h in range(heads) for p in range(positions)]
     last = cfg.n_layers - 1
-    # Heads and MLPs of the last layer act on the head only through position 0, so their sweep
-    # computes that position alone (resid patches there still move the keys and values).
-    cls_only = component in ("head", "mlp")
-    for layer in range(cfg.n_layers) if layers is None else layers:
+    for layer in layer_range:
         name = hook_name(component, layer)
-        clean_act = source[name].to(device)
+        clean_act, base_act = source[name].to(device), base_cache[name]
         layer_patches = patches
-        if cls_only and layer == last:
-            clean_act = clean_act[:, :1]
+        # Heads and MLPs of the last layer act on the head only through position 0, so their
+        # sweep computes that position alone (resid patches there still move keys and values).
+        if component != "resid" and layer == last:
+            clean_act, base_act = clean_act[:, :1], base_act[:, :1]
             layer_patches = [(h, p) for h, p in patches if p == 0]
             if per_position and n_pos > 1:  # other positions change nothing: the base value
-                with torch.no_grad():
-                    unpatched = metric(
-                        model.run_from(
-                            layer,
-                            base_cache[f"blocks.{layer}.hook_resid_pre"],
-                            additive_mask,
-                            cls_only_last=True,
-                        )
+                unpatched = metric(
+                    model.run_from(
+                        layer,
+                        base_cache[f"blocks.{layer}.hook_resid_pre"],
+                        additive_mask,
+                        cls_only_last=True,
                     )
+                )
                 for h, p in patches:
                     if p != 0:
                         results[layer, h, p] = unpatched
         for start in range(0, len(layer_patches), chunk_size):
             chunk = layer_patches[start : start + chunk_size]
             k = len(chunk)
-
-            def patch(act: Tensor, hook, chunk=chunk, clean_act=clean_act, k=k) -> Tensor:
-                act = act.clone().view(k, n_examples, *act.shape[1:])
-                for i, (h, p) in enumerate(chunk):
-                    where = (i, slice(None), p if per_position else slice(None))
-                    if component == "head":
-                        act[where + (h,)] = clean_act[:, p if per_position else slice(None), h]
-                    else:
-                        act[where] = clean_act[:, p if per_position else slice(None)]
-                return act.view(k * n_examples, *act.shape[2:])
-
-            resid = base_cache[f"blocks.{layer}.hook_resid_pre"].repeat(k, 1, 1)
-            mask = additive_mask.repeat(k, 1, 1, 1)
-            with model.hooks(fwd_hooks=[(name, patch)]):
-                logits = model.run_from(layer, resid, mask, cls_only_last=cls_only)
-                values = metric(logits).view(k, n_examples)
+            patched = base_act.repeat(k, *[1] * (base_act.ndim - 1))
+            patched = patched.view(k, *base_act.shape)
+            for i, (h, p) in enumerate(chunk):
+                where = (i, slice(None), p if per_position else slice(None))
+                if component == "head":
+                    patched[where + (h,)] = clean_act[:, p if per_position else slice(None), h]
+                else:
+                    patched[where] = clean_act[:, p if per_position else slice(None)]
+            patched = patched.view(k * n_examples, *base_act.shape[1:])
+            logits = _run_patched(model, component, layer, base_cache, patched, k, additive_mask)
+            values = metric(logits).view(k, n_examples)
             for i, (h, p) in enumerate(chunk):
                 results[layer, h, p] = values[i]
     if component != "head":

@@ -26,8 +26,21 @@ ACTIVATIONS = {
 }
 
 
+def affine(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """`x @ weight + bias` as one fused GEMM over the flattened leading axes."""
+    flat = torch.addmm(bias, x.reshape(-1, x.shape[-1]), weight)
+    return flat.view(*x.shape[:-1], weight.shape[1])
+
+
+def _is_hooked(module: nn.Module) -> bool:
+    return bool(module._forward_hooks or module._forward_pre_hooks or module._backward_hooks)
+
+
 class LayerNorm(nn.Module):
-    """LayerNorm with hooks on the scale (std) and the normalised output, as in TransformerLens."""
+    """LayerNorm with hooks on the scale (std) and the normalised output, as in TransformerLens.
+
+    Unless something hooks the scale, the fused kernel computes the same function.
+    """
 
     def __init__(self, d_model: int, eps: float):
         super().__init__()
@@ -38,6 +51,9 @@ class LayerNorm(nn.Module):
         self.hook_normalized = HookPoint()  # [..., d_model]
 
     def forward(self, x: Float[Tensor, "... d_model"]) -> Float[Tensor, "... d_model"]:
+        if not _is_hooked(self.hook_scale):
+            normed = F.layer_norm(x, self.w.shape, self.w, self.b, self.eps)
+            return self.hook_normalized(normed)
         x = x - x.mean(-1, keepdim=True)
         scale = self.hook_scale((x.pow(2).mean(-1, keepdim=True) + self.eps).sqrt())
         return self.hook_normalized(x / scale * self.w + self.b)
@@ -104,7 +120,7 @@ class Attention(nn.Module):
         if x.ndim == 4:
             per_head = weight.view(self.cfg.d_model, h, -1).permute(1, 0, 2)
             return torch.einsum("bphm,hmd->bphd", x, per_head) + bias.view(h, -1)
-        return (x @ weight + bias).view(x.shape[0], x.shape[1], h, -1)
+        return affine(x, weight, bias).view(x.shape[0], x.shape[1], h, -1)
 
     def forward(
         self,
@@ -120,10 +136,14 @@ class Attention(nn.Module):
         scores = self.hook_attn_scores(scores + additive_mask)
         pattern = self.hook_pattern(scores.softmax(dim=-1))
         z = self.hook_z(torch.einsum("bhqk,bkhd->bqhd", self.dropout(pattern), v))
+        return self.project_out(z)
+
+    def project_out(self, z: Float[Tensor, "batch pos head d_head"]) -> Tensor:
+        """The attention output from the heads' outputs (per-head `hook_result` when enabled)."""
         if self.cfg.use_attn_result:
             result = self.hook_result(torch.einsum("bphd,hdm->bphm", z, self.W_O))
             return result.sum(dim=2) + self.b_O
-        return z.reshape(z.shape[0], z.shape[1], -1) @ self.o_weight + self.b_O
+        return affine(z.reshape(z.shape[0], z.shape[1], -1), self.o_weight, self.b_O)
 
 
 class MLP(nn.Module):
@@ -138,8 +158,8 @@ class MLP(nn.Module):
         self.hook_post = HookPoint()
 
     def forward(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
-        pre = self.hook_pre(x @ self.W_in + self.b_in)
-        return self.hook_post(self.act(pre)) @ self.W_out + self.b_out
+        pre = self.hook_pre(affine(x, self.W_in, self.b_in))
+        return affine(self.hook_post(self.act(pre)), self.W_out, self.b_out)
 
 
 class Block(nn.Module):
@@ -199,14 +219,24 @@ class Block(nn.Module):
         if first_query_only:
             q_in, resid = q_in[:, :1], resid[:, :1]
         attn_out = self.hook_attn_out(self.dropout(self.attn(q_in, k_in, v_in, additive_mask)))
-        if self.cfg.norm == "pre":
-            resid_mid = self.hook_resid_mid(resid + attn_out)
-            mlp_in = self.hook_mlp_in(resid_mid)
-            mlp_out = self.hook_mlp_out(self.dropout(self.mlp(self.ln2(mlp_in))))
-            return self.hook_resid_post(resid_mid + mlp_out)
-        resid_mid = self.hook_resid_mid(self.ln1(resid + attn_out))
+        return self.after_attention(resid, attn_out)
+
+    def after_attention(self, resid: Tensor, attn_out: Tensor) -> Tensor:
+        """The rest of the layer from its residual input and attention output."""
+        pre_norm = self.cfg.norm == "pre"
+        resid_mid = self.hook_resid_mid(
+            resid + attn_out if pre_norm else self.ln1(resid + attn_out)
+        )
         mlp_in = self.hook_mlp_in(resid_mid)
-        mlp_out = self.hook_mlp_out(self.dropout(self.mlp(mlp_in)))
+        mlp_out = self.hook_mlp_out(
+            self.dropout(self.mlp(self.ln2(mlp_in) if pre_norm else mlp_in))
+        )
+        return self.after_mlp(resid_mid, mlp_out)
+
+    def after_mlp(self, resid_mid: Tensor, mlp_out: Tensor) -> Tensor:
+        """The layer's output from its mid residual and MLP output."""
+        if self.cfg.norm == "pre":
+            return self.hook_resid_post(resid_mid + mlp_out)
         return self.hook_resid_post(self.ln2(resid_mid + mlp_out))
 
 
@@ -406,6 +436,39 @@ class HookedClassifier(HookedRootModule):
         cls = self.hook_cls(resid[:, 0])
         pooled = self.hook_pooled(self.head.pool(cls))
         return self.hook_logits(self.head.classifier(self.head.dropout(pooled)))
+
+    def run_from_z(
+        self,
+        layer: int,
+        resid: Float[Tensor, "batch pos d_model"],
+        z: Float[Tensor, "batch pos head d_head"],
+        additive_mask: Tensor,
+        cls_only_last: bool = False,
+    ) -> Float[Tensor, "batch n_labels"]:
+        """Continue a forward pass from the heads' outputs `z` of `layer` (`resid` is its
+        `hook_resid_pre`): a head patch need not recompute its layer's queries, keys and values."""
+        block = self.blocks[layer]
+        if cls_only_last and layer == self.cfg.n_layers - 1:
+            resid, z = resid[:, :1], z[:, :1]
+        attn_out = block.hook_attn_out(block.dropout(block.attn.project_out(block.attn.hook_z(z))))
+        resid = block.after_attention(resid, attn_out)
+        return self.run_from(layer + 1, resid, additive_mask, cls_only_last)
+
+    def run_from_mlp_out(
+        self,
+        layer: int,
+        resid_mid: Float[Tensor, "batch pos d_model"],
+        mlp_out: Float[Tensor, "batch pos d_model"],
+        additive_mask: Tensor,
+        cls_only_last: bool = False,
+    ) -> Float[Tensor, "batch n_labels"]:
+        """Continue a forward pass from the MLP output of `layer` (`resid_mid` is its
+        `hook_resid_mid`)."""
+        block = self.blocks[layer]
+        if cls_only_last and layer == self.cfg.n_layers - 1:
+            resid_mid, mlp_out = resid_mid[:, :1], mlp_out[:, :1]
+        resid = block.after_mlp(resid_mid, block.hook_mlp_out(mlp_out))
+        return self.run_from(layer + 1, resid, additive_mask, cls_only_last)
 
     # ------------------------------------------------------------------ conveniences
     def set_use_attn_result(self, value: bool) -> None:

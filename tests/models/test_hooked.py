@@ -136,6 +136,24 @@ def test_opt_in_hooks_leave_logits_unchanged(norm):
     assert torch.allclose(model(batch), plain, atol=1e-6)
 
 
+@pytest.mark.parametrize("norm", ["pre", "post"])
+def test_a_hook_on_the_layer_norm_scale_is_honoured(norm):
+    """Unhooked norms use the fused kernel; a hooked scale takes the explicit path, which gives
+    the same logits when the hook only reads, and whose writes reach the normalised output."""
+    model = HookedClassifier(tiny_config(norm=norm), seed=3).eval()
+    batch = padded_batch()
+    scale, normalized = "blocks.0.ln1.hook_scale", "blocks.0.ln1.hook_normalized"
+    fused, plain = model.run_with_cache(batch, names_filter=[normalized])
+    read, cache = model.run_with_cache(batch, names_filter=[scale, normalized])
+    assert torch.allclose(read, fused, atol=1e-5)
+    assert torch.allclose(cache[normalized], plain[normalized], atol=1e-5)
+    with model.hooks(fwd_hooks=[(scale, lambda act, hook: act * 2)]):
+        _, doubled = model.run_with_cache(batch, names_filter=[normalized])
+    bias = model.blocks[0].ln1.b
+    expected = (plain[normalized] - bias) / 2 + bias
+    assert torch.allclose(doubled[normalized], expected, atol=1e-5)
+
+
 def test_resid_post_is_next_layers_resid_pre(tiny_model):
     _, cache = tiny_model.run_with_cache(padded_batch())
     assert torch.equal(cache["blocks.0.hook_resid_post"], cache["blocks.1.hook_resid_pre"])
