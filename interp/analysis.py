@@ -1,9 +1,14 @@
 """Everything the study measures inside one model on one probe suite.
 
-For a model and the suite's minimal pairs: node attribution (EAP-IG), exact denoising of every
-head and MLP as the reference, their rank agreement, the faithfulness curve of the attribution
-ranking, the smallest circuit reaching a target faithfulness, edge scores inside that circuit
-(pre-norm models), and per-head attention statistics on the clean inputs.
+For a model and the suite's minimal pairs: node attribution (EAP-IG by default), exact denoising
+of every head and MLP as the reference, their rank agreement, the faithfulness curve of the
+attribution ranking, the smallest circuit reaching a target faithfulness, edge scores inside that
+circuit (pre-norm models), and per-head attention statistics on the clean inputs.
+
+EAP-IG over the input path is the default ranking because it finds the smallest faithful
+circuits on the zoo (`make bench`, attribution section), although plain EAP tracks the effect
+of patching one node alone more closely: when several components carry the same signal, EAP-IG
+shares the joint effect among them, which is what a circuit's faithfulness measures.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import torch
 from scipy.stats import spearmanr
 
 from interp.attention import head_statistics
-from interp.attribution import attribute_edges, attribute_nodes
+from interp.attribution import Method, attribute_edges, attribute_nodes
 from interp.circuits import Circuit, circuit_from_curve, faithfulness_curve
 from interp.contrast import ContrastPairs
 from interp.models import HookedClassifier
@@ -30,7 +35,8 @@ class ModelAnalysis:
     n_pairs: int
     clean_metric: float  # mean logit difference on clean inputs
     corrupt_metric: float
-    attribution: dict[str, float]  # EAP-IG node scores
+    attribution_method: str  # eap, eap-ig or eap-ig-activations
+    attribution: dict[str, float]  # node scores of that method
     exact: dict[str, float]  # exact denoising effect of each node (metric minus corrupt metric)
     spearman: float  # attribution vs exact, over nodes
     curve: dict  # faithfulness curve of the attribution ranking
@@ -85,6 +91,7 @@ def analyse_model(
     pairs: ContrastPairs,
     target: float = 0.8,
     steps: int = 5,
+    method: Method = "eap-ig",
 ) -> ModelAnalysis:
     """Attribution, exact patching, circuit and attention statistics (module docstring)."""
     metric = pairs.metric()
@@ -92,7 +99,7 @@ def analyse_model(
     with torch.no_grad():
         clean_value = float(metric(model(pairs.clean)).mean())
         corrupt_value = float(metric(model(pairs.corrupt)).mean())
-    scores = attribute_nodes(model, pairs.clean, pairs.corrupt, metric, steps=steps)
+    scores = attribute_nodes(model, pairs.clean, pairs.corrupt, metric, method, steps)
     heads = patch_components(model, pairs.clean, pairs.corrupt, metric, "head") - corrupt_value
     mlps = patch_components(model, pairs.clean, pairs.corrupt, metric, "mlp") - corrupt_value
     exact = {}
@@ -112,6 +119,7 @@ def analyse_model(
         model=model_id,
         suite=suite,
         n_pairs=len(pairs),
+        attribution_method=method,
         clean_metric=clean_value,
         corrupt_metric=corrupt_value,
         attribution=attribution,

@@ -145,6 +145,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         target=args.target,
         min_separation=args.min_separation,
         ig_steps=args.ig_steps,
+        attribution=args.attribution,
         bootstrap=args.bootstrap,
         build=not args.no_build,
         jobs=args.jobs,
@@ -191,12 +192,14 @@ def cmd_circuit(args: argparse.Namespace) -> int:
         model, None, suite, args.pairs, args.min_separation, args.device
     )
     print(f"pairs: {selection['rule']} ({selection['separated_by_teacher']} separated)")
-    analysis = analyse_model(model, args.model, args.suite, pairs, args.target, args.ig_steps)
+    analysis = analyse_model(
+        model, args.model, args.suite, pairs, args.target, args.ig_steps, args.attribution
+    )
     circuit = analysis.circuit
     print(
         f"{args.model} on {args.suite} ({len(pairs)} pairs): clean logit diff "
         f"{analysis.clean_metric:.3f}, corrupt {analysis.corrupt_metric:.3f}; Spearman of "
-        f"EAP-IG with exact patching {analysis.spearman:.3f}"
+        f"{args.attribution} with exact patching {analysis.spearman:.3f}"
     )
     print(
         f"circuit ({circuit['meta']['rule']}): {', '.join(circuit['nodes'])} "
@@ -245,10 +248,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
     )
     print(f"pairs: {selection['rule']} ({selection['separated_by_teacher']} separated)")
     t_analysis = analyse_model(
-        teacher, args.teacher, args.suite, t_pairs, args.target, args.ig_steps
+        teacher, args.teacher, args.suite, t_pairs, args.target, args.ig_steps, args.attribution
     )
     s_analysis = analyse_model(
-        student, args.student, args.suite, s_pairs, args.target, args.ig_steps
+        student, args.student, args.suite, s_pairs, args.target, args.ig_steps, args.attribution
     )
     diff = compare_pair(teacher, student, t_analysis, s_analysis, t_pairs, s_pairs)
     cross = diff.extra["cross_faithfulness"]
@@ -286,6 +289,12 @@ def _add_analysis_args(parser: argparse.ArgumentParser, pairs: int = 64) -> None
         "--target", type=float, default=0.8, help="faithfulness the circuit must reach"
     )
     parser.add_argument("--ig-steps", type=int, default=5, help="EAP-IG interpolation steps")
+    parser.add_argument(
+        "--attribution",
+        choices=["eap", "eap-ig", "eap-ig-activations"],
+        default="eap-ig",
+        help="node ranking for circuit discovery (default: eap-ig)",
+    )
     parser.add_argument(
         "--min-separation",
         type=float,
@@ -365,6 +374,12 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--pairs", type=int, default=64, help="minimal pairs per suite")
     study.add_argument("--target", type=float, default=0.8, help="circuit faithfulness target")
     study.add_argument("--ig-steps", type=int, default=5, help="EAP-IG interpolation steps")
+    study.add_argument(
+        "--attribution",
+        choices=["eap", "eap-ig", "eap-ig-activations"],
+        default="eap-ig",
+        help="node ranking for circuit discovery (default: eap-ig)",
+    )
     study.add_argument(
         "--min-separation",
         type=float,

@@ -42,6 +42,7 @@ class StudyConfig:
     target: float = 0.8  # faithfulness a circuit must reach
     min_separation: float = 0.5  # logits; pairs the teacher tells apart (see analysis_pairs)
     ig_steps: int = 5
+    attribution: str = "eap-ig"  # node ranking: eap, eap-ig or eap-ig-activations
     bootstrap: int = 1000
     build: bool = True
     jobs: int = 2
@@ -167,10 +168,10 @@ def analyse_pair(manifest: Manifest, pair: Pair, cfg: StudyConfig, bar: tqdm | N
             teacher, student, suite, cfg.n_pairs, cfg.min_separation, cfg.device
         )
         t_analysis = analyse_model(
-            teacher, pair.teacher, suite_name, t_pairs, cfg.target, cfg.ig_steps
+            teacher, pair.teacher, suite_name, t_pairs, cfg.target, cfg.ig_steps, cfg.attribution
         )
         s_analysis = analyse_model(
-            student, pair.student, suite_name, s_pairs, cfg.target, cfg.ig_steps
+            student, pair.student, suite_name, s_pairs, cfg.target, cfg.ig_steps, cfg.attribution
         )
         correspondence = match_components(teacher, student, t_pairs.clean)
         diff = compare_pair(
@@ -252,6 +253,7 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> Path:
                 "target_faithfulness": cfg.target,
                 "min_separation": cfg.min_separation,
                 "ig_steps": cfg.ig_steps,
+                "attribution": cfg.attribution,
                 "suites": cfg.suites,
             },
             "models": model_ids,

@@ -1,6 +1,7 @@
 """The study end to end on a tiny manifest: results, report, determinism, escaping, CLI."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -111,6 +112,11 @@ def test_the_cli_runs_the_study_and_the_single_model_commands(study, capsys):
     assert "report:" in capsys.readouterr().out
     assert main(["circuit", "--model", "teacher-s0", "--pairs", "8", *common]) == 0
     assert "circuit (" in capsys.readouterr().out
+    command = ["circuit", "--model", "teacher-s0", "--pairs", "8", "--attribution", "eap"]
+    assert main([*command, *common]) == 0
+    assert "Spearman of eap with exact" in capsys.readouterr().out
+    written = json.loads((Path(cfg.out) / "circuit-teacher-s0-lexical_overlap.json").read_text())
+    assert written["attribution_method"] == "eap"
     assert main(["attention", "--model", "teacher-s0", "--suite", "negation", *common]) == 0
     assert "negation" in capsys.readouterr().out
     assert (

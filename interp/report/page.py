@@ -150,7 +150,8 @@ def _pair_section(pair: dict, figures: _Figures) -> str:
                         "role": role,
                         "clean logit diff": a["clean_metric"],
                         "corrupt logit diff": a["corrupt_metric"],
-                        "Spearman EAP-IG vs exact": a["spearman"],
+                        "attribution": a["attribution_method"],
+                        "Spearman with exact patching": a["spearman"],
                         "circuit size": len(a["circuit"]["nodes"]),
                         "circuit faithfulness": a["circuit"]["meta"].get("faithfulness"),
                     }
@@ -158,7 +159,10 @@ def _pair_section(pair: dict, figures: _Figures) -> str:
                 ]
             )
         )
-        parts.append("<h4>Head attribution (EAP-IG), side by side and difference</h4>")
+        parts.append(
+            f"<h4>Head attribution ({esc(teacher['attribution_method'])}), side by side and "
+            "difference</h4>"
+        )
         node_map = extra["correspondence"]["node_map"]
         parts.append(figures.html(fg.attribution_heatmaps(teacher, student, node_map)))
         parts.append("<h4>Circuits</h4>")
