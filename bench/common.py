@@ -49,6 +49,35 @@ def median_time(
     return statistics.median(times)
 
 
+def interleaved_times(
+    fns: dict[str, Callable[[], object]], repeats: int = 15, warmup: int = 3, device="cpu"
+) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Median wall time of each function, timed in turn within every repeat, and the per-repeat
+    times: ratios taken repeat by repeat cancel the drift of a shared, noisy machine."""
+
+    def sync():
+        if str(device).startswith("cuda"):
+            torch.cuda.synchronize()
+
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            sync()
+            start = time.perf_counter()
+            fn()
+            sync()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}, times
+
+
+def median_ratio(times: dict[str, list[float]], numerator: str, denominator: str) -> float:
+    """Median over repeats of time(numerator) / time(denominator) in the same repeat."""
+    return statistics.median(a / b for a, b in zip(times[numerator], times[denominator]))
+
+
 def write_results(name: str, rows: list[dict], markdown: str) -> None:
     """Merge `rows` under `name` into results.json and rewrite results.md (atomically)."""
     json_path, md_path = RESULTS_DIR / "results.json", RESULTS_DIR / "results.md"

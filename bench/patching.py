@@ -2,7 +2,7 @@
 
 Also reports the compute bound (see `bound_passes`): what a sweep over every head must recompute
 after the patched head's output, with the last layer needed only for its keys, values and [CLS].
-The teacher is measured twice: at 32 pairs compute dominates (no exact method can beat
+The small models are measured twice: at 32 pairs compute dominates (no exact method can beat
 transformer_lens by more than its passes over ours, about 3x there); at 4 pairs per-call overhead
 does, which batching removes.
 """
@@ -15,7 +15,7 @@ import os
 import torch
 from transformer_lens import patching as tl_patching
 
-from bench.common import median_time, write_results
+from bench.common import interleaved_times, median_ratio, median_time, write_results
 from interp.models import Batch, ClassifierConfig, HookedClassifier
 from interp.patching import logit_diff, patch_components
 
@@ -83,10 +83,12 @@ def measure(name: str, fields: dict, n_pairs: int, length: int, device: str, rep
             )
 
     difference = float((ours() - reference()).abs().max())  # also serves as the warm-up
-    t_ours = median_time(ours, repeats, warmup=0, device=device)
-    t_ref = median_time(reference, repeats, warmup=0, device=device)
+    medians, times = interleaved_times(
+        {"ours": ours, "reference": reference}, repeats, warmup=0, device=device
+    )
+    t_ours, t_ref = medians["ours"], medians["reference"]
     with torch.no_grad():
-        t_forward = median_time(lambda: model(corrupt), max(3, repeats), device=device)
+        t_forward = median_time(lambda: model(corrupt), max(21, repeats), device=device)
     t_bound = bound_passes(cfg, length) * t_forward
     return {
         "model": name,
@@ -95,7 +97,7 @@ def measure(name: str, fields: dict, n_pairs: int, length: int, device: str, rep
         "device": device,
         "ours_s": t_ours,
         "transformer_lens_s": t_ref,
-        "speedup_vs_tl": t_ref / t_ours,
+        "speedup_vs_tl": median_ratio(times, "reference", "ours"),
         "compute_bound_s": t_bound,
         "ours_over_bound": t_ours / t_bound,
         "transformer_lens_over_bound": t_ref / t_bound,
@@ -108,7 +110,7 @@ def run(device: str = "cpu", repeats: int = 5, large: bool = True) -> list[dict]
     teacher, wider = "teacher 3x96, 8 heads", "4x128, 8 heads"
     rows = [
         measure(name, CONFIGS[name], n_pairs, 20, device, repeats)
-        for name, n_pairs in [(teacher, 32), (teacher, 4), (wider, 32)]
+        for name, n_pairs in [(teacher, 32), (teacher, 4), (wider, 32), (wider, 4)]
     ]
     if large:
         name = "bert-base 12x768, 12 heads"
