@@ -3,10 +3,12 @@
 A student is shallower and narrower than its teacher, so its components are first mapped to
 teacher components. Within a pair of layers each student head is matched to a distinct teacher
 head by how alike their attention patterns are on the same inputs (1 - Jensen-Shannon
-divergence / ln 2, solved as an assignment problem). The layers are mapped in order: by default
-the order-preserving map whose head matching is most similar (a student started from teacher
-layers 0 and 2 maps onto them), or the depth-proportional map (student layer l to the teacher
-layer at the same relative depth), which is also recorded. MLPs map layer to layer. The diff
+divergence / ln 2, solved as an assignment problem). The layers are mapped in order: a student
+started from this teacher's layers (`teacher_init`, read from its training record) maps each
+layer to the one it was copied from, so that what changed in training shows as divergence;
+otherwise the order-preserving map whose head matching is most similar; or, on request, the
+depth-proportional map (student layer l to the teacher layer at the same relative depth). All
+three are recorded when known. MLPs map layer to layer. The diff
 then compares circuits in teacher names: shared components, teacher-only, student-only, and a
 weighted overlap of scores.
 """
@@ -90,20 +92,40 @@ def behaviour_layer_map(layer_scores: Tensor) -> dict[int, int]:
     return dict(enumerate(chosen))
 
 
+def init_layer_map(teacher: HookedClassifier, student: HookedClassifier) -> dict[int, int] | None:
+    """Student layer -> the teacher layer it was copied from, if the student's training record
+    says it was started from this teacher's layers (`fix: teacher_init`); else None."""
+    recipe = student.meta.get("recipe") or {}
+    teacher_id = teacher.meta.get("id")
+    if recipe.get("fix") != "teacher_init" or not teacher_id or recipe.get("teacher") != teacher_id:
+        return None
+    from interp.train.recipes import teacher_init_layers
+
+    layers = teacher_init_layers(teacher.cfg.n_layers, student.cfg.n_layers)
+    return dict(enumerate(layers))
+
+
 @torch.no_grad()
 def match_components(
     teacher: HookedClassifier,
     student: HookedClassifier,
     batch: Batch,
-    layer_map: Literal["behaviour", "depth"] = "behaviour",
+    layer_map: Literal["auto", "init", "behaviour", "depth"] = "auto",
 ) -> Correspondence:
     """Map every student head and MLP to a teacher one (see the module docstring).
 
-    `depth` keeps the depth-proportional layer map; `behaviour` (the default) picks, among
-    order-preserving maps, the one whose head matching is most similar, so that a student built
-    from teacher layers 0 and 2 maps onto them. Both maps are kept in `extra`.
+    `init`: the layers a teacher_init student was copied from (an error for other students);
+    `behaviour`: among order-preserving maps, the one whose head matching is most similar;
+    `depth`: the depth-proportional map; `auto` (default): `init` where the training record
+    gives it, else `behaviour`. The other maps are kept in `extra`.
     """
     depth_map = depth_layer_map(student.cfg.n_layers, teacher.cfg.n_layers)
+    init_map = init_layer_map(teacher, student)
+    if layer_map == "init" and init_map is None:
+        raise ValueError(
+            "layer_map='init' needs a student started from this teacher's layers "
+            "(its training record has no fix: teacher_init from this teacher)"
+        )
     divergence = pattern_divergence(teacher, student, batch)  # [teacher heads, student heads]
     similarity = 1.0 - divergence / math.log(2.0)
     t_heads, s_heads = teacher.cfg.n_heads, student.cfg.n_heads
@@ -115,10 +137,15 @@ def match_components(
                 s_layer * s_heads : (s_layer + 1) * s_heads,
             ]
             matches[s_layer, t_layer], layer_scores[s_layer, t_layer] = _assignment(block)
-    if student.cfg.n_layers > teacher.cfg.n_layers or layer_map == "depth":
-        chosen = depth_map
+    behaviour_map = None
+    if student.cfg.n_layers <= teacher.cfg.n_layers:
+        behaviour_map = behaviour_layer_map(layer_scores)
+    if layer_map in ("init", "auto") and init_map is not None:
+        chosen, rule = init_map, "init"
+    elif layer_map == "depth" or behaviour_map is None:
+        chosen, rule = depth_map, "depth"
     else:
-        chosen = behaviour_layer_map(layer_scores)
+        chosen, rule = behaviour_map, "behaviour"
     node_map, scores = {}, {}
     for s_layer, t_layer in chosen.items():
         for t_head, s_head in matches[s_layer, t_layer]:
@@ -127,8 +154,15 @@ def match_components(
                 similarity[t_layer * t_heads + t_head, s_layer * s_heads + s_head]
             )
         node_map[f"m{s_layer}"] = f"m{t_layer}"
+
+    def as_json(mapping: dict[int, int] | None) -> dict[str, int] | None:
+        return None if mapping is None else {str(k): v for k, v in mapping.items()}
+
     extra = {
-        "depth_layer_map": {str(k): v for k, v in depth_map.items()},
+        "layer_map_rule": rule,
+        "depth_layer_map": as_json(depth_map),
+        "behaviour_layer_map": as_json(behaviour_map),
+        "init_layer_map": as_json(init_map),
         "layer_scores": layer_scores.tolist(),
     }
     return Correspondence(chosen, node_map, scores, extra)

@@ -150,3 +150,34 @@ def test_a_student_built_from_teacher_layers_maps_onto_them():
     depth = match_components(teacher, student, batch, layer_map="depth")
     assert depth.layer_map == depth_layer_map(2, 3) == {0: 1, 1: 2}
     assert behaviour.extra["depth_layer_map"] == {"0": 1, "1": 2}
+
+
+def test_a_teacher_initialised_student_maps_to_the_layers_it_was_copied_from():
+    from interp.train.recipes import teacher_init
+
+    teacher = HookedClassifier(tiny_config(n_layers=4), seed=3).eval()
+    student = HookedClassifier(tiny_config(n_layers=2), seed=4).eval()
+    teacher_init(student, teacher)
+    with torch.no_grad():  # training moves the copied layers away from their origin
+        student.blocks[1].attn.q_weight.copy_(teacher.blocks[1].attn.q_weight)
+        student.blocks[1].attn.k_weight.copy_(teacher.blocks[1].attn.k_weight)
+    batch = padded_batch()
+    unknown = match_components(teacher, student, batch)
+    assert unknown.extra["layer_map_rule"] == "behaviour"
+    assert unknown.extra["init_layer_map"] is None
+    with pytest.raises(ValueError, match="teacher_init"):
+        match_components(teacher, student, batch, layer_map="init")
+
+    teacher.meta = {"id": "teacher-s0"}
+    student.meta = {"recipe": {"fix": "teacher_init", "teacher": "teacher-s0"}}
+    recorded = match_components(teacher, student, batch)
+    assert recorded.extra["layer_map_rule"] == "init"
+    assert recorded.layer_map == {0: 0, 1: 2}
+    assert recorded.node_map["m1"] == "m2"
+    assert recorded.extra["behaviour_layer_map"] == unknown.extra["behaviour_layer_map"]
+    assert match_components(teacher, student, batch, layer_map="behaviour").layer_map == (
+        unknown.layer_map
+    )
+
+    student.meta = {"recipe": {"fix": "teacher_init", "teacher": "another-teacher"}}
+    assert match_components(teacher, student, batch).extra["layer_map_rule"] == "behaviour"

@@ -65,7 +65,7 @@ def test_the_study_writes_a_populated_report_and_tables(study):
     mapped = set(diff["student_in_teacher_names"].values())
     assert set(diff["shared"]) == set(teacher["circuit"]["nodes"]) & mapped
     assert part["attention_example"]["tokens"][0] == "[CLS]"
-    page = path.read_text()
+    page = path.read_text(encoding="utf-8")
     for heading in (
         "Distillability",
         "Accuracy by heuristic",
@@ -76,6 +76,9 @@ def test_the_study_writes_a_populated_report_and_tables(study):
         "Attention of a circuit head",
     ):
         assert heading in page
+    rule = part["diff"]["extra"]["correspondence"]["extra"]["layer_map_rule"]
+    assert rule == "behaviour"  # the tiny student was not started from the teacher's layers
+    assert "Student layer → teacher layer: 0 → " in page
     assert page.count("<script") >= 6  # plotly.js once, then one script per figure
     assert "<script src=" not in page  # self-contained: plotly.js is inline
 

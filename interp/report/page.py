@@ -169,6 +169,7 @@ def _pair_section(pair: dict, figures: _Figures) -> str:
         parts.append(figures.html(fg.circuit_figure(teacher)))
         parts.append(figures.html(fg.circuit_figure(student)))
         parts.append("<h4>Circuit diff (student components in teacher names)</h4>")
+        parts.append(_layer_map_line(extra["correspondence"]))
         cross = extra["cross_faithfulness"]
         parts.append(
             table(
@@ -194,6 +195,33 @@ def _pair_section(pair: dict, figures: _Figures) -> str:
             parts.append("<h4>Attention of a circuit head and its student match</h4>")
             parts.append(figures.html(fg.attention_figure(example)))
     return "\n".join(parts)
+
+
+LAYER_MAP_RULES = {
+    "init": "the teacher layers the student was copied from",
+    "behaviour": "the order-preserving map under which heads match best",
+    "depth": "relative depth",
+}
+
+
+def _arrows(mapping: dict) -> str:
+    return ", ".join(f"{k} → {v}" for k, v in sorted(mapping.items(), key=lambda kv: int(kv[0])))
+
+
+def _layer_map_line(correspondence: dict) -> str:
+    extra = correspondence.get("extra", {})
+    rule = extra.get("layer_map_rule", "behaviour")
+    chosen = _arrows(correspondence["layer_map"])
+    others = [
+        f"{name} {_arrows(extra[key])}"
+        for name, key in (("by behaviour", "behaviour_layer_map"), ("by depth", "depth_layer_map"))
+        if extra.get(key) and name != f"by {rule}"
+    ]
+    note = f" (other maps: {'; '.join(others)})" if others else ""
+    return (
+        f"<p>Student layer → teacher layer: {esc(chosen)}, by "
+        f"{esc(LAYER_MAP_RULES.get(rule, rule))}{esc(note)}.</p>"
+    )
 
 
 def render(results: dict) -> str:

@@ -94,6 +94,14 @@ def architecture(task: str, arch: str | dict) -> ClassifierConfig:
     return ClassifierConfig(**{**base, **next(iter(presets.values())), **arch})
 
 
+def teacher_init_layers(n_teacher: int, n_student: int) -> list[int]:
+    """The teacher layers a `teacher_init` student starts from: 0, 2, 4, ..."""
+    chosen = list(range(0, n_teacher, 2))[:n_student]
+    if len(chosen) < n_student:
+        raise ValueError(f"a {n_teacher}-layer teacher has no {n_student} every-other layers")
+    return chosen
+
+
 def teacher_init(student: HookedClassifier, teacher: HookedClassifier) -> None:
     """Copy the teacher's embeddings, every other layer (0, 2, 4, ...) and head into the student.
 
@@ -106,9 +114,7 @@ def teacher_init(student: HookedClassifier, teacher: HookedClassifier) -> None:
             f"{(s.d_model, s.n_heads, s.d_mlp, s.norm)} vs "
             f"{(t.d_model, t.n_heads, t.d_mlp, t.norm)}"
         )
-    chosen = list(range(0, t.n_layers, 2))[: s.n_layers]
-    if len(chosen) < s.n_layers:
-        raise ValueError(f"a {t.n_layers}-layer teacher has no {s.n_layers} every-other layers")
+    chosen = teacher_init_layers(t.n_layers, s.n_layers)
     source = teacher.state_dict()
     target = student.state_dict()
     for name in target:
