@@ -32,21 +32,7 @@ def median_time(
     fn: Callable[[], object], repeats: int = 15, warmup: int = 3, device="cpu"
 ) -> float:
     """Median wall time of `fn` in seconds over `repeats` runs, after `warmup` runs."""
-
-    def sync():
-        if str(device).startswith("cuda"):
-            torch.cuda.synchronize()
-
-    for _ in range(warmup):
-        fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return interleaved_times({"fn": fn}, repeats, warmup, device)[0]["fn"]
 
 
 def interleaved_times(

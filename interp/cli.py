@@ -279,6 +279,16 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_attribution_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ig-steps", type=int, default=5, help="EAP-IG interpolation steps")
+    parser.add_argument(
+        "--attribution",
+        choices=["eap", "eap-ig", "eap-ig-activations"],
+        default="eap-ig",
+        help="node ranking for circuit discovery (default: eap-ig)",
+    )
+
+
 def _add_analysis_args(parser: argparse.ArgumentParser, pairs: int = 64) -> None:
     _add_manifest_arg(parser)
     parser.add_argument("--suite", default="lexical_overlap", help="probe suite to analyse")
@@ -288,13 +298,7 @@ def _add_analysis_args(parser: argparse.ArgumentParser, pairs: int = 64) -> None
     parser.add_argument(
         "--target", type=float, default=0.8, help="faithfulness the circuit must reach"
     )
-    parser.add_argument("--ig-steps", type=int, default=5, help="EAP-IG interpolation steps")
-    parser.add_argument(
-        "--attribution",
-        choices=["eap", "eap-ig", "eap-ig-activations"],
-        default="eap-ig",
-        help="node ranking for circuit discovery (default: eap-ig)",
-    )
+    _add_attribution_args(parser)
     parser.add_argument(
         "--min-separation",
         type=float,
@@ -373,13 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     study.add_argument("--pairs", type=int, default=64, help="minimal pairs per suite")
     study.add_argument("--target", type=float, default=0.8, help="circuit faithfulness target")
-    study.add_argument("--ig-steps", type=int, default=5, help="EAP-IG interpolation steps")
-    study.add_argument(
-        "--attribution",
-        choices=["eap", "eap-ig", "eap-ig-activations"],
-        default="eap-ig",
-        help="node ranking for circuit discovery (default: eap-ig)",
-    )
+    _add_attribution_args(study)
     study.add_argument(
         "--min-separation",
         type=float,
