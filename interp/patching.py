@@ -16,6 +16,7 @@ must handle that (the metrics here tile their per-example targets).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Literal
 
 import torch
@@ -137,10 +138,25 @@ def _run_patched(
 
 
 @torch.no_grad()
+def _paired_caches(
+    model: HookedClassifier,
+    base: Batch,
+    other: Batch,
+    base_names: list[str],
+    other_names: list[str],
+) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """Caches of two aligned batches from one forward pass over both (half the per-call cost)."""
+    stacked = Batch.cat([replace(base, labels=None), replace(other, labels=None)])
+    _, cache = run_cache(model, stacked, sorted(set(base_names) | set(other_names)))
+    n = len(base)
+    return {k: cache[k][:n] for k in base_names}, {k: cache[k][n:] for k in other_names}
+
+
+@torch.no_grad()
 def patch_sweep(
     model: HookedClassifier,
     base: Batch,
-    source: dict[str, Tensor],
+    source: dict[str, Tensor] | Batch,
     component: Component,
     metric: Metric,
     per_position: bool = False,
@@ -148,6 +164,9 @@ def patch_sweep(
     layers: Sequence[int] | None = None,
 ) -> Tensor:
     """Patch every component of a kind, one at a time, from `source` into the `base` run.
+
+    `source` holds the replacement activations by hook name, or is the batch to take them from
+    (then one forward pass caches both runs).
 
     Returns the metric per patch and example: heads [layer, head, (pos,) batch], MLPs
     [layer, (pos,) batch], residual stream [layer, pos, batch] (always per position).
@@ -162,7 +181,11 @@ def patch_sweep(
     names += [hook_name(component, layer) for layer in layer_range]
     if component == "mlp":
         names += [f"blocks.{layer}.hook_resid_mid" for layer in layer_range]
-    _, base_cache = run_cache(model, base, sorted(set(names)))
+    if isinstance(source, Batch):
+        source_names = [hook_name(component, layer) for layer in layer_range]
+        base_cache, source = _paired_caches(model, base, source.to(device), names, source_names)
+    else:
+        _, base_cache = run_cache(model, base, sorted(set(names)))
     _, additive_mask = model.embed(base)
     per_position = per_position or component == "resid"
     heads = cfg.n_heads if component == "head" else 1
@@ -248,8 +271,7 @@ def patch_components(
     without the batch axis). Denoising patches clean activations into the corrupt run."""
     model, clean, corrupt = prepare_pair(model, clean, corrupt, device)
     base, other = (corrupt, clean) if direction == "denoise" else (clean, corrupt)
-    _, source = run_cache(model, other, _component_names(model, component))
-    return patch_sweep(model, base, source, component, metric, per_position, chunk_size).mean(-1)
+    return patch_sweep(model, base, other, component, metric, per_position, chunk_size).mean(-1)
 
 
 def ablate_components(
