@@ -130,10 +130,12 @@ def _run_patched(
     mask = additive_mask.repeat(copies, 1, 1, 1)
     if component == "resid":
         return model.run_from(layer, patched, mask, cls_only_last=True)
+    # The residual beside the patch, at the patch's positions only ([CLS] alone in the last layer).
+    positions = patched.shape[1]
     if component == "head":
-        resid = base_cache[f"blocks.{layer}.hook_resid_pre"].repeat(copies, 1, 1)
+        resid = base_cache[f"blocks.{layer}.hook_resid_pre"][:, :positions].repeat(copies, 1, 1)
         return model.run_from_z(layer, resid, patched, mask, cls_only_last=True)
-    resid_mid = base_cache[f"blocks.{layer}.hook_resid_mid"].repeat(copies, 1, 1)
+    resid_mid = base_cache[f"blocks.{layer}.hook_resid_mid"][:, :positions].repeat(copies, 1, 1)
     return model.run_from_mlp_out(layer, resid_mid, patched, mask, cls_only_last=True)
 
 

@@ -213,9 +213,9 @@ def _layer_map_line(correspondence: dict) -> str:
     rule = extra.get("layer_map_rule", "behaviour")
     chosen = _arrows(correspondence["layer_map"])
     others = [
-        f"{name} {_arrows(extra[key])}"
-        for name, key in (("by behaviour", "behaviour_layer_map"), ("by depth", "depth_layer_map"))
-        if extra.get(key) and name != f"by {rule}"
+        f"by {other} {_arrows(extra[f'{other}_layer_map'])}"
+        for other in ("behaviour", "depth")
+        if other != rule and extra.get(f"{other}_layer_map")
     ]
     note = f" (other maps: {'; '.join(others)})" if others else ""
     return (
