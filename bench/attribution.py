@@ -25,7 +25,7 @@ from interp.contrast import contrast_pairs, separated_pairs
 from interp.manifest import Manifest
 from interp.models import load
 from interp.patching import patch_components
-from interp.train.recipes import task_data
+from probes.tasks import get_task
 
 DEFAULT_MODELS = ["erm-teacher-s0", "poe-teacher-s0", "kd-student-erm-s0", "kd-student-poe-s0"]
 
@@ -48,7 +48,7 @@ CIRCUIT_TARGET = 0.8
 def measure(model_id: str, manifest: Manifest, n_pairs: int, device: str) -> list[dict]:
     model = load(model_id, manifest=manifest, device=device)
     task = manifest.entry(model_id).task
-    bench = task_data(task, manifest.data.get(task))
+    bench = get_task(task).benchmark(manifest.data.get(task))
     rows = []
     for suite in ("lexical_overlap", "subsequence", "constituent"):
         separated = separated_pairs(model, bench.suites[suite], MIN_SEPARATION)

@@ -24,6 +24,7 @@ from interp.circuits import Circuit, circuit_from_curve, faithfulness_curve
 from interp.contrast import ContrastPairs
 from interp.models import HookedClassifier
 from interp.patching import patch_components
+from probes.nli.lexicon import NEGATION_WORDS
 
 SPECIAL_TOKENS = ("[CLS]", "[SEP]", "[PAD]", "<s>", "</s>", "<pad>")
 
@@ -58,8 +59,6 @@ def special_ids(model: HookedClassifier) -> list[int]:
 
 
 def negation_ids(model: HookedClassifier) -> list[int]:
-    from probes.nli.lexicon import NEGATION_WORDS
-
     if model.tokenizer is None:
         return []
     found = [model.tokenizer.token_to_id(word) for word in NEGATION_WORDS]

@@ -22,8 +22,8 @@ import torch
 from torch import Tensor
 
 from interp.attribution import NodeScores, node_names
+from interp.io import atomic_write_text
 from interp.models import Batch, HookedClassifier
-from interp.models.weights import atomic_write_text
 from interp.patching import Metric
 
 # Faithfulness is NaN when |m(model) - m(empty)| (metric units) is below this.

@@ -1,4 +1,8 @@
-"""The `interp` command: inspect the manifest and models, describe probe suites, run the demo."""
+"""The `interp` command: inspect the manifest and models, describe probe suites, run the demo.
+
+lazy: each command imports what it needs when it runs, so that `interp --help` and argument
+errors come back at once, without importing torch.
+"""
 
 from __future__ import annotations
 
@@ -90,8 +94,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from interp.evaluate import evaluate_manifest
+    from interp.io import atomic_write_text
     from interp.manifest import Manifest
-    from interp.models.weights import atomic_write_text
     from interp.train.zoo import select
 
     manifest = Manifest.load(args.manifest)
@@ -162,22 +166,21 @@ def cmd_study(args: argparse.Namespace) -> int:
 def _load_for_analysis(args: argparse.Namespace, model_id: str):
     from interp.manifest import Manifest
     from interp.models import load
-    from interp.train.recipes import task_data
+    from probes.tasks import get_task
 
     manifest = Manifest.load(args.manifest)
     entry = manifest.entry(model_id)
-    suites = task_data(entry.task, manifest.data.get(entry.task)).suites
+    suites = get_task(entry.task).benchmark(manifest.data.get(entry.task)).suites
     if args.suite not in suites:
         raise InterpError(f"unknown suite '{args.suite}'; suites: {', '.join(sorted(suites))}")
     return load(model_id, manifest=manifest, device=args.device), suites[args.suite]
 
 
 def _write_json(out: str, name: str, data: dict) -> Path:
-    from interp.models.weights import atomic_write_text
-    from interp.study import finite
+    from interp.io import atomic_write_json
 
     path = Path(out) / name
-    atomic_write_text(path, json.dumps(finite(data), indent=1, sort_keys=True, allow_nan=False))
+    atomic_write_json(path, data)
     return path
 
 
@@ -327,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     probes = sub.add_parser("probes", help="the embedded probe suites")
     probes_sub = probes.add_subparsers(dest="probes_command", required=True)
     stats = probes_sub.add_parser("stats", help="size, label balance, bias-aligned share")
-    from probes.__main__ import add_stats_arguments, run_stats
+    from probes.__main__ import add_stats_arguments, run_stats  # lazy: light, argparse only
 
     add_stats_arguments(stats)
     stats.set_defaults(func=run_stats)

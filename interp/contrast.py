@@ -14,10 +14,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from interp.inputs import encode_examples
 from interp.models import Batch, HookedClassifier
 from interp.patching import Metric, logit_diff
-from interp.train.data import encode_examples
 from probes.core import Example, ProbeSet
+from probes.nli.templates import TEMPLATES
 
 
 @dataclass
@@ -40,8 +41,6 @@ def model_label(example: Example, labels: list[str]) -> str:
     if example.label in labels:
         return example.label
     if example.label == "non-entailment" and example.template:
-        from probes.nli.templates import TEMPLATES
-
         if example.template in TEMPLATES and TEMPLATES[example.template].label in labels:
             return TEMPLATES[example.template].label
     raise ValueError(

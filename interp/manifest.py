@@ -11,6 +11,7 @@ its recipe gets that seed, and its references to other seeded entries get the sa
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import re
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -19,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from interp.errors import CheckpointError, ManifestError
+from probes.tasks import get_task
 
 DEFAULT_MANIFEST = "checkpoints_manifest.yaml"
 LOSS_PATTERN = re.compile(r"^(erm|reweight|poe|confreg|kd|(kd|nokd)\+(reweight|poe|confreg))$")
@@ -54,16 +56,23 @@ class Recipe(_Strict):
         return value
 
 
+def _known_task(value: str) -> str:
+    get_task(value)  # a ValueError listing the registered tasks
+    return value
+
+
 class ModelEntry(_Strict):
     id: str = Field(pattern=ID_PATTERN)
     role: Literal["teacher", "student", "assistant", "bias_model"]
-    task: Literal["nli", "digits"]
+    task: str
     path: str | None = None
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     recipe: Recipe | None = None
     description: str = ""
     tags: list[str] = []
     seed_group: str | None = None  # the id before seed expansion
+
+    _task = field_validator("task")(_known_task)
 
 
 class Pair(_Strict):
@@ -80,10 +89,17 @@ class Manifest(_Strict):
     version: Literal[1] = 1
     checkpoint_dir: str = "checkpoints"
     # Benchmark settings per task (NLIConfig / DigitsConfig fields), e.g. {nli: {seed: 0}}.
-    data: dict[Literal["nli", "digits"], dict[str, Scalar]] = {}
+    data: dict[str, dict[str, Scalar]] = {}
     models: list[ModelEntry] = []
     pairs: list[Pair] = []
     root: Path = Field(default=Path("."), exclude=True)
+
+    @field_validator("data")
+    @classmethod
+    def _known_settings(cls, value: dict) -> dict:
+        for task, settings in value.items():
+            get_task(task).make_settings(settings)  # unknown names and bad values: ValueError
+        return value
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -201,8 +217,6 @@ PACKAGE_SCHEME = "package://"
 
 def package_path(path: str, model_id: str) -> Path:
     """Resolve `package://NAME/SUB/PATH` to a folder inside the installed package NAME."""
-    import importlib.resources
-
     package, _, inner = path[len(PACKAGE_SCHEME) :].partition("/")
     try:
         root = importlib.resources.files(package)

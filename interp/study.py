@@ -10,7 +10,6 @@ times, which differ between runs and are kept out of results.json).
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,10 +20,13 @@ from tqdm.auto import tqdm
 from interp.analysis import analyse_model
 from interp.contrast import ContrastPairs, contrast_pairs, separated_pairs
 from interp.diff import compare_pair, match_components, student_nodes_of
+from interp.evaluate import evaluate_manifest
+from interp.io import atomic_write_json, atomic_write_text, finite
 from interp.manifest import Manifest, Pair
 from interp.models import HookedClassifier, load
-from interp.models.weights import atomic_write_text
 from interp.report import write_report
+from interp.train.zoo import build_zoo
+from probes.tasks import get_task
 
 DEFAULT_SUITES = ("lexical_overlap", "negation")
 
@@ -147,10 +149,8 @@ def analysis_pairs(
 
 def analyse_pair(manifest: Manifest, pair: Pair, cfg: StudyConfig, bar: tqdm | None = None) -> dict:
     """Teacher and student analyses, and their diff, on each analysed suite of the pair."""
-    from interp.train.recipes import task_data
-
     task = manifest.entry(pair.teacher).task
-    bench = task_data(task, manifest.data.get(task))
+    bench = get_task(task).benchmark(manifest.data.get(task))
     teacher = load(pair.teacher, manifest=manifest, device=cfg.device)
     student = load(pair.student, manifest=manifest, device=cfg.device)
     out = {
@@ -191,26 +191,12 @@ def analyse_pair(manifest: Manifest, pair: Pair, cfg: StudyConfig, bar: tqdm | N
     return out
 
 
-def finite(value):
-    """NaN and infinities -> None, recursively, so results.json is strict JSON."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(v) for v in value]
-    return value
-
-
 def _records(frame) -> list[dict]:
     return json.loads(frame.to_json(orient="records"))
 
 
 def run_study(cfg: StudyConfig, progress: bool = True) -> Path:
     """Build (if asked), evaluate, analyse and report; returns the path of index.html."""
-    from interp.evaluate import evaluate_manifest
-    from interp.train.zoo import build_zoo
-
     timings: dict[str, float] = {}
     started = time.perf_counter()
     manifest = Manifest.load(cfg.manifest)
@@ -224,7 +210,7 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> Path:
         missing = [m for m in model_ids if not manifest.exists(m)]
         if missing:
             print(f"building {len(missing)} missing model(s) with {cfg.jobs} job(s) ...")
-            build_zoo(cfg.manifest, only=missing, jobs=cfg.jobs, device=cfg.device)
+            build_zoo(manifest, only=missing, jobs=cfg.jobs, device=cfg.device)
     missing = [m for m in model_ids if not manifest.exists(m)]
     if missing:
         raise ValueError(f"models not built: {', '.join(missing)} (run `interp train`)")
@@ -267,15 +253,13 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> Path:
     )
     out_dir = Path(cfg.out) / cfg.run_name
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(
-        out_dir / "results.json", json.dumps(results, indent=1, sort_keys=True, allow_nan=False)
-    )
+    atomic_write_json(out_dir / "results.json", results)
     for name in ("suites", "subcases", "bias_gap", "distillability"):
         atomic_write_text(out_dir / f"{name}.csv", tables[name].to_csv(index=False))
     atomic_write_text(out_dir / "nodes.csv", _node_table(analysed))
     path = write_report(results, out_dir)
     timings["total_s"] = time.perf_counter() - started
-    atomic_write_text(out_dir / "timings.json", json.dumps(timings, indent=1))
+    atomic_write_json(out_dir / "timings.json", timings)
     return path
 
 

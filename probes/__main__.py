@@ -19,30 +19,28 @@ def add_stats_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_stats(args: argparse.Namespace) -> int:
+    # lazy: `interp --help` builds this command's parser; generation needs pandas and the grammar
     import pandas as pd
 
     from probes.core import stats_frame
+    from probes.tasks import get_task
 
     if args.task == "nli":
-        from probes.nli.generate import NLIConfig, generate
-
-        bench = generate(
-            NLIConfig(
-                seed=args.seed,
-                n_train=args.n_train,
-                n_per_subcase=args.n_per_subcase,
-                overlap_bias=args.overlap_bias,
-                negation_bias=args.negation_bias,
-            )
+        settings = dict(
+            seed=args.seed,
+            n_train=args.n_train,
+            n_per_subcase=args.n_per_subcase,
+            overlap_bias=args.overlap_bias,
+            negation_bias=args.negation_bias,
         )
-        sets = [bench.train, *bench.suites.values(), bench.augment]
     else:
-        from probes.vision.digits import DigitsConfig, generate_digits
-
-        bench = generate_digits(
-            DigitsConfig(seed=args.seed, colour_bias=args.colour_bias, marker_bias=args.marker_bias)
-        )
-        sets = [bench.train, *bench.suites.values()]
+        settings = dict(seed=args.seed, colour_bias=args.colour_bias, marker_bias=args.marker_bias)
+    bench = get_task(args.task).benchmark(settings)
+    sets = [
+        bench.train,
+        *bench.suites.values(),
+        *([bench.augment] if hasattr(bench, "augment") else []),
+    ]
     table = stats_frame(sets)
     with pd.option_context("display.max_rows", None, "display.width", 200):
         print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))

@@ -183,7 +183,7 @@ def test_eap_and_eap_ig_rank_nodes_like_exact_patching_on_a_trained_model():
     from scipy.stats import spearmanr
 
     from interp.contrast import contrast_pairs, separated_pairs
-    from interp.train.data import encode_examples
+    from interp.inputs import encode_examples
     from interp.train.losses import erm_loss
     from interp.train.trainer import TrainConfig, train
     from probes.nli import THREE_WAY, NLIConfig, generate, nli_tokenizer

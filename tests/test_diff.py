@@ -169,7 +169,8 @@ def test_a_teacher_initialised_student_maps_to_the_layers_it_was_copied_from():
         match_components(teacher, student, batch, layer_map="init")
 
     teacher.meta = {"id": "teacher-s0"}
-    student.meta = {"recipe": {"fix": "teacher_init", "teacher": "teacher-s0"}}
+    # The map is read from the student's training record, as `build_model` writes it.
+    student.meta = {"init": {"teacher": "teacher-s0", "layer_map": {"0": 0, "1": 2}}}
     recorded = match_components(teacher, student, batch)
     assert recorded.extra["layer_map_rule"] == "init"
     assert recorded.layer_map == {0: 0, 1: 2}
@@ -179,5 +180,5 @@ def test_a_teacher_initialised_student_maps_to_the_layers_it_was_copied_from():
         unknown.layer_map
     )
 
-    student.meta = {"recipe": {"fix": "teacher_init", "teacher": "another-teacher"}}
+    student.meta = {"init": {"teacher": "another-teacher", "layer_map": {"0": 0, "1": 2}}}
     assert match_components(teacher, student, batch).extra["layer_map_rule"] == "behaviour"

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from interp.errors import CheckpointError
+from interp.manifest import Manifest, ModelEntry
 from interp.models.batch import Batch
 from interp.models.checkpoint import load_checkpoint, save_checkpoint
 from interp.models.config import ClassifierConfig
 from interp.models.hf import is_hf_folder, load_hf
 from interp.models.hooked import HookedClassifier
-
-if TYPE_CHECKING:
-    from interp.manifest import Manifest, ModelEntry
 
 __all__ = [
     "Batch",
@@ -28,9 +25,9 @@ __all__ = [
 
 
 def load(
-    source: "str | Path | ModelEntry",
+    source: str | Path | ModelEntry,
     device: str = "cpu",
-    manifest: "Manifest | None" = None,
+    manifest: Manifest | None = None,
 ) -> HookedClassifier:
     """Load a model from a checkpoint folder (ours or Hugging Face), a manifest entry or its id.
 
@@ -38,8 +35,6 @@ def load(
     `checkpoints_manifest.yaml` of the current directory). Manifest entries are checked for
     existence and, when they carry one, their sha256.
     """
-    from interp.manifest import Manifest, ModelEntry
-
     if isinstance(source, ModelEntry):
         manifest = manifest or Manifest.load()
         return load(manifest.checkpoint_path(source.id, verify=True), device=device)

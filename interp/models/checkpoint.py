@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tokenizers import Tokenizer
+
 from interp.errors import CheckpointError
+from interp.io import atomic_write_text
 from interp.models.config import ClassifierConfig
 from interp.models.hooked import HookedClassifier
-from interp.models.weights import (
-    atomic_write_text,
-    read_safetensors,
-    write_safetensors,
-)
+from interp.models.weights import read_safetensors, write_safetensors
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -41,8 +40,6 @@ def save_checkpoint(model: HookedClassifier, folder: str | Path, train_info: dic
 
 def load_checkpoint(folder: str | Path, device: str = "cpu") -> HookedClassifier:
     """Load a checkpoint written by `save_checkpoint`, checking every file before using it."""
-    from tokenizers import Tokenizer
-
     folder = Path(folder)
     if not folder.is_dir():
         raise CheckpointError(f"{folder}: no such checkpoint folder")

@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from tokenizers import Tokenizer
 from torch import Tensor
 
 from interp.errors import CheckpointError
@@ -168,8 +169,6 @@ def _head_map(family: str, prefix: str) -> list[tuple[str, str, Callable]]:
 
 def load_tokenizer(folder: Path):
     """The folder's tokenizer as a `tokenizers.Tokenizer` (tokenizer.json, else vocab files)."""
-    from tokenizers import Tokenizer
-
     if (folder / "tokenizer.json").exists():
         try:
             return Tokenizer.from_file(str(folder / "tokenizer.json"))
@@ -178,7 +177,7 @@ def load_tokenizer(folder: Path):
                 f"{folder / 'tokenizer.json'}: unreadable tokenizer ({err})"
             ) from None
     try:
-        from transformers import AutoTokenizer
+        from transformers import AutoTokenizer  # lazy: slow to import, rarely needed
 
         return AutoTokenizer.from_pretrained(str(folder), local_files_only=True).backend_tokenizer
     except Exception as err:

@@ -18,6 +18,7 @@ from transformer_lens.HookedRootModule import HookedRootModule
 
 from interp.models.batch import Batch
 from interp.models.config import ClassifierConfig
+from interp.models.tokenize import encode_texts
 
 ACTIVATIONS = {
     "gelu": F.gelu,
@@ -495,8 +496,6 @@ class HookedClassifier(HookedRootModule):
         max_length: int | None = None,
     ) -> Batch:
         """Tokenise sentences (or sentence pairs) with the model's own tokenizer into a Batch."""
-        from interp.models.tokenize import encode_texts
-
         if self.tokenizer is None:
             raise ValueError("this model carries no tokenizer")
         return encode_texts(

@@ -1,4 +1,4 @@
-"""Read and write weight files (safetensors only) and other files atomically."""
+"""Read and write weight files: safetensors only, never a pickle."""
 
 from __future__ import annotations
 
@@ -23,25 +23,6 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
             f"{path}: not a readable safetensors file ({type(err).__name__}: {err}); "
             "the file may be truncated or corrupt"
         ) from None
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def write_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict | None = None):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from interp.models.weights import atomic_write_text
+from interp.io import atomic_write_text
 from interp.report import figures as fg
 from interp.report.figures import esc
 

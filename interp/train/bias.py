@@ -15,10 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.linear_model import LogisticRegression
 
 from interp.errors import CheckpointError
-from interp.models.weights import atomic_write_text, read_safetensors, write_safetensors
+from interp.io import atomic_write_text
+from interp.models.weights import read_safetensors, write_safetensors
 from probes.core import Example
+from probes.nli.grammar import parse_bracket, subtrees, words
+from probes.vision.digits import BORDER, COLOURS, MARKER_SLOTS
 
 NEGATION_WORDS = {"not", "never", "no", "nobody", "n't", "nothing", "none"}
 PUNCTUATION = {".", ",", "!", "?", ";", ":"}
@@ -39,8 +43,6 @@ def _is_contiguous(part: list[str], whole: list[str]) -> bool:
 def _is_constituent(hypothesis: list[str], premise_parse: str) -> bool:
     if not premise_parse:
         return False
-    from probes.nli.grammar import parse_bracket, subtrees, words
-
     try:
         tree = parse_bracket(premise_parse)
     except (IndexError, ValueError):
@@ -68,8 +70,6 @@ def nli_features(example: Example, names: Sequence[str] = NLI_FEATURES) -> list[
 
 def digit_features(example: Example, feature: str) -> list[float]:
     """One-hot of the nearest palette colour of the stroke, or of the marker slot."""
-    from probes.vision.digits import BORDER, COLOURS, MARKER_SLOTS
-
     image = example.image
     if feature == "marker":
         scores = [image[:, r : r + 2, c : c + 2].min() for r, c in MARKER_SLOTS]
@@ -165,8 +165,6 @@ def fit_bias_model(
     seed: int = 0,
 ) -> BiasModel:
     """Fit the bias model by multinomial logistic regression (scikit-learn, L-BFGS)."""
-    from sklearn.linear_model import LogisticRegression
-
     if not examples:
         raise ValueError("cannot fit a bias model on no examples")
     if task == "nli":

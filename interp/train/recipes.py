@@ -9,7 +9,7 @@ every other layer and the head.
 
 from __future__ import annotations
 
-import functools
+import importlib
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -17,12 +17,13 @@ from pathlib import Path
 import torch
 
 from interp.errors import ManifestError
+from interp.inputs import EncodedSet, encode_examples, predict_labels, predict_logits
 from interp.manifest import Manifest, ModelEntry, Recipe
-from interp.models import ClassifierConfig, HookedClassifier, load
+from interp.models import ClassifierConfig, HookedClassifier, load, load_hf
 from interp.train.bias import BiasModel, fit_bias_model
-from interp.train.data import EncodedSet, encode_examples, predict_logits
 from interp.train.losses import confreg_loss, erm_loss, kd_loss, poe_loss, reweight_loss
 from interp.train.trainer import Objective, TrainConfig, train
+from probes.tasks import get_task
 
 TEXT_ARCHS = {
     "teacher": dict(n_layers=3, d_model=96, n_heads=8),
@@ -41,49 +42,21 @@ DEFAULT_LR = {"pretrained": 5e-5, "scratch": 1e-3}
 
 def task_data(task: str, settings: dict | None = None):
     """The benchmark a task trains and evaluates on, from the manifest's `data` settings."""
-    return _task_data(task, tuple(sorted((settings or {}).items())))
-
-
-@functools.lru_cache(maxsize=4)
-def _task_data(task: str, settings: tuple):
-    """Generated once per process and settings."""
-    if task == "nli":
-        from probes.nli import NLIConfig, generate
-
-        try:
-            return generate(NLIConfig(**dict(settings)))
-        except TypeError as err:
-            raise ManifestError(f"manifest 'data.nli': {err}") from None
-    from probes.vision import DigitsConfig, generate_digits
-
     try:
-        return generate_digits(DigitsConfig(**dict(settings)))
-    except TypeError as err:
-        raise ManifestError(f"manifest 'data.digits': {err}") from None
-
-
-def task_labels(task: str) -> list[str]:
-    if task == "nli":
-        from probes.nli import THREE_WAY
-
-        return list(THREE_WAY)
-    from probes.vision.digits import LABELS
-
-    return list(LABELS)
+        return get_task(task).benchmark(settings)
+    except (TypeError, ValueError) as err:
+        raise ManifestError(f"manifest 'data.{task}': {err}") from None
 
 
 def architecture(task: str, arch: str | dict) -> ClassifierConfig:
-    """A preset name, or a dict of ClassifierConfig fields (over the `teacher` preset)."""
-    labels = task_labels(task)
-    if task == "nli":
-        from probes.nli import nli_tokenizer
-
-        base = dict(labels=labels, vocab_size=nli_tokenizer().get_vocab_size(), max_positions=64)
+    """A preset name, or a dict of ClassifierConfig fields (over the task's first preset)."""
+    spec = get_task(task)
+    labels = list(spec.labels)
+    if spec.modality == "text":
+        base = dict(labels=labels, vocab_size=spec.tokenizer().get_vocab_size(), max_positions=64)
         presets = TEXT_ARCHS
     else:
-        from probes.vision.digits import IMAGE_SIZE
-
-        base = dict(labels=labels, modality="vision", image_size=IMAGE_SIZE, patch_size=2)
+        base = dict(labels=labels, modality="vision", image_size=spec.image_size, patch_size=2)
         presets = VISION_ARCHS
     if isinstance(arch, str):
         if arch not in presets:
@@ -102,10 +75,11 @@ def teacher_init_layers(n_teacher: int, n_student: int) -> list[int]:
     return chosen
 
 
-def teacher_init(student: HookedClassifier, teacher: HookedClassifier) -> None:
+def teacher_init(student: HookedClassifier, teacher: HookedClassifier) -> dict[int, int]:
     """Copy the teacher's embeddings, every other layer (0, 2, 4, ...) and head into the student.
 
     The student must have the teacher's width and at most half (rounded up) of its layers.
+    Returns the layer map (student layer -> the teacher layer it was copied from).
     """
     s, t = student.cfg, teacher.cfg
     if (s.d_model, s.n_heads, s.d_mlp) != (t.d_model, t.n_heads, t.d_mlp) or s.norm != t.norm:
@@ -127,21 +101,35 @@ def teacher_init(student: HookedClassifier, teacher: HookedClassifier) -> None:
             raise ValueError(f"teacher_init: '{source_name}' does not fit '{name}'")
         target[name] = source[source_name].clone()
     student.load_state_dict(target)
+    return dict(enumerate(chosen))
 
 
 def _is_pretrained(arch) -> bool:
     return isinstance(arch, str) and (arch in PRETRAINED or arch.startswith("minilm-l"))
 
 
-def build_model(entry: ModelEntry, manifest: Manifest, device: str) -> HookedClassifier:
-    """The untrained model of an entry: a preset, the shipped MiniLM, or a teacher_init copy."""
-    recipe = entry.recipe
-    labels = task_labels(entry.task)
-    if isinstance(recipe.arch, str) and recipe.arch in PRETRAINED:
-        from interp.models import load_hf
+def _init_from(model: HookedClassifier, teacher: HookedClassifier, teacher_id: str) -> None:
+    """Copy the teacher's layers into `model` and record which (read back by the diff)."""
+    layer_map = teacher_init(model, teacher)
+    model.meta["init"] = {
+        "fix": "teacher_init",
+        "teacher": teacher_id,
+        "layer_map": {str(k): v for k, v in layer_map.items()},
+    }
 
-        package = __import__(PRETRAINED[recipe.arch])
-        return load_hf(package.get_model_path(), labels=labels, seed=recipe.seed).to(device)
+
+def build_model(entry: ModelEntry, manifest: Manifest, device: str) -> HookedClassifier:
+    """The untrained model of an entry: a preset, the shipped MiniLM, or a teacher_init copy.
+
+    A student started from its teacher's layers records the layer map in `model.meta["init"]`.
+    """
+    recipe = entry.recipe
+    spec = get_task(entry.task)
+    if isinstance(recipe.arch, str) and recipe.arch in PRETRAINED:
+        package = importlib.import_module(PRETRAINED[recipe.arch])
+        return load_hf(package.get_model_path(), labels=list(spec.labels), seed=recipe.seed).to(
+            device
+        )
     if isinstance(recipe.arch, str) and recipe.arch.startswith("minilm-l"):
         if recipe.fix != "teacher_init":
             raise ManifestError(
@@ -152,17 +140,13 @@ def build_model(entry: ModelEntry, manifest: Manifest, device: str) -> HookedCla
         n_layers = int(recipe.arch.rsplit("l", 1)[1])
         cfg = teacher.cfg.model_copy(update={"n_layers": n_layers})
         model = HookedClassifier(cfg, seed=recipe.seed, tokenizer=teacher.tokenizer).to(device)
-        teacher_init(model, teacher)
+        _init_from(model, teacher, recipe.teacher)
         return model
     cfg = architecture(entry.task, recipe.arch)
-    tokenizer = None
-    if entry.task == "nli":
-        from probes.nli import nli_tokenizer
-
-        tokenizer = nli_tokenizer()
+    tokenizer = spec.tokenizer() if spec.tokenizer is not None else None
     model = HookedClassifier(cfg, seed=recipe.seed, tokenizer=tokenizer).to(device)
     if recipe.fix == "teacher_init":
-        teacher_init(model, load(recipe.teacher, manifest=manifest, device=device))
+        _init_from(model, load(recipe.teacher, manifest=manifest, device=device), recipe.teacher)
     return model
 
 
@@ -220,14 +204,11 @@ def needs_teacher(loss: str) -> bool:
 
 
 def quick_eval(bench, task: str) -> Callable[[HookedClassifier], dict]:
-    """Accuracy on the in-distribution suite and on bias-conflicting challenge examples."""
+    """Accuracy on the task's training-check suites, and on their bias-conflicting examples."""
+    names = [n for n in get_task(task).training_checks if n in bench.suites]
 
     def evaluate(model: HookedClassifier) -> dict:
-        from interp.evaluate import predict_labels
-
         out = {}
-        names = ["in_distribution", "lexical_overlap"] if task == "nli" else ["in_distribution"]
-        names += [] if task == "nli" else ["both_conflicting"]
         for name in names:
             suite = bench.suites[name]
             predicted = predict_labels(model, suite)
@@ -251,7 +232,7 @@ def build_entry(
         raise ManifestError(f"manifest entry '{model_id}' has a path, not a recipe")
     out_dir = manifest.location(model_id)
     bench = task_data(entry.task, manifest.data.get(entry.task))
-    labels = task_labels(entry.task)
+    labels = list(get_task(entry.task).labels)
     train_examples = list(bench.train.examples)
     if entry.role == "bias_model":
         features = recipe.params.get("features")
@@ -297,7 +278,12 @@ def build_entry(
         seed=recipe.seed,
     )
     objective = make_objective(recipe, data, bias_log_probs, teacher_logits)
-    info = {"id": model_id, "recipe": recipe.model_dump(), "data": asdict(bench.config)}
+    info = {
+        "id": model_id,
+        "recipe": recipe.model_dump(),
+        "data": asdict(bench.config),
+        **({"init": model.meta["init"]} if "init" in model.meta else {}),
+    }
     train(
         model,
         data,

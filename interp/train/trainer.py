@@ -21,9 +21,10 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from interp.errors import CheckpointError
+from interp.inputs import EncodedSet
+from interp.io import atomic_write_text
 from interp.models import HookedClassifier, save_checkpoint
-from interp.models.weights import atomic_write_text, read_safetensors, write_safetensors
-from interp.train.data import EncodedSet
+from interp.models.weights import read_safetensors, write_safetensors
 
 STATE_DIR = ".train_state"
 Objective = Callable[[Tensor, Tensor, Tensor], Tensor]  # (logits, gold ids, example ids) -> loss

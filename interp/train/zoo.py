@@ -8,8 +8,11 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from pathlib import Path
 
+import torch
+
 from interp.errors import ManifestError
 from interp.manifest import Manifest
+from interp.train.recipes import build_entry
 
 
 def dependencies(manifest: Manifest, model_id: str) -> list[str]:
@@ -58,19 +61,15 @@ def select(
     return [m.id for m in chosen]
 
 
-def _build_one(manifest_path: str, model_id: str, device: str, threads: int) -> tuple[str, float]:
-    import torch
-
-    from interp.train.recipes import build_entry
-
+def _build_one(manifest: Manifest, model_id: str, device: str, threads: int) -> tuple[str, float]:
     torch.set_num_threads(threads)
     started = time.perf_counter()
-    build_entry(Manifest.load(manifest_path), model_id, device=device, progress=False)
+    build_entry(manifest, model_id, device=device, progress=False)
     return model_id, time.perf_counter() - started
 
 
 def build_zoo(
-    manifest_path: str | Path,
+    manifest: Manifest | str | Path,
     only: Sequence[str] | None = None,
     tags: Sequence[str] | None = None,
     seed: int | None = None,
@@ -83,7 +82,8 @@ def build_zoo(
     With `jobs` > 1, independent entries train in parallel processes of one thread each.
     Returns the ids built, in completion order.
     """
-    manifest = Manifest.load(manifest_path)
+    if not isinstance(manifest, Manifest):
+        manifest = Manifest.load(manifest)
     order = build_order(manifest, select(manifest, only, tags, seed))
     missing = [m for m in order if not manifest.exists(m)]
     without_recipe = [m for m in missing if manifest.entry(m).recipe is None]
@@ -97,12 +97,10 @@ def build_zoo(
         return built
     threads = 1 if jobs > 1 else 0
     if jobs <= 1:
-        import torch
-
         threads = torch.get_num_threads()
         for model_id in missing:
             log(f"  {model_id}: training ...")
-            _, seconds = _build_one(str(manifest_path), model_id, device, threads)
+            _, seconds = _build_one(manifest, model_id, device, threads)
             log(f"  {model_id}: built in {seconds:.0f} s")
             built.append(model_id)
         return built
@@ -119,7 +117,7 @@ def build_zoo(
             for model_id in ready[: jobs - len(running)]:
                 pending.discard(model_id)
                 log(f"  {model_id}: training ...")
-                future = pool.submit(_build_one, str(manifest_path), model_id, device, 1)
+                future = pool.submit(_build_one, manifest, model_id, device, 1)
                 running[future] = model_id
             finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for future in finished:

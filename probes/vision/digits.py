@@ -157,7 +157,7 @@ def generate_digits(cfg: DigitsConfig = DigitsConfig(), n_per_suite: int | None 
     Minimal pairs: each bias-conflicting suite example is paired with the same digit drawn with
     its aligned colour and marker; the label stays, the spurious evidence flips.
     """
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # lazy: scikit-learn is slow to import
 
     data = load_digits()
     order = list(range(len(data.target)))

@@ -28,6 +28,9 @@ models:
   - {{id: alone, role: student, task: nli, seeds: [0, 1],
      recipe: {{arch: {TINY}, loss: nokd+poe, bias_model: bias, steps: 3,
               params: {{batch_size: 8}}}}}}
+  - {{id: copy, role: student, task: nli,
+     recipe: {{arch: {{n_layers: 1, d_model: 16, n_heads: 2, d_mlp: 32}}, loss: kd,
+              teacher: teacher-s1, fix: teacher_init, steps: 3, params: {{batch_size: 8}}}}}}
 pairs:
   - {{id: poe, teacher: teacher, student: student, baseline: alone,
      suites: [lexical_overlap], seeds: [0, 1]}}
@@ -88,8 +91,14 @@ def test_the_zoo_builds_in_dependency_order_skips_what_exists_and_evaluates(tmp_
     logs = []
     built = build_zoo(path, log=logs.append)
     assert built.index("bias") < built.index("teacher-s0") < built.index("student-s0")
-    assert len(built) == 7
+    assert len(built) == 8
     assert load("student-s1", manifest=manifest).meta["recipe"]["seed"] == 1
+    # A student started from the teacher's layers records which (the diff reads it back).
+    assert load("copy", manifest=manifest).meta["init"] == {
+        "fix": "teacher_init",
+        "teacher": "teacher-s1",
+        "layer_map": {"0": 0},
+    }
     assert build_zoo(path, log=logs.append) == []
     tables = evaluate_manifest(manifest, [m.id for m in manifest.models], n_bootstrap=50)
     row = tables["distillability"].set_index("bias_type").loc["overlap"]

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from interp.errors import CheckpointError
+from interp.inputs import encode_examples
 from interp.models import HookedClassifier, load
-from interp.train.data import encode_examples
 from interp.train.losses import erm_loss
 from interp.train.trainer import STATE_DIR, TrainConfig, batch_indices, train
 from probes.nli import THREE_WAY, NLIConfig, generate, nli_tokenizer

@@ -1,4 +1,8 @@
-"""Encode probe examples once into padded tensors for training and evaluation."""
+"""Inputs: probe examples (sentence pairs or images) as a model's Batch, and batched prediction.
+
+Training, evaluation, contrast pairs and the study all encode through here: text with the model's
+own tokenizer, images stacked as pixel values for the model's patch front end.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from interp.models import Batch, HookedClassifier
+from interp.models.batch import Batch
+from interp.models.hooked import HookedClassifier
 from interp.models.tokenize import encode_texts
-from probes.core import Example
+from probes.core import Example, ProbeSet
 
 
 @dataclass
@@ -88,3 +93,15 @@ def predict_logits(model: HookedClassifier, data: EncodedSet, batch_size: int = 
         out.append(model(data.rows(index)).float().cpu())
     model.train(was_training)
     return torch.cat(out)
+
+
+@torch.no_grad()
+def predict_labels(
+    model: HookedClassifier, probe_set: ProbeSet, batch_size: int = 256
+) -> list[str]:
+    """Predicted label strings in the probe set's scheme (three-way -> binary where needed)."""
+    data = encode_examples(model, probe_set.examples, with_labels=False)
+    predicted = [model.cfg.labels[i] for i in predict_logits(model, data, batch_size).argmax(-1)]
+    if probe_set.labels == ["entailment", "non-entailment"] and "neutral" in model.cfg.labels:
+        return ["entailment" if p == "entailment" else "non-entailment" for p in predicted]
+    return predicted

@@ -1,0 +1,72 @@
+"""Write files atomically: a temporary file beside the target, then a rename.
+
+Readers never see half a file, and an interrupted write leaves the old file (or none) in place.
+Everything the toolkit writes (checkpoints, results, reports, tables) goes through here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file in the same folder, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def finite(value: Any) -> Any:
+    """NaN and infinities -> None, recursively, so that the value is strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def atomic_write_json(path: str | Path, data: Any, indent: int = 1) -> None:
+    """Strict JSON (undefined numbers as null), keys sorted, written atomically."""
+    text = json.dumps(finite(data), indent=indent, sort_keys=True, allow_nan=False)
+    atomic_write_text(path, text + "\n")
+
+
+def replace_folder(staging: Path, target: Path) -> None:
+    """Move a completely written folder into place: `target` is either the old or the new one.
+
+    A stale `target` (an incomplete folder from an earlier run) is moved aside first and removed.
+    """
+    if target.exists():
+        aside = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old."))
+        os.replace(target, aside / target.name)
+        os.replace(staging, target)
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        os.replace(staging, target)
+
+
+def staging_folder(target: Path) -> Path:
+    """A new empty folder beside `target`, to write into before `replace_folder`."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp."))

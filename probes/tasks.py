@@ -1,0 +1,100 @@
+"""The task registry: a task's name gives its benchmark generator, settings, labels and bias types.
+
+Training, evaluation and the study ask this registry about a task; adding a task is one entry in
+`TASKS`. Benchmarks are generated once per process and settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from probes.nli.generate import THREE_WAY, NLIConfig, generate, nli_tokenizer
+from probes.vision.digits import IMAGE_SIZE, LABELS, DigitsConfig, generate_digits
+
+
+@dataclass(frozen=True)
+class Task:
+    """What the toolkit needs to know about one task.
+
+    `bias_types` maps a bias type to the suites whose bias-conflicting examples measure it;
+    `training_checks` are the suites reported at the end of training.
+    """
+
+    name: str
+    modality: Literal["text", "vision"]
+    settings: type  # a frozen dataclass of generator settings
+    generator: Callable[[Any], Any]  # settings -> benchmark (.train, .suites, .augment)
+    labels: tuple[str, ...]
+    bias_types: dict[str, tuple[str, ...]]
+    training_checks: tuple[str, ...]
+    tokenizer: Callable[[], Any] | None = None  # text tasks: the vocabulary of the benchmark
+    image_size: int | None = None  # vision tasks: square images of this side
+
+    def setting_names(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self.settings)]
+
+    def make_settings(self, values: Mapping[str, Any] | None = None):
+        """The settings object; unknown names and bad values are a ValueError naming them."""
+        values = dict(values or {})
+        unknown = sorted(set(values) - set(self.setting_names()))
+        if unknown:
+            raise ValueError(
+                f"unknown {self.name} data setting(s) {unknown}; known: "
+                f"{', '.join(self.setting_names())}"
+            )
+        return self.settings(**values)
+
+    def benchmark(self, values: Mapping[str, Any] | None = None):
+        """The generated benchmark for these settings (cached per process)."""
+        return _benchmark(self.name, tuple(sorted(dict(values or {}).items())))
+
+
+TASKS: dict[str, Task] = {
+    "nli": Task(
+        name="nli",
+        modality="text",
+        settings=NLIConfig,
+        generator=generate,
+        labels=tuple(THREE_WAY),
+        bias_types={
+            "overlap": ("lexical_overlap", "subsequence", "constituent"),
+            "negation": ("negation",),
+        },
+        training_checks=("in_distribution", "lexical_overlap", "negation"),
+        tokenizer=nli_tokenizer,
+    ),
+    "digits": Task(
+        name="digits",
+        modality="vision",
+        settings=DigitsConfig,
+        generator=generate_digits,
+        labels=tuple(LABELS),
+        bias_types={
+            "colour+marker": ("colour_conflicting", "marker_conflicting", "both_conflicting"),
+        },
+        training_checks=("in_distribution", "both_conflicting"),
+        image_size=IMAGE_SIZE,
+    ),
+}
+
+
+def get_task(name: str) -> Task:
+    """The registered task `name`; an unknown name is a ValueError listing the known ones."""
+    if name not in TASKS:
+        raise ValueError(f"unknown task '{name}'; known tasks: {', '.join(sorted(TASKS))}")
+    return TASKS[name]
+
+
+def all_bias_types() -> dict[str, tuple[str, ...]]:
+    """Every task's bias types (names are unique across tasks)."""
+    return {name: suites for task in TASKS.values() for name, suites in task.bias_types.items()}
+
+
+@functools.lru_cache(maxsize=8)
+def _benchmark(task: str, settings: tuple):
+    spec = get_task(task)
+    return spec.generator(spec.make_settings(dict(settings)))
