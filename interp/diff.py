@@ -208,7 +208,7 @@ def diff_circuits(
         {n: student_circuit.scores.get(n, 1.0) for n in student_circuit.nodes}
     ).items():
         student_weights[mapped[node]] = student_weights.get(mapped[node], 0.0) + weight
-    union = teacher_nodes | student_nodes
+    union = sorted(teacher_nodes | student_nodes)  # a fixed order: sums equal in every process
     low = sum(min(teacher_weights.get(n, 0.0), student_weights.get(n, 0.0)) for n in union)
     high = sum(max(teacher_weights.get(n, 0.0), student_weights.get(n, 0.0)) for n in union)
     return CircuitDiff(

@@ -131,3 +131,23 @@ def test_the_cli_runs_the_study_and_the_single_model_commands(study, capsys):
     assert "teacher only" in capsys.readouterr().out
     assert main(["circuit", "--model", "teacher-s0", "--suite", "nope", *common]) == 2
     assert "unknown suite 'nope'" in capsys.readouterr().err
+
+
+def test_results_are_byte_identical_across_processes_with_different_hash_seeds(study, tmp_path):
+    """Sums over sets of component names must not depend on the process's string hashing."""
+    import os
+    import subprocess
+    import sys
+
+    cfg, _ = study
+    outputs = []
+    for hash_seed in ("1", "2"):
+        run = f"hash-{hash_seed}"
+        command = [sys.executable, "-m", "interp.cli", "study", "--no-build", "--manifest"]
+        command += [cfg.manifest, "--out", str(tmp_path), "--run", run]
+        command += ["--pairs", "12", "--bootstrap", "50"]
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        subprocess.run(command, check=True, env=env, capture_output=True, timeout=300)
+        text = (tmp_path / run / "results.json").read_bytes()
+        outputs.append(text.replace(run.encode(), b"RUN"))
+    assert outputs[0] == outputs[1]
