@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -78,15 +79,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     from interp.train.zoo import build_zoo
 
     started = time.perf_counter()
-    built = build_zoo(
+    report = build_zoo(
         args.manifest,
         only=args.only,
         tags=args.tag,
         seed=args.seed,
         jobs=args.jobs,
         device=args.device,
+        executor=args.executor,
+        address=args.address,
+        storage=args.storage,
     )
-    print(f"built {len(built)} model(s) in {time.perf_counter() - started:.0f} s")
+    print(f"built {len(report.built)} model(s) in {time.perf_counter() - started:.0f} s")
     return 0
 
 
@@ -153,6 +157,9 @@ def cmd_study(args: argparse.Namespace) -> int:
         bootstrap=args.bootstrap,
         build=not args.no_build,
         jobs=args.jobs,
+        executor=args.executor,
+        address=args.address,
+        storage=args.storage,
     )
     path = run_study(cfg)
     results = json.loads((path.parent / "results.json").read_text())
@@ -282,6 +289,28 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_executor_args(parser: argparse.ArgumentParser, jobs: int) -> None:
+    parser.add_argument(
+        "--jobs", type=int, default=jobs, help=f"models trained at once (default: {jobs})"
+    )
+    parser.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="local worker processes (default) or Ray (pip install 'interp-distill[ray]')",
+    )
+    parser.add_argument(
+        "--address", help="with --executor ray: the cluster to join (default: a local instance)"
+    )
+    parser.add_argument(
+        "--storage",
+        choices=["shared", "ship"],
+        default="shared",
+        help="with --executor ray: the checkpoint folder is shared by all workers (default), "
+        "or checkpoint files travel between workers and this machine",
+    )
+
+
 def _add_attribution_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ig-steps", type=int, default=5, help="EAP-IG interpolation steps")
     parser.add_argument(
@@ -339,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
         "train", help="build the manifest's recipe entries that are missing, in dependency order"
     )
     _add_selection_args(train)
-    train.add_argument("--jobs", type=int, default=1, help="parallel training processes")
+    _add_executor_args(train, jobs=1)
     train.add_argument("--device", default="cpu")
     train.set_defaults(func=cmd_train)
 
@@ -388,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="analyse the pairs whose logit difference the teacher moves by at least this",
     )
     study.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
-    study.add_argument("--jobs", type=int, default=2, help="parallel training processes")
+    _add_executor_args(study, jobs=2)
     study.add_argument("--no-build", action="store_true", help="fail instead of training")
     study.set_defaults(func=cmd_study)
 
@@ -427,10 +456,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stop_when_asked() -> None:
+    """Ctrl-C (SIGINT) and SIGTERM both stop a command cleanly, even when the launcher started it
+    with SIGINT ignored (a background job of a non-interactive shell)."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _stop_when_asked()
     try:
         return args.func(args)
+    except KeyboardInterrupt:
+        print(
+            "\ninterrupted: what was finished is kept; run the command again to resume",
+            file=sys.stderr,
+        )
+        return 130
     except (InterpError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -19,3 +19,7 @@ class ManifestError(InterpError, ValueError):
 
 class HookError(InterpError):
     """A hook point was asked for that the model does not have."""
+
+
+class TrainingError(InterpError):
+    """Training stopped: a loss that is not finite, or a failed build of a manifest entry."""

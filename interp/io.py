@@ -25,10 +25,14 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+FILE_MODE = 0o644  # temporary files are private (0600); the files they become are not
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -52,6 +56,22 @@ def atomic_write_json(path: str | Path, data: Any, indent: int = 1) -> None:
     atomic_write_text(path, text + "\n")
 
 
+def write_folder(target: str | Path, write) -> Path:
+    """Call `write(folder)` on a new staging folder, then move it into place as `target`.
+
+    After any interruption `target` is either complete or as it was before: never half written.
+    """
+    target = Path(target)
+    staging = staging_folder(target)
+    try:
+        write(staging)
+        replace_folder(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
 def replace_folder(staging: Path, target: Path) -> None:
     """Move a completely written folder into place: `target` is either the old or the new one.
 
@@ -69,4 +89,6 @@ def replace_folder(staging: Path, target: Path) -> None:
 def staging_folder(target: Path) -> Path:
     """A new empty folder beside `target`, to write into before `replace_folder`."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp."))
+    folder = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp."))
+    folder.chmod(0o755)  # mkdtemp makes it private; the checkpoint it becomes is not
+    return folder

@@ -88,6 +88,9 @@ class Pair(_Strict):
 class Manifest(_Strict):
     version: Literal[1] = 1
     checkpoint_dir: str = "checkpoints"
+    # Torch threads of every training task: part of what fixes the weights (float sums depend
+    # on how work is split between threads), so it is set here, not by the number of jobs.
+    train_threads: int = Field(default=1, ge=1)
     # Benchmark settings per task (NLIConfig / DigitsConfig fields), e.g. {nli: {seed: 0}}.
     data: dict[str, dict[str, Scalar]] = {}
     models: list[ModelEntry] = []

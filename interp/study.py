@@ -48,6 +48,9 @@ class StudyConfig:
     bootstrap: int = 1000
     build: bool = True
     jobs: int = 2
+    executor: str = "local"  # or "ray"
+    address: str | None = None  # Ray cluster address
+    storage: str = "shared"  # Ray: shared checkpoint folder, or ship files
 
     @property
     def run_name(self) -> str:
@@ -210,7 +213,15 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> Path:
         missing = [m for m in model_ids if not manifest.exists(m)]
         if missing:
             print(f"building {len(missing)} missing model(s) with {cfg.jobs} job(s) ...")
-            build_zoo(manifest, only=missing, jobs=cfg.jobs, device=cfg.device)
+            build_zoo(
+                manifest,
+                only=missing,
+                jobs=cfg.jobs,
+                device=cfg.device,
+                executor=cfg.executor,
+                address=cfg.address,
+                storage=cfg.storage,
+            )
     missing = [m for m in model_ids if not manifest.exists(m)]
     if missing:
         raise ValueError(f"models not built: {', '.join(missing)} (run `interp train`)")

@@ -7,9 +7,11 @@ import tempfile
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from interp.errors import CheckpointError
+from interp.io import FILE_MODE
 
 
 def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
@@ -25,6 +27,19 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
         ) from None
 
 
+def read_safetensors_metadata(path: Path) -> dict[str, str]:
+    """The string metadata of a safetensors file (read from its header only)."""
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such weights file")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return dict(handle.metadata() or {})
+    except Exception as err:
+        raise CheckpointError(
+            f"{path}: not a readable safetensors file ({type(err).__name__}: {err})"
+        ) from None
+
+
 def write_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict | None = None):
     """Save tensors (made contiguous, on CPU) to `path` atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -34,6 +49,7 @@ def write_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: di
         save_file(
             {k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp, metadata=metadata
         )
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -18,7 +18,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from interp.errors import CheckpointError
-from interp.io import atomic_write_text
+from interp.io import atomic_write_text, write_folder
 from interp.models.weights import read_safetensors, write_safetensors
 from probes.core import Example
 from probes.nli.grammar import parse_bracket, subtrees, words
@@ -115,14 +115,23 @@ class BiasModel:
         return float((self.log_probs(examples).argmax(-1) == gold).float().mean())
 
     def save(self, folder: str | Path) -> Path:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        write_safetensors(folder / "model.safetensors", {"weight": self.weight, "bias": self.bias})
-        atomic_write_text(folder / "train.json", json.dumps(self.meta, indent=2, sort_keys=True))
-        config = {"kind": "bias_model", "task": self.task, "features": self.features}
-        config["labels"] = self.labels
-        atomic_write_text(folder / "config.json", json.dumps(config, indent=2))
-        return folder
+        """Write the bias model to `folder` as a whole (complete or absent after any failure)."""
+        config = {
+            "kind": "bias_model",
+            "task": self.task,
+            "features": self.features,
+            "labels": self.labels,
+        }
+
+        def write(staging: Path) -> None:
+            tensors = {"weight": self.weight, "bias": self.bias}
+            write_safetensors(staging / "model.safetensors", tensors)
+            atomic_write_text(
+                staging / "train.json", json.dumps(self.meta, indent=2, sort_keys=True)
+            )
+            atomic_write_text(staging / "config.json", json.dumps(config, indent=2))
+
+        return write_folder(folder, write)
 
     @classmethod
     def load(cls, folder: str | Path) -> "BiasModel":

@@ -158,6 +158,12 @@ def _same_tokenizer(a: HookedClassifier, b: HookedClassifier) -> bool:
     )
 
 
+def tempered(log_probs: torch.Tensor, scale: float) -> torch.Tensor:
+    """log p^scale, renormalised: a scale below 1 makes the bias model less sure of itself, so a
+    debiasing loss discounts the shortcut only partly (0: not at all, 1: fully)."""
+    return torch.log_softmax(scale * log_probs, dim=-1)
+
+
 def make_objective(
     recipe: Recipe,
     data: EncodedSet,
@@ -170,6 +176,8 @@ def make_objective(
     temperature = float(params.get("temperature", 2.0))
     alpha = float(params.get("alpha", 0.5))
     debias = loss.split("+", 1)[1] if "+" in loss else loss
+    if bias_log_probs is not None and "bias_scale" in params:
+        bias_log_probs = tempered(bias_log_probs, float(params["bias_scale"]))
 
     def side(tensor: torch.Tensor, index: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         return tensor[index].to(like.device)
@@ -223,9 +231,16 @@ def quick_eval(bench, task: str) -> Callable[[HookedClassifier], dict]:
 
 
 def build_entry(
-    manifest: Manifest, model_id: str, device: str = "cpu", progress: bool = True
+    manifest: Manifest,
+    model_id: str,
+    device: str = "cpu",
+    progress: bool = True,
+    environment: dict | None = None,
 ) -> Path:
-    """Build one recipe entry into its checkpoint folder (its dependencies must exist)."""
+    """Build one recipe entry into its checkpoint folder (its dependencies must exist).
+
+    `environment` (torch version, threads, device) is recorded in train.json.
+    """
     entry = manifest.entry(model_id)
     recipe = entry.recipe
     if recipe is None:
@@ -242,6 +257,7 @@ def build_entry(
             bench.suites["in_distribution"].examples
         )
         bias.meta["recipe"] = recipe.model_dump()
+        bias.meta["environment"] = environment or {}
         return bias.save(out_dir)
 
     model = build_model(entry, manifest, device)
@@ -274,6 +290,7 @@ def build_entry(
     cfg = TrainConfig(
         steps=recipe.steps or DEFAULT_STEPS[kind],
         batch_size=int(recipe.params.get("batch_size", 32)),
+        checkpoint_every=int(recipe.params.get("checkpoint_every", 250)),
         lr=float(recipe.params.get("lr", DEFAULT_LR[kind])),
         seed=recipe.seed,
     )
@@ -282,6 +299,7 @@ def build_entry(
         "id": model_id,
         "recipe": recipe.model_dump(),
         "data": asdict(bench.config),
+        "environment": environment or {},
         **({"init": model.meta["init"]} if "init" in model.meta else {}),
     }
     train(

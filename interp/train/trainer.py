@@ -3,6 +3,11 @@
 The batch at step s depends only on (seed, s), and the optimizer state is checkpointed with the
 weights, so a run interrupted at any point and started again ends with the same weights as an
 uninterrupted run (on CPU, bit for bit).
+
+The resumable state is one safetensors file (weights, optimizer moments, and the step counter
+and settings in its metadata), written atomically beside the checkpoint folder in
+`.partial/<name>.safetensors`; the finished checkpoint folder is written elsewhere and moved
+into place whole, so a checkpoint folder is either complete or absent.
 """
 
 from __future__ import annotations
@@ -10,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,13 +24,14 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from interp.errors import CheckpointError
+from interp.errors import CheckpointError, TrainingError
 from interp.inputs import EncodedSet
-from interp.io import atomic_write_text
+from interp.io import write_folder
 from interp.models import HookedClassifier, save_checkpoint
-from interp.models.weights import read_safetensors, write_safetensors
+from interp.models.weights import read_safetensors, read_safetensors_metadata, write_safetensors
 
-STATE_DIR = ".train_state"
+PARTIAL_DIR = ".partial"
+STATE_KEY = "interp_train_state"
 Objective = Callable[[Tensor, Tensor, Tensor], Tensor]  # (logits, gold ids, example ids) -> loss
 
 
@@ -77,34 +82,41 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Adam
     return torch.optim.AdamW(groups, lr=cfg.lr)
 
 
-def _save_state(folder: Path, model, optimizer, step: int, cfg: TrainConfig, history: dict):
+def state_path_for(out_dir: str | Path) -> Path:
+    """Where the resumable state of the checkpoint folder `out_dir` lives."""
+    out_dir = Path(out_dir)
+    return out_dir.parent / PARTIAL_DIR / f"{out_dir.name}.safetensors"
+
+
+def _save_state(path: Path, model, optimizer, step: int, cfg: TrainConfig, history: dict):
+    """Weights, optimizer moments and progress in one file, written atomically."""
     state = optimizer.state_dict()
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     for index, values in state["state"].items():
         for key, value in values.items():
             tensors[f"optim.{index}.{key}"] = torch.as_tensor(value)
-    folder.mkdir(parents=True, exist_ok=True)
-    write_safetensors(folder / "state.safetensors", tensors)
     info = {
         "step": step,
         "config": dataclasses.asdict(cfg),
         "param_groups": state["param_groups"],
         "history": history,
     }
-    atomic_write_text(folder / "state.json", json.dumps(info))
+    write_safetensors(path, tensors, metadata={STATE_KEY: json.dumps(info)})
 
 
-def _load_state(folder: Path, model, optimizer, cfg: TrainConfig) -> tuple[int, dict]:
+def _load_state(path: Path, model, optimizer, cfg: TrainConfig) -> tuple[int, dict]:
     try:
-        info = json.loads((folder / "state.json").read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{folder}: unreadable training state ({err})") from None
+        info = json.loads(read_safetensors_metadata(path)[STATE_KEY])
+    except (KeyError, json.JSONDecodeError) as err:
+        raise CheckpointError(
+            f"{path}: unreadable training state ({err}); delete it to start afresh"
+        ) from None
     if info["config"] != dataclasses.asdict(cfg):
         raise CheckpointError(
-            f"{folder}: the interrupted run used another training configuration "
-            f"({info['config']}); delete this folder to start afresh"
+            f"{path}: the interrupted run used another training configuration "
+            f"({info['config']}); delete this file to start afresh"
         )
-    tensors = read_safetensors(folder / "state.safetensors")
+    tensors = read_safetensors(path)
     model.load_state_dict(
         {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
     )
@@ -132,17 +144,19 @@ def train(
     """Train `model` on `data` with `objective`; returns a summary (loss, history, speed).
 
     With `out_dir`, the training state is checkpointed atomically every `checkpoint_every`
-    steps under `out_dir/.train_state`, a run started again resumes from it, and the finished
-    model is written to `out_dir` (with `train_info` and the summary in train.json).
+    steps (`state_path_for(out_dir)`), a run started again resumes from it, and the finished
+    model is written to `out_dir` as a whole (with `train_info` and the summary in train.json).
+    A loss that is not finite stops training with a TrainingError naming the step; the last
+    saved state stays for inspection.
     """
     if len(data) < cfg.batch_size:
         raise ValueError(f"{len(data)} examples are fewer than one batch of {cfg.batch_size}")
     model.to(device).train()
     optimizer = make_optimizer(model, cfg)
-    state_dir = Path(out_dir) / STATE_DIR if out_dir is not None else None
+    state_path = state_path_for(out_dir) if out_dir is not None else None
     start, history = 0, {"loss": [], "eval": []}
-    if state_dir is not None and (state_dir / "state.json").exists():
-        start, history = _load_state(state_dir, model, optimizer, cfg)
+    if state_path is not None and state_path.exists():
+        start, history = _load_state(state_path, model, optimizer, cfg)
     labels = data.label_ids
     started = time.perf_counter()
     bar = tqdm(
@@ -154,17 +168,26 @@ def train(
         leave=False,
     )
     running = math.nan
+    saved_step = start
     for step in range(start, cfg.steps):
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr_at(step)
         index = batch_indices(step, len(data), cfg)
         logits = model(data.rows(index).to(device))
         loss = objective(logits, labels[index].to(device), index)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            name = (train_info or {}).get("id", "training")
+            kept = (
+                f"; the state of step {saved_step} is kept at {state_path}"
+                if state_path and state_path.exists()
+                else ""
+            )
+            raise TrainingError(f"{name}: the loss became {value} at step {step + 1}{kept}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
-        value = float(loss.detach())
         running = value if math.isnan(running) else 0.98 * running + 0.02 * value
         done = step + 1
         if done % 50 == 0 or done == cfg.steps:
@@ -173,8 +196,9 @@ def train(
             model.eval()
             history["eval"].append({"step": done, **evaluate(model)})
             model.train()
-        if state_dir is not None and done % cfg.checkpoint_every == 0 and done < cfg.steps:
-            _save_state(state_dir, model, optimizer, done, cfg, history)
+        if state_path is not None and done % cfg.checkpoint_every == 0 and done < cfg.steps:
+            _save_state(state_path, model, optimizer, done, cfg, history)
+            saved_step = done
         bar.update(1)
         bar.set_postfix(loss=f"{running:.3f}", lr=f"{cfg.lr_at(step):.1e}")
         if after_step is not None:
@@ -194,7 +218,7 @@ def train(
     if evaluate is not None:
         summary["eval"] = evaluate(model)
     if out_dir is not None:
-        save_checkpoint(model, out_dir, {**(train_info or {}), **summary})
-        if state_dir is not None and state_dir.exists():
-            shutil.rmtree(state_dir)
+        info = {**(train_info or {}), **summary}
+        write_folder(out_dir, lambda folder: save_checkpoint(model, folder, info))
+        state_path.unlink(missing_ok=True)
     return summary

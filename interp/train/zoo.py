@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from multiprocessing import get_context
 from pathlib import Path
 
-import torch
-
-from interp.errors import ManifestError
+from interp.errors import ManifestError, TrainingError
 from interp.manifest import Manifest
-from interp.train.recipes import build_entry
+from interp.train.executor import (
+    BuildReport,
+    InlineBackend,
+    ProcessBackend,
+    RayBackend,
+    run_graph,
+)
 
 
 def dependencies(manifest: Manifest, model_id: str) -> list[str]:
@@ -61,11 +62,21 @@ def select(
     return [m.id for m in chosen]
 
 
-def _build_one(manifest: Manifest, model_id: str, device: str, threads: int) -> tuple[str, float]:
-    torch.set_num_threads(threads)
-    started = time.perf_counter()
-    build_entry(manifest, model_id, device=device, progress=False)
-    return model_id, time.perf_counter() - started
+class BuildFailed(TrainingError):
+    """Some entries could not be built; the others were. Carries the BuildReport."""
+
+    def __init__(self, report: BuildReport):
+        self.report = report
+        parts = [
+            f"{len(report.failed)} model(s) failed: "
+            + "; ".join(f"{m} ({e})" for m, e in report.failed.items())
+        ]
+        if report.blocked:
+            parts.append(
+                f"{len(report.blocked)} not built for want of them: " + ", ".join(report.blocked)
+            )
+        parts.append(f"{len(report.built)} built; run the command again to retry")
+        super().__init__("; ".join(parts))
 
 
 def build_zoo(
@@ -76,11 +87,17 @@ def build_zoo(
     jobs: int = 1,
     device: str = "cpu",
     log: Callable[[str], None] = print,
-) -> list[str]:
+    executor: str = "local",
+    address: str | None = None,
+    storage: str = "shared",
+) -> BuildReport:
     """Build every missing recipe entry among the selection and its dependencies.
 
-    With `jobs` > 1, independent entries train in parallel processes of one thread each.
-    Returns the ids built, in completion order.
+    `executor="local"` trains inline (`jobs` 1) or in `jobs` worker processes; `"ray"` on a
+    Ray cluster at `address` or a local Ray instance. Each task uses the manifest's
+    `train_threads` torch threads, so the weights do not depend on `jobs` or the executor.
+    Raises BuildFailed (after building everything that does not depend on a failure) when an
+    entry fails twice.
     """
     if not isinstance(manifest, Manifest):
         manifest = Manifest.load(manifest)
@@ -92,37 +109,22 @@ def build_zoo(
     for model_id in order:
         if model_id not in missing:
             log(f"  {model_id}: exists, skipped")
-    built: list[str] = []
     if not missing:
-        return built
-    threads = 1 if jobs > 1 else 0
-    if jobs <= 1:
-        threads = torch.get_num_threads()
-        for model_id in missing:
-            log(f"  {model_id}: training ...")
-            _, seconds = _build_one(manifest, model_id, device, threads)
-            log(f"  {model_id}: built in {seconds:.0f} s")
-            built.append(model_id)
-        return built
-    pending = set(missing)
-    running = {}
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        while pending or running:
-            done_ids = set(built) | {m for m in order if m not in missing}
-            ready = [
-                m
-                for m in missing
-                if m in pending and all(d in done_ids for d in dependencies(manifest, m))
-            ]
-            for model_id in ready[: jobs - len(running)]:
-                pending.discard(model_id)
-                log(f"  {model_id}: training ...")
-                future = pool.submit(_build_one, manifest, model_id, device, 1)
-                running[future] = model_id
-            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for future in finished:
-                model_id = running.pop(future)
-                _, seconds = future.result()  # re-raises a failed build here
-                log(f"  {model_id}: built in {seconds:.0f} s")
-                built.append(model_id)
-    return built
+        return BuildReport()
+    threads = manifest.train_threads
+
+    def needs(model_id: str) -> list[str]:
+        return dependencies(manifest, model_id)
+
+    if executor == "ray":
+        backend = RayBackend(manifest, device, threads, jobs, address, storage, needs)
+    elif executor != "local":
+        raise ValueError(f"unknown executor '{executor}': local or ray")
+    elif jobs <= 1:
+        backend = InlineBackend(manifest, device, threads)
+    else:
+        backend = ProcessBackend(manifest, device, threads, jobs)
+    report = run_graph(missing, needs, backend, log=log)
+    if not report.ok:
+        raise BuildFailed(report)
+    return report

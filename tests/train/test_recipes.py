@@ -89,7 +89,7 @@ def test_the_zoo_builds_in_dependency_order_skips_what_exists_and_evaluates(tmp_
     manifest = Manifest.load(path)
     assert build_order(manifest, ["student-s1"]) == ["bias", "teacher-s1", "student-s1"]
     logs = []
-    built = build_zoo(path, log=logs.append)
+    built = build_zoo(path, log=logs.append).built
     assert built.index("bias") < built.index("teacher-s0") < built.index("student-s0")
     assert len(built) == 8
     assert load("student-s1", manifest=manifest).meta["recipe"]["seed"] == 1
@@ -99,7 +99,7 @@ def test_the_zoo_builds_in_dependency_order_skips_what_exists_and_evaluates(tmp_
         "teacher": "teacher-s1",
         "layer_map": {"0": 0},
     }
-    assert build_zoo(path, log=logs.append) == []
+    assert build_zoo(path, log=logs.append).built == []
     tables = evaluate_manifest(manifest, [m.id for m in manifest.models], n_bootstrap=50)
     row = tables["distillability"].set_index("bias_type").loc["overlap"]
     suites = tables["suites"].set_index(["model", "suite"])["accuracy"]

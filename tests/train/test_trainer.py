@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from interp.errors import CheckpointError
+from interp.errors import CheckpointError, TrainingError
 from interp.inputs import encode_examples
 from interp.models import HookedClassifier, load
 from interp.train.losses import erm_loss
-from interp.train.trainer import STATE_DIR, TrainConfig, batch_indices, train
+from interp.train.trainer import TrainConfig, batch_indices, state_path_for, train
 from probes.nli import THREE_WAY, NLIConfig, generate, nli_tokenizer
 from tests.conftest import tiny_config
 
@@ -57,11 +57,12 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, data_and_model
             progress=False,
             after_step=interrupt,
         )
-    assert (tmp_path / "run" / STATE_DIR / "state.json").exists()
-    assert not (tmp_path / "run" / "config.json").exists()
+    assert state_path_for(tmp_path / "run").exists()
+    assert not (tmp_path / "run").exists()  # a checkpoint folder is complete or absent
     summary = train(make(), data, objective, cfg, out_dir=tmp_path / "run", progress=False)
     assert summary["resumed_from"] == 10
-    assert not (tmp_path / "run" / STATE_DIR).exists()
+    assert not state_path_for(tmp_path / "run").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".partial", "run"]
     straight = make()
     train(straight, data, objective, cfg, progress=False)
     resumed = load(tmp_path / "run")
@@ -111,3 +112,18 @@ def test_learning_rate_warms_up_then_decays_to_zero():
     assert cfg.lr_at(9) == pytest.approx(1.0)
     assert cfg.lr_at(55) == pytest.approx(0.5)
     assert cfg.lr_at(99) == pytest.approx(1 / 90)
+
+
+def test_a_loss_that_is_not_finite_stops_training_naming_the_step(tmp_path, data_and_model_factory):
+    data, make = data_and_model_factory
+    calls = []
+
+    def exploding(logits, gold, index):
+        calls.append(1)
+        loss = erm_loss(logits, gold)
+        return loss * float("nan") if len(calls) == 8 else loss
+
+    cfg = TrainConfig(steps=20, batch_size=16, checkpoint_every=5)
+    with pytest.raises(TrainingError, match="loss became nan at step 8; the state of step 5"):
+        train(make(), data, exploding, cfg, out_dir=tmp_path / "run", progress=False)
+    assert state_path_for(tmp_path / "run").exists() and not (tmp_path / "run").exists()
