@@ -178,13 +178,25 @@ def faithfulness_curve(
 
 
 def circuit_from_curve(curve: dict, scores: NodeScores, target: float = 0.9) -> Circuit:
-    """The smallest top-k circuit of a faithfulness curve reaching `target` (all nodes if none,
-    with its faithfulness, NaN where the model does not separate the pairs)."""
-    reached = [(s, v) for s, v in zip(curve["sizes"], curve["faithfulness"]) if v >= target]
-    size, value = reached[0] if reached else (curve["sizes"][-1], curve["faithfulness"][-1])
+    """The smallest top-k circuit of a faithfulness curve reaching `target`.
+
+    Where faithfulness is undefined (the model does not separate the pairs) there is no
+    behaviour to carry and the circuit is empty, with faithfulness NaN. Where no size reaches
+    the target, the circuit is every node, marked `reached: False`.
+    """
+    values = curve["faithfulness"]
+    rule = f"faithfulness >= {target}"
+    if all(v is None or v != v for v in values):
+        meta = {"rule": rule, "faithfulness": float("nan"), "reached": False}
+        meta["undefined"] = "the model does not separate clean from corrupt inputs"
+        return Circuit([], {}, meta=meta)
+    reached = [(s, v) for s, v in zip(curve["sizes"], values) if v >= target]
+    size, value = reached[0] if reached else (curve["sizes"][-1], values[-1])
     nodes = curve["ranking"][:size]
     chosen = {name: scores.as_dict()[name] for name in nodes}
-    return Circuit(nodes, chosen, meta={"rule": f"faithfulness >= {target}", "faithfulness": value})
+    return Circuit(
+        nodes, chosen, meta={"rule": rule, "faithfulness": value, "reached": bool(reached)}
+    )
 
 
 def smallest_faithful(

@@ -4,8 +4,8 @@ For a metric M (default: accuracy on bias-conflicting examples of a bias type), 
 KD student S and the student trained without KD B:
     distillability D = M(S) - M(T)   (negative: the student lost the teacher's debiasing)
     contribution   C = M(S) - M(B)   (what distillation added over training alone)
-Seeds are aggregated with mean and standard deviation; a bootstrap over examples (resampling the
-same examples for every model and seed) gives a 95% interval.
+Seeds are aggregated with mean and standard deviation; a bootstrap that resamples seeds and
+examples (the same draws for every model) gives a 95% interval.
 """
 
 from __future__ import annotations
@@ -88,6 +88,18 @@ def metric_matrix(examples: pd.DataFrame, models: Sequence[str], bias_type: str)
     return np.stack(rows)
 
 
+def _bootstrap_means(matrix: np.ndarray, n_bootstrap: int, rng) -> np.ndarray:
+    """[role, replicate] means of a [role, seed, example] matrix over resampled seeds and
+    examples (the same draws for every role, so differences between roles are paired)."""
+    n_seeds, n_examples = matrix.shape[1], matrix.shape[2]
+    out = np.empty((matrix.shape[0], n_bootstrap))
+    for b in range(n_bootstrap):
+        seeds = rng.integers(0, n_seeds, size=n_seeds) if n_seeds > 1 else np.zeros(1, int)
+        examples = rng.integers(0, n_examples, size=n_examples)
+        out[:, b] = matrix[:, seeds][:, :, examples].mean((1, 2))
+    return out
+
+
 def distillability_table(
     examples: pd.DataFrame,
     pairs: Sequence[dict],
@@ -121,8 +133,7 @@ def distillability_table(
             for r, role in enumerate(roles):
                 row[f"{role}_mean"] = means[r].mean()
                 row[f"{role}_std"] = means[r].std(ddof=1) if len(members) > 1 else 0.0
-            samples = rng.integers(0, n_examples, size=(n_bootstrap, n_examples))
-            boot = matrix[:, :, samples].mean(-1).mean(1)  # [role, seed, boot] -> [role, boot]
+            boot = _bootstrap_means(matrix, n_bootstrap, rng)  # [role, boot]
             contrasts = {"D": (1, 0)}
             if "baseline" in roles:
                 contrasts["C"] = (1, 2)

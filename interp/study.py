@@ -25,6 +25,7 @@ from interp.io import atomic_write_json, atomic_write_text, finite
 from interp.manifest import Manifest, Pair
 from interp.models import HookedClassifier, load
 from interp.report import write_report
+from interp.seeds import seed_consistency
 from interp.train.zoo import build_zoo
 from probes.tasks import get_task
 
@@ -35,7 +36,7 @@ DEFAULT_SUITES = ("lexical_overlap", "negation")
 class StudyConfig:
     manifest: str = "checkpoints_manifest.yaml"
     tags: list[str] = field(default_factory=lambda: ["demo"])
-    seeds: list[int] = field(default_factory=lambda: [0])  # evaluated; the first is analysed
+    seeds: list[int] = field(default_factory=lambda: [0])  # each is evaluated and analysed
     suites: list[str] = field(default_factory=lambda: list(DEFAULT_SUITES))
     out: str = "reports"
     run: str | None = None
@@ -54,17 +55,24 @@ class StudyConfig:
 
     @property
     def run_name(self) -> str:
-        return self.run or f"study-s{self.seeds[0]}"
+        return self.run or "study-s" + "-".join(str(seed) for seed in self.seeds)
+
+
+def pair_seed(pair: Pair) -> int | None:
+    """The seed of a seeded pair's copy (`poe-s1` -> 1), None for an unseeded pair."""
+    if pair.seed_group is None:
+        return None
+    return int(pair.id[len(pair.seed_group) + 2 :])
 
 
 def selected_pairs(manifest: Manifest, cfg: StudyConfig) -> list[Pair]:
-    """Pairs carrying one of the tags (all pairs without tags) for the analysed seed."""
-    seed = cfg.seeds[0]
+    """Pairs carrying one of the tags (all pairs without tags), the copy of each study seed
+    for seeded pairs, in manifest order."""
     chosen = []
     for pair in manifest.pairs:
         if cfg.tags and not set(pair.tags) & set(cfg.tags):
             continue
-        if pair.seed_group is not None and not pair.id.endswith(f"-s{seed}"):
+        if pair.seed_group is not None and pair_seed(pair) not in cfg.seeds:
             continue
         chosen.append(pair)
     return chosen
@@ -150,14 +158,51 @@ def analysis_pairs(
     return t_pairs, s_pairs, selection
 
 
-def analyse_pair(manifest: Manifest, pair: Pair, cfg: StudyConfig, bar: tqdm | None = None) -> dict:
+class AnalysisCache:
+    """Models and teacher analyses shared between pairs: a teacher that several students are
+    compared with (PoE and its three fixes) is loaded and analysed once per suite."""
+
+    def __init__(self, manifest: Manifest, cfg: StudyConfig):
+        self.manifest, self.cfg = manifest, cfg
+        self.models: dict[str, HookedClassifier] = {}
+        self.teachers: dict[tuple[str, str], tuple] = {}
+
+    def model(self, model_id: str) -> HookedClassifier:
+        if model_id not in self.models:
+            self.models[model_id] = load(model_id, manifest=self.manifest, device=self.cfg.device)
+        return self.models[model_id]
+
+    def teacher(self, teacher_id: str, suite) -> tuple:
+        """(contrast pairs, analysis, pair selection) of a teacher on a suite."""
+        key = (teacher_id, suite.name)
+        if key not in self.teachers:
+            cfg, teacher = self.cfg, self.model(teacher_id)
+            t_pairs, _, selection = analysis_pairs(
+                teacher, None, suite, cfg.n_pairs, cfg.min_separation, cfg.device
+            )
+            analysis = analyse_model(
+                teacher, teacher_id, suite.name, t_pairs, cfg.target, cfg.ig_steps, cfg.attribution
+            )
+            self.teachers[key] = (t_pairs, analysis, selection)
+        return self.teachers[key]
+
+
+def analyse_pair(
+    manifest: Manifest,
+    pair: Pair,
+    cfg: StudyConfig,
+    bar: tqdm | None = None,
+    cache: AnalysisCache | None = None,
+) -> dict:
     """Teacher and student analyses, and their diff, on each analysed suite of the pair."""
+    cache = cache or AnalysisCache(manifest, cfg)
     task = manifest.entry(pair.teacher).task
     bench = get_task(task).benchmark(manifest.data.get(task))
-    teacher = load(pair.teacher, manifest=manifest, device=cfg.device)
-    student = load(pair.student, manifest=manifest, device=cfg.device)
+    teacher, student = cache.model(pair.teacher), cache.model(pair.student)
     out = {
         "id": pair.id,
+        "group": pair.seed_group or pair.id,
+        "seed": pair_seed(pair),
         "teacher": pair.teacher,
         "student": pair.student,
         "baseline": pair.baseline,
@@ -167,12 +212,9 @@ def analyse_pair(manifest: Manifest, pair: Pair, cfg: StudyConfig, bar: tqdm | N
         if bar is not None:
             bar.set_postfix_str(f"{pair.id} / {suite_name}")
         suite = bench.suites[suite_name]
-        t_pairs, s_pairs, selection = analysis_pairs(
-            teacher, student, suite, cfg.n_pairs, cfg.min_separation, cfg.device
-        )
-        t_analysis = analyse_model(
-            teacher, pair.teacher, suite_name, t_pairs, cfg.target, cfg.ig_steps, cfg.attribution
-        )
+        t_pairs, t_analysis, selection = cache.teacher(pair.teacher, suite)
+        ids = {c.id for c, _ in t_pairs.pairs}
+        s_pairs = contrast_pairs(student, suite, cfg.n_pairs, cfg.device, ids)
         s_analysis = analyse_model(
             student, pair.student, suite_name, s_pairs, cfg.target, cfg.ig_steps, cfg.attribution
         )
@@ -194,6 +236,34 @@ def analyse_pair(manifest: Manifest, pair: Pair, cfg: StudyConfig, bar: tqdm | N
     return out
 
 
+def consistency_across_seeds(analysed: list[dict]) -> list[dict]:
+    """Per comparison (pair group) and suite, the circuits' agreement over the seeds analysed."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for pair in analysed:
+        for suite, part in pair["suites"].items():
+            diff = part["diff"]
+            groups.setdefault((pair["group"], suite), []).append(
+                {
+                    "seed": pair["seed"],
+                    "teacher_circuit": part["teacher"]["circuit"]["nodes"],
+                    "student_circuit": part["student"]["circuit"]["nodes"],
+                    "teacher_faithfulness": finite(
+                        part["teacher"]["circuit"]["meta"].get("faithfulness")
+                    ),
+                    "student_faithfulness": finite(
+                        part["student"]["circuit"]["meta"].get("faithfulness")
+                    ),
+                    "student_to_teacher": diff["extra"]["correspondence"]["node_map"],
+                    "teacher_only": diff["teacher_only"],
+                    "shared": diff["shared"],
+                }
+            )
+    return [
+        {"group": group, "suite": suite, **seed_consistency(records)}
+        for (group, suite), records in groups.items()
+    ]
+
+
 def _records(frame) -> list[dict]:
     return json.loads(frame.to_json(orient="records"))
 
@@ -206,7 +276,7 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> Path:
     pairs = selected_pairs(manifest, cfg)
     if not pairs:
         raise ValueError(
-            f"no pair of {cfg.manifest} carries the tags {cfg.tags} for seed {cfg.seeds[0]}"
+            f"no pair of {cfg.manifest} carries the tags {cfg.tags} for the seeds {cfg.seeds}"
         )
     model_ids = pair_models(manifest, pairs, cfg.seeds)
     if cfg.build:
@@ -235,14 +305,14 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> Path:
     mark = time.perf_counter()
     total = sum(len([s for s in p.suites if s in cfg.suites]) for p in pairs)
     bar = tqdm(total=total, desc="analysing pairs", disable=not progress)
-    analysed = [analyse_pair(manifest, pair, cfg, bar) for pair in pairs]
+    cache = AnalysisCache(manifest, cfg)
+    analysed = [analyse_pair(manifest, pair, cfg, bar, cache) for pair in pairs]
     bar.close()
     timings["analyse_s"] = time.perf_counter() - mark
 
     results = finite(
         {
             "run": cfg.run_name,
-            "seed": cfg.seeds[0],
             "seeds": cfg.seeds,
             "device": cfg.device,
             "settings": {
@@ -260,6 +330,7 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> Path:
             },
             "distillability": _records(tables["distillability"]),
             "pairs": analysed,
+            "seed_consistency": consistency_across_seeds(analysed),
         }
     )
     out_dir = Path(cfg.out) / cfg.run_name

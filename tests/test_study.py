@@ -150,4 +150,24 @@ def test_results_are_byte_identical_across_processes_with_different_hash_seeds(s
         subprocess.run(command, check=True, env=env, capture_output=True, timeout=300)
         text = (tmp_path / run / "results.json").read_bytes()
         outputs.append(text.replace(run.encode(), b"RUN"))
-    assert outputs[0] == outputs[1]
+    first, second = (o.decode().splitlines() for o in outputs)
+    differing = [(a, b) for a, b in zip(first, second) if a != b]
+    assert outputs[0] == outputs[1], differing[:5]
+
+
+def test_the_report_defines_its_terms_as_the_docs_page_does(study):
+    """The report links to nothing outside its folder; its definitions are the docs page's."""
+    import re
+
+    from interp.report.definitions import DEFINITIONS
+
+    _, path = study
+    page = path.read_text(encoding="utf-8")
+    docs = (Path(__file__).parents[1] / "docs" / "definitions.md").read_text()
+    for term, text in DEFINITIONS:
+        assert f"**{term}**\n\n{text}\n" in docs
+    assert "BENCHMARK.md" not in page
+    markup = re.sub(r"<script.*?</script>", "", page, flags=re.DOTALL)  # plotly.js carries its own
+    links = re.findall(r'href="([^"]+)"', markup)
+    assert links and all(link.startswith("#") for link in links)
+    assert "distillability D" in page and "faithfulness" in page

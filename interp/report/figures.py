@@ -219,3 +219,38 @@ def faithfulness_figure(curves: dict[str, dict], names: dict[str, str]) -> go.Fi
         height=360,
     )
     return fig
+
+
+def seed_consistency_figure(consistency: dict) -> go.Figure:
+    """Which components are in each model's circuit in each seed (teacher and student side by
+    side; a filled cell: in the circuit that seed)."""
+    per_seed = [r for r in consistency["per_seed"] if r["seed"] in consistency["seeds"]]
+    seeds = [f"seed {r['seed']}" for r in per_seed]
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=["teacher circuit", "student circuit"],
+        horizontal_spacing=0.2,
+    )
+    for col, role in enumerate(("teacher", "student"), start=1):
+        nodes = list(consistency[role]["counts"])
+        if not nodes:
+            continue
+        z = [[int(node in r[f"{role}_circuit"]) for r in per_seed] for node in nodes]
+        fig.add_heatmap(
+            z=z,
+            x=seeds,
+            y=[esc(n) for n in nodes],
+            zmin=0,
+            zmax=1,
+            colorscale=[[0, "#f3f3f3"], [1, COLOURS[role]]],
+            showscale=False,
+            xgap=2,
+            ygap=2,
+            row=1,
+            col=col,
+        )
+    rows = max(len(consistency["teacher"]["counts"]), len(consistency["student"]["counts"]), 1)
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(height=120 + 22 * rows, margin=dict(t=50))
+    return fig

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from interp.io import atomic_write_text
 from interp.report import figures as fg
-from interp.report.figures import esc
+from interp.report.definitions import DEFINITIONS
+from interp.report.figures import esc, number
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -20,15 +21,18 @@ th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
 th { background: #f3f3f3; } td.text, th.text { text-align: left; }
 h2 { border-bottom: 2px solid #ddd; padding-bottom: 4px; margin-top: 2em; }
 .summary li { margin: 0.3em 0; } .muted { color: #777; }
+dl.definitions dt { font-weight: bold; margin-top: 0.6em; }
+dl.definitions dd { margin-left: 1.5em; }
 """
 
 
 def _format(value) -> str:
+    """Numbers to three decimals; undefined values (None, NaN) as n/a, never as 0."""
     if isinstance(value, float):
-        return "" if math.isnan(value) else f"{value:.3f}"
+        return "n/a" if math.isnan(value) else f"{value:.3f}"
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
-    return "" if value is None else str(value)
+    return "n/a" if value is None else str(value)
 
 
 def table(rows: list[dict], columns: list[str] | None = None) -> str:
@@ -90,42 +94,82 @@ def _suite_rows(results: dict) -> list[dict]:
     return list(rows.values())
 
 
+def _gap(analysis: dict) -> float:
+    return analysis["clean_metric"] - analysis["corrupt_metric"]
+
+
+def student_names(nodes: list[str], to_teacher: dict[str, str]) -> str:
+    """Student components in their own names, each with its teacher match: `a1.h2 (~a2.h5)`."""
+    return ", ".join(f"{n} (~{to_teacher[n]})" if n in to_teacher else n for n in nodes) or "none"
+
+
+def _seed_note(consistency: dict) -> str:
+    n, seeds = consistency["n_seeds"], consistency["seeds"]
+    if n == 0:
+        return "the teacher separates the pairs in no seed"
+    note = (
+        f"seed {seeds[0]} only: one seed is an anecdote"
+        if n == 1
+        else f"components found in at least {consistency['threshold']} of {n} seeds "
+        f"({', '.join(str(s) for s in seeds)})"
+    )
+    if consistency["skipped_seeds"]:
+        left_out = ", ".join(str(s) for s in consistency["skipped_seeds"])
+        note += f"; seeds {left_out} left out: the teacher does not separate the pairs there"
+    return note
+
+
 def summary_lines(results: dict) -> list[str]:
-    """Plain sentences of the main findings, computed from the results."""
+    """Plain sentences of the main findings, computed from the results.
+
+    Circuit findings name only components found in a majority of the analysed seeds (see
+    `interp.seeds`); student components are named as the student's own, teacher match beside.
+    """
     lines = []
     for row in results["distillability"]:
         d = row.get("D_mean")
         if d is None:
             continue
         verdict = "kept" if d >= -0.02 else "lost"
+        seeds = row.get("seeds", 1)
         lines.append(
             f"{row['group']} / {row['bias_type']}: teacher {row['teacher_mean']:.3f}, "
             f"KD student {row['student_mean']:.3f} on bias-conflicting examples; distillability "
-            f"D = {d:+.3f} (the student {verdict} the teacher's robustness)."
+            f"D = {d:+.3f} [{row['D_ci_low']:+.3f}, {row['D_ci_high']:+.3f}] over {seeds} "
+            f"seed(s) (the student {verdict} the teacher's robustness)."
         )
+    by_group = {}
     for pair in results["pairs"]:
-        for suite, part in pair["suites"].items():
-            diff = part["diff"]
-            top = diff["extra"]["diverging_heads"][:3]
-            heads = ", ".join(f"{r['student']}~{r['teacher']}" for r in top)
-            teacher, student = part["teacher"], part["student"]
-            gaps = [a["clean_metric"] - a["corrupt_metric"] for a in (teacher, student)]
-            if teacher["circuit"]["meta"].get("faithfulness") is None:
-                lines.append(
-                    f"{pair['id']} on {suite}: the teacher barely tells clean from corrupt "
-                    f"(logit-difference gap {gaps[0]:+.2f}, student {gaps[1]:+.2f}), so there is "
-                    f"no circuit to compare; most divergent heads {heads}."
-                )
-                continue
+        by_group.setdefault(pair["group"], []).append(pair)
+    for consistency in results.get("seed_consistency", []):
+        group, suite = consistency["group"], consistency["suite"]
+        parts = [p["suites"][suite] for p in by_group.get(group, []) if suite in p["suites"]]
+        teacher_gap = sum(_gap(p["teacher"]) for p in parts) / max(len(parts), 1)
+        student_gap = sum(_gap(p["student"]) for p in parts) / max(len(parts), 1)
+        gaps = (
+            f"logit-difference gap on the same pairs: teacher {teacher_gap:+.2f}, student "
+            f"{student_gap:+.2f} (mean over seeds)"
+        )
+        if consistency["n_seeds"] == 0:
             lines.append(
-                f"{pair['id']} on {suite}: circuits share {len(diff['shared'])} components "
-                f"(weighted overlap {diff['weighted_overlap']:.2f}); teacher-only "
-                f"{', '.join(diff['teacher_only']) or 'none'}; student-only "
-                f"{', '.join(diff['student_only']) or 'none'}; logit-difference gap teacher "
-                f"{gaps[0]:+.2f}, student {gaps[1]:+.2f} on the same pairs; most divergent "
-                f"heads {heads}."
+                f"{group} on {suite}: the teacher barely tells clean from corrupt in any seed, so "
+                f"there is no circuit to compare; {gaps}."
             )
+            continue
+        matches = consistency["student"]["teacher_match"]
+        lines.append(
+            f"{group} on {suite} ({_seed_note(consistency)}): teacher circuit "
+            f"{', '.join(consistency['teacher']['robust']) or 'none'} (stability "
+            f"{number(consistency['teacher']['stability'])}); student circuit "
+            f"{student_names(consistency['student']['robust'], matches)} (stability "
+            f"{number(consistency['student']['stability'])}); teacher-only "
+            f"{', '.join(consistency['teacher_only']['robust']) or 'none'}; {gaps}."
+        )
     return lines
+
+
+def _defined(value) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
 def _pair_section(pair: dict, figures: _Figures) -> str:
@@ -166,18 +210,32 @@ def _pair_section(pair: dict, figures: _Figures) -> str:
         node_map = extra["correspondence"]["node_map"]
         parts.append(figures.html(fg.attribution_heatmaps(teacher, student, node_map)))
         parts.append("<h4>Circuits</h4>")
-        parts.append(figures.html(fg.circuit_figure(teacher)))
-        parts.append(figures.html(fg.circuit_figure(student)))
-        parts.append("<h4>Circuit diff (student components in teacher names)</h4>")
+        for analysis in (teacher, student):
+            if _defined(analysis["circuit"]["meta"].get("faithfulness")):
+                parts.append(figures.html(fg.circuit_figure(analysis)))
+            else:
+                parts.append(
+                    f'<p class="muted">{esc(analysis["model"])}: no circuit; the model does not '
+                    "tell clean from corrupt inputs apart, so faithfulness is undefined.</p>"
+                )
+        parts.append("<h4>Circuit diff</h4>")
         parts.append(_layer_map_line(extra["correspondence"]))
         cross = extra["cross_faithfulness"]
+        to_teacher = diff["student_in_teacher_names"]
+        student_circuit = student["circuit"]["nodes"]
         parts.append(
             table(
                 [
                     {
-                        "shared": diff["shared"],
+                        "shared (teacher)": diff["shared"],
                         "teacher only": diff["teacher_only"],
-                        "student only": diff["student_only"],
+                        "student circuit (~teacher match)": student_names(
+                            student_circuit, to_teacher
+                        ),
+                        "student only (~teacher match)": student_names(
+                            [n for n in student_circuit if to_teacher[n] in diff["student_only"]],
+                            to_teacher,
+                        ),
                         "weighted overlap": diff["weighted_overlap"],
                         "teacher circuit on student": cross["teacher_circuit_on_student"],
                         "student circuit on teacher": cross["student_circuit_on_teacher"],
@@ -224,25 +282,93 @@ def _layer_map_line(correspondence: dict) -> str:
     )
 
 
+def _definitions() -> str:
+    items = "".join(f"<dt>{esc(term)}</dt><dd>{esc(text)}</dd>" for term, text in DEFINITIONS)
+    return f'<dl class="definitions">{items}</dl>'
+
+
+def _seed_rows(consistency: dict, role: str) -> list[dict]:
+    """Per component: in how many of the counted seeds it is in the role's circuit."""
+    counts = consistency[role]["counts"]
+    only = consistency["teacher_only"]["counts"] if role == "teacher" else {}
+    match = consistency["student"]["teacher_match"] if role == "student" else {}
+    rows = []
+    for node, k in counts.items():
+        row = {"component": node, "seeds in circuit": f"{k} of {consistency['n_seeds']}"}
+        if role == "teacher":
+            row["seeds teacher-only"] = f"{only.get(node, 0)} of {consistency['n_seeds']}"
+        else:
+            row["teacher match (most seeds)"] = match.get(node)
+        row["finding"] = "yes" if k >= consistency["threshold"] else ""
+        rows.append(row)
+    return rows
+
+
+def _consistency_section(consistency: dict, figures: _Figures) -> str:
+    group, suite = consistency["group"], consistency["suite"]
+    parts = [
+        f"<h3>{esc(group)} on {esc(suite)}: {esc(_seed_note(consistency))}</h3>",
+        table(
+            [
+                {
+                    "seed": r["seed"],
+                    "teacher circuit": r["teacher_circuit"],
+                    "teacher faithfulness": r["teacher_faithfulness"],
+                    "student circuit": r["student_circuit"],
+                    "student faithfulness": r["student_faithfulness"],
+                }
+                for r in consistency["per_seed"]
+            ]
+        ),
+    ]
+    if consistency["n_seeds"]:
+        parts.append(
+            f"<p>Stability (mean Jaccard over pairs of seeds): teacher "
+            f"{esc(number(consistency['teacher']['stability']))}, student "
+            f"{esc(number(consistency['student']['stability']))}.</p>"
+        )
+        parts.append(figures.html(fg.seed_consistency_figure(consistency)))
+        for role in ("teacher", "student"):
+            parts.append(f"<h4>{role} circuit components across seeds</h4>")
+            parts.append(table(_seed_rows(consistency, role)))
+    return "\n".join(parts)
+
+
+def _first_seed_pairs(results: dict) -> list[dict]:
+    """One pair per comparison (its first analysed seed): the detailed sections."""
+    seen, first = set(), []
+    for pair in results["pairs"]:
+        if pair["group"] not in seen:
+            seen.add(pair["group"])
+            first.append(pair)
+    return first
+
+
 def render(results: dict) -> str:
     figures = _Figures()
+    seeds = ", ".join(str(s) for s in results["seeds"])
     body = [
         f"<h1>Do students debias like teachers? Study {esc(results['run'])}</h1>",
-        f'<p class="muted">seed {esc(results["seed"])}, device {esc(results["device"])}, '
+        f'<p class="muted">seeds {esc(seeds)}, device {esc(results["device"])}, '
         f"models: {esc(', '.join(results['models']))}</p>",
         "<h2>Summary</h2>",
         '<ul class="summary">'
         + "".join(f"<li>{esc(line)}</li>" for line in summary_lines(results))
         + "</ul>",
         "<h2>Distillability</h2>",
-        "<p>Accuracy on bias-conflicting examples; D = student - teacher, C = student - "
-        "non-KD student (BENCHMARK.md section 5).</p>",
+        "<p>Accuracy M on bias-conflicting examples; D = M(KD student) - M(teacher), C = "
+        "M(KD student) - M(non-KD student); 95% intervals resample seeds and examples (terms "
+        'defined <a href="#definitions">below</a>).</p>',
         table(_distillability_rows(results)),
         "<h2>Accuracy by heuristic and subcase</h2>",
         figures.html(fg.accuracy_figure(results["accuracy"]["subcases"], results["roles"])),
         table(_suite_rows(results)),
+        "<h2>Circuits across seeds</h2>",
     ]
-    body += [_pair_section(pair, figures) for pair in results["pairs"]]
+    body += [_consistency_section(c, figures) for c in results.get("seed_consistency", [])]
+    body.append('<p class="muted">The sections below show each comparison in its first seed.</p>')
+    body += [_pair_section(pair, figures) for pair in _first_seed_pairs(results)]
+    body += ['<h2 id="definitions">Definitions</h2>', _definitions()]
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
         f"<title>{esc(results['run'])}</title><style>{STYLE}</style></head><body>"

@@ -1,0 +1,88 @@
+"""The terms a study report uses, defined once: shown in every report and in docs/definitions.md
+(a test keeps the two the same)."""
+
+DEFINITIONS: list[tuple[str, str]] = [
+    (
+        "bias-aligned / bias-conflicting",
+        "An example is bias-aligned when the shortcut predicts its gold label (full lexical "
+        "overlap and entailment; a negated hypothesis and contradiction; the class colour or "
+        "marker of a digit) and bias-conflicting when it does not. Accuracy on bias-conflicting "
+        "examples is what a model that takes the shortcut loses.",
+    ),
+    (
+        "gap",
+        "Accuracy on bias-aligned minus accuracy on bias-conflicting examples of a bias type. "
+        "A model that follows the shortcut has a large gap; a debiased one narrows it; a "
+        "negative gap means the model over-corrects (it now errs on the aligned examples).",
+    ),
+    (
+        "M",
+        "The metric of distillability: accuracy on the bias-conflicting examples of one bias "
+        "type (for overlap: those of the lexical_overlap, subsequence and constituent suites).",
+    ),
+    (
+        "distillability D",
+        "D = M(KD student) - M(teacher). Negative: the student lost part of the teacher's "
+        "robustness to the shortcut. Given as the mean over seeds with a 95% bootstrap interval "
+        "that resamples seeds and examples.",
+    ),
+    (
+        "contribution C",
+        "C = M(KD student) - M(student trained without KD, with the teacher's debiasing loss). "
+        "Positive: distillation transferred robustness that training alone did not give.",
+    ),
+    (
+        "minimal pair",
+        "A bias-conflicting example (clean) and a partner of the same token length that differs "
+        "minimally and carries the other label (corrupt). A study analyses the pairs that the "
+        "teacher tells apart: its logit difference moves by at least the minimum separation.",
+    ),
+    (
+        "logit difference and its gap",
+        "The logit of the clean example's label minus that of the partner's label; its gap is "
+        "the mean on clean inputs minus the mean on corrupt inputs: how far the model tells the "
+        "two apart.",
+    ),
+    (
+        "faithfulness",
+        "(m(circuit) - m(empty)) / (m(model) - m(empty)), with m the mean logit difference on "
+        "the clean inputs when every component outside the circuit takes its value from the "
+        "corrupt input. 1: the circuit alone carries the behaviour. Undefined (n/a, and no "
+        "circuit drawn) when the model does not tell the pairs apart.",
+    ),
+    (
+        "circuit",
+        "The smallest set of attention heads and MLPs, taken in the order of their attribution "
+        "(EAP-IG by default), whose faithfulness reaches the target (0.8 by default).",
+    ),
+    (
+        "correspondence",
+        "Student components mapped to teacher components: layers in order (the layers a "
+        "teacher-initialised student was copied from, else the order-preserving map under "
+        "which heads match best), heads by attention-pattern similarity solved as an "
+        "assignment problem, MLPs layer to layer. Student components keep their own names "
+        "(a1.h2) and their teacher match is written beside them.",
+    ),
+    (
+        "shared / teacher-only / student-only",
+        "Circuit components compared in teacher names: teacher components with a student "
+        "circuit component mapped onto them, those without, and student components mapped "
+        "onto none of the teacher's circuit.",
+    ),
+    (
+        "weighted overlap",
+        "The weighted Jaccard index of the two circuits' absolute attribution shares, in "
+        "teacher names (1: same components with the same weights).",
+    ),
+    (
+        "cross-faithfulness",
+        "Each circuit mapped onto the other model through the correspondence and evaluated "
+        "there: does the teacher's circuit carry the student's behaviour, and the reverse?",
+    ),
+    (
+        "stability across seeds",
+        "The mean Jaccard index of a model's circuits over every pair of seeds (1: the same "
+        "components in every seed). Findings name only components found in at least two "
+        "thirds of the seeds (2 of 3).",
+    ),
+]
