@@ -43,7 +43,7 @@ class ModelAnalysis:
     curve: dict  # faithfulness curve of the attribution ranking
     circuit: dict  # Circuit fields
     edges: dict[str, float]  # edge scores between circuit nodes (empty for post-norm models)
-    head_stats: dict[str, list[list[float]]]  # statistic -> [layer][head]
+    head_stats: dict[str, list[list[float]]]  # statistic -> [layer][head]; NaN if undefined
     n_layers: int
     n_heads: int
 
@@ -127,7 +127,7 @@ def analyse_model(
         curve=curve,
         circuit=asdict(circuit),
         edges=edges,
-        head_stats={k: v.nan_to_num(nan=0.0).tolist() for k, v in stats.items()},
+        head_stats={k: v.tolist() for k, v in stats.items()},  # NaN: undefined, never 0
         n_layers=model.cfg.n_layers,
         n_heads=model.cfg.n_heads,
     )

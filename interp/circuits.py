@@ -97,6 +97,8 @@ def circuit_metric(
     chunk_size: int = 16,
 ) -> Tensor:
     """Mean metric of the clean run with every node outside each circuit patched to corrupt."""
+    if len(clean) == 0:
+        raise ValueError("no minimal pairs to evaluate a circuit on: the clean batch is empty")
     model.eval()
     clean, corrupt = clean.to(model.cfg.device), corrupt.to(model.cfg.device)
     names = []

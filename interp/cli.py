@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from interp.errors import InterpError
@@ -343,6 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="interp",
         description="Attention and circuit analysis of debiased teachers and their students.",
+        epilog="--debug (anywhere on the line) or INTERP_DEBUG=1 shows the traceback of an error.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -401,8 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument(
         "--suites",
         nargs="+",
-        default=["lexical_overlap", "negation"],
-        help="suites whose minimal pairs are analysed",
+        help="suites whose minimal pairs are analysed (default: the task's, for NLI "
+        "lexical_overlap and negation)",
     )
     study.add_argument("--out", default="reports", help="parent folder of the run's report")
     study.add_argument("--run", help="run name (default: study-s<seed>)")
@@ -467,10 +470,33 @@ def _stop_when_asked() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
+def _check_arguments(args: argparse.Namespace) -> None:
+    """What can be checked before any work: the device, and that the output folder can be
+    written (a report written after an hour of training must not fail for want of a folder)."""
+    from interp.checks import check_device, writable_folder
+
+    if getattr(args, "device", None):
+        check_device(args.device)
+    if getattr(args, "out", None):
+        writable_folder(args.out)
+
+
+def one_line(err: BaseException) -> str:
+    """The error as one line: a file error names the file, others their first line."""
+    if isinstance(err, OSError) and err.filename is not None:
+        return f"{err.filename}: {err.strerror or type(err).__name__}"
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # --debug is accepted anywhere on the line, before or after the command
+    debug = "--debug" in argv or os.environ.get("INTERP_DEBUG", "") not in ("", "0")
+    args = build_parser().parse_args([a for a in argv if a != "--debug"])
     _stop_when_asked()
     try:
+        _check_arguments(args)
         return args.func(args)
     except KeyboardInterrupt:
         print(
@@ -478,8 +504,10 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
-    except (InterpError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (InterpError, ValueError, OSError) as err:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {one_line(err)}", file=sys.stderr)
         return 2
 
 

@@ -74,19 +74,29 @@ def _round_robin(pairs: list[tuple[Example, Example]]) -> list[tuple[Example, Ex
     ]
 
 
-def _candidates(model: HookedClassifier, suite: ProbeSet) -> list[tuple[Example, Example]]:
-    """Pairs whose labels differ in the model's scheme and whose token lengths agree."""
+def _candidates(
+    model: HookedClassifier, suite: ProbeSet
+) -> tuple[list[tuple[Example, Example]], str]:
+    """Pairs whose labels differ in the model's scheme and whose token lengths agree, and a
+    sentence saying how many of the suite's pairs were left out and why."""
     labels = list(model.cfg.labels)
+    every = suite.pair_examples()
     candidates = [
         (clean, corrupt)
-        for clean, corrupt in suite.pair_examples()
+        for clean, corrupt in every
         if model_label(clean, labels) != model_label(corrupt, labels)
     ]
+    same_label = len(every) - len(candidates)
     if candidates:
         clean_len = _lengths(model, [c for c, _ in candidates])
         corrupt_len = _lengths(model, [k for _, k in candidates])
         candidates = [p for p, a, b in zip(candidates, clean_len, corrupt_len) if a == b]
-    return candidates
+    lengths = len(every) - same_label - len(candidates)
+    why = (
+        f"suite '{suite.name}' has {len(every)} minimal pairs: {same_label} carry the same label "
+        f"in the model's labels and {lengths} tokenize to different lengths"
+    )
+    return candidates, why
 
 
 def _build(model, chosen, device) -> ContrastPairs:
@@ -109,7 +119,7 @@ def separated_pairs(
     `min_separation` logits more on the clean input than on the corrupt one: the pairs whose
     difference the model actually computes, so patching has a behaviour to locate."""
     model.eval()
-    candidates = _candidates(model, suite)
+    candidates, _ = _candidates(model, suite)
     kept = set()
     for start in range(0, len(candidates), chunk):
         part = _build(model, candidates[start : start + chunk], model.cfg.device)
@@ -132,14 +142,13 @@ def contrast_pairs(
     are pairs that the model's tokenizer splits into different lengths (positions must align).
     With `only` (clean example ids, e.g. from `separated_pairs`), only those pairs are used.
     """
-    candidates = _candidates(model, suite)
+    candidates, why = _candidates(model, suite)
+    usable = len(candidates)
     if only is not None:
         candidates = [p for p in candidates if p[0].id in only]
     chosen = _round_robin(candidates)
     chosen = chosen[:n] if n is not None else chosen
     if not chosen:
-        raise ValueError(
-            f"probe set '{suite.name}' has no minimal pair with differing labels and aligned "
-            "tokens for this model" + (" among the selected ones" if only is not None else "")
-        )
+        selected = f"; none of the {usable} left is among the selected ones" if usable else ""
+        raise ValueError(f"no minimal pair to analyse: {why}{selected}")
     return _build(model, chosen, device or model.cfg.device)

@@ -28,6 +28,7 @@ from interp.analysis import ModelAnalysis
 from interp.attention import pattern_divergence
 from interp.circuits import Circuit, faithfulness
 from interp.contrast import ContrastPairs
+from interp.io import finite
 from interp.models import Batch, HookedClassifier
 
 
@@ -177,7 +178,8 @@ class CircuitDiff:
     extra: dict = field(default_factory=dict)  # faithfulness curves, cross-faithfulness, ...
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
+        """Strict JSON: undefined numbers (NaN) are null."""
+        return json.dumps(finite(asdict(self)), indent=2, sort_keys=True, allow_nan=False)
 
     @classmethod
     def from_json(cls, text: str) -> "CircuitDiff":

@@ -95,13 +95,36 @@ def predict_logits(model: HookedClassifier, data: EncodedSet, batch_size: int = 
     return torch.cat(out)
 
 
+BINARY = ["entailment", "non-entailment"]
+
+
+def check_labels(model: HookedClassifier, probe_set: ProbeSet) -> None:
+    """The model's label names must express the suite's: the same names, or a three-way NLI
+    model read in the binary HANS scheme. Checked before any scoring, so that a model
+    labelled `LABEL_0..2` (or a binary model on a three-way suite) is not scored silently."""
+    ours, theirs = list(model.cfg.labels), list(probe_set.labels)
+    if not probe_set.examples:
+        raise ValueError(f"probe suite '{probe_set.name}' is empty: nothing to score")
+    if set(theirs) <= set(ours):
+        return
+    if theirs == BINARY and "entailment" in ours and {"neutral", "contradiction"} & set(ours):
+        return
+    name = model.meta.get("id") or model.meta.get("path") or "the model"
+    raise ValueError(
+        f"{name} has labels {ours}, which do not name the labels {theirs} of suite "
+        f"'{probe_set.name}'; give its manifest entry a label_map "
+        f"(e.g. {{{ours[0]}: {theirs[0]}, ...}})"
+    )
+
+
 @torch.no_grad()
 def predict_labels(
     model: HookedClassifier, probe_set: ProbeSet, batch_size: int = 256
 ) -> list[str]:
     """Predicted label strings in the probe set's scheme (three-way -> binary where needed)."""
+    check_labels(model, probe_set)
     data = encode_examples(model, probe_set.examples, with_labels=False)
     predicted = [model.cfg.labels[i] for i in predict_logits(model, data, batch_size).argmax(-1)]
-    if probe_set.labels == ["entailment", "non-entailment"] and "neutral" in model.cfg.labels:
+    if probe_set.labels == BINARY and not set(BINARY) <= set(model.cfg.labels):
         return ["entailment" if p == "entailment" else "non-entailment" for p in predicted]
     return predicted

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
+import json
 import re
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -20,12 +21,22 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from interp.errors import CheckpointError, ManifestError
-from probes.tasks import get_task
+from probes.tasks import check_suites, get_task
 
 DEFAULT_MANIFEST = "checkpoints_manifest.yaml"
 LOSS_PATTERN = re.compile(r"^(erm|reweight|poe|confreg|kd|(kd|nokd)\+(reweight|poe|confreg))$")
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 Scalar = Union[bool, int, float, str]
+# Recipe params that training reads (interp.train.recipes); anything else is a typo.
+RECIPE_PARAMS = {
+    "batch_size": "examples per step",
+    "lr": "peak learning rate",
+    "checkpoint_every": "steps between saved training states",
+    "temperature": "KD softmax temperature",
+    "alpha": "KD weight of the hard loss",
+    "bias_scale": "exponent on the bias model's probabilities (debiasing strength)",
+    "features": "bias model features, comma-separated",
+}
 
 
 class _Strict(BaseModel):
@@ -44,6 +55,16 @@ class Recipe(_Strict):
     seed: int = 0
     steps: int | None = Field(default=None, ge=1)
     params: dict[str, Scalar] = {}
+
+    @field_validator("params")
+    @classmethod
+    def _known_params(cls, value: dict) -> dict:
+        unknown = sorted(set(value) - set(RECIPE_PARAMS))
+        if unknown:
+            raise ValueError(
+                f"unknown recipe param(s) {unknown}; known: {', '.join(RECIPE_PARAMS)}"
+            )
+        return value
 
     @field_validator("loss")
     @classmethod
@@ -71,6 +92,9 @@ class ModelEntry(_Strict):
     description: str = ""
     tags: list[str] = []
     seed_group: str | None = None  # the id before seed expansion
+    # Label names of a checkpoint that does not name its labels the task's way, e.g.
+    # {LABEL_0: entailment, LABEL_1: neutral, LABEL_2: contradiction}.
+    label_map: dict[str, str] = {}
 
     _task = field_validator("task")(_known_task)
 
@@ -108,12 +132,21 @@ class Manifest(_Strict):
     @classmethod
     def load(cls, path: str | Path = DEFAULT_MANIFEST) -> "Manifest":
         path = Path(path)
+        if path.is_dir():
+            raise ManifestError(f"{path}: is a folder; give the manifest file (a .yaml file)")
         try:
-            raw = yaml.safe_load(path.read_text())
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ManifestError(f"{path}: no such manifest file") from None
+        except UnicodeDecodeError as err:
+            raise ManifestError(f"{path}: not UTF-8 text (byte {err.start})") from None
+        except OSError as err:
+            raise ManifestError(f"{path}: cannot be read ({err.strerror or err})") from None
         except yaml.YAMLError as err:
-            raise ManifestError(f"{path}: not valid YAML ({err})") from None
+            where = getattr(err, "problem_mark", None)
+            line = f" at line {where.line + 1}" if where is not None else ""
+            problem = getattr(err, "problem", None) or type(err).__name__
+            raise ManifestError(f"{path}: not valid YAML{line} ({problem})") from None
         return cls.from_dict(raw, root=path.resolve().parent, source=str(path))
 
     @classmethod
@@ -122,6 +155,9 @@ class Manifest(_Strict):
             raise ManifestError(f"{source}: expected a mapping at the top level")
         try:
             raw = expand_seeds(raw)
+        except ManifestError as err:
+            raise ManifestError(f"{source}: {err}") from None
+        try:
             manifest = cls.model_validate({**raw, "root": root})
         except ValidationError as err:
             raise ManifestError(f"{source}: {_describe(err, raw)}") from None
@@ -155,6 +191,22 @@ class Manifest(_Strict):
                         problems.append(
                             f"manifest entry '{entry.id}': field 'recipe.{field}' names itself"
                         )
+        by_id = {m.id: m for m in self.models}
+        for entry in self.models:
+            recipe = entry.recipe
+            if recipe is None:
+                continue
+            for field in ("teacher", "assistant"):
+                other = by_id.get(getattr(recipe, field) or "")
+                if other is not None and other.id != entry.id:
+                    problems += _kd_problems(entry, other, field, self)
+            bias = by_id.get(recipe.bias_model or "")
+            if bias is not None and (bias.role != "bias_model" or bias.task != entry.task):
+                problems.append(
+                    f"manifest entry '{entry.id}': field 'recipe.bias_model' names "
+                    f"'{bias.id}', which is a {bias.task} {bias.role}, not a {entry.task} "
+                    "bias model"
+                )
         pair_ids = [p.id for p in self.pairs]
         for dup in sorted({i for i in pair_ids if pair_ids.count(i) > 1}):
             problems.append(f"pair '{dup}' is defined {pair_ids.count(dup)} times")
@@ -165,6 +217,19 @@ class Manifest(_Strict):
                     problems.append(
                         f"pair '{pair.id}': field '{field}' names '{ref}', which is not defined"
                     )
+            if pair.teacher in by_id:
+                task = by_id[pair.teacher].task
+                try:
+                    check_suites(task, pair.suites)
+                except ValueError as err:
+                    problems.append(f"pair '{pair.id}': field 'suites': {err}")
+                for field in ("student", "baseline"):
+                    other = by_id.get(getattr(pair, field) or "")
+                    if other is not None and other.task != task:
+                        problems.append(
+                            f"pair '{pair.id}': teacher '{pair.teacher}' is a {task} model but "
+                            f"{field} '{other.id}' a {other.task} one"
+                        )
         return problems
 
     # ------------------------------------------------------------------ queries
@@ -218,6 +283,64 @@ class Manifest(_Strict):
 PACKAGE_SCHEME = "package://"
 
 
+def declared_labels(entry: ModelEntry, manifest: "Manifest") -> list[str] | None:
+    """The label names an entry's model will have: its task's for a recipe, those of its
+    config.json (through `label_map`) for an existing checkpoint; None when not yet known."""
+    if entry.recipe is not None:
+        return list(get_task(entry.task).labels)
+    try:
+        config = json.loads((manifest.location(entry.id) / "config.json").read_text())
+    except (OSError, ValueError, CheckpointError):
+        return None
+    if not isinstance(config, dict):
+        return None
+    if isinstance(config.get("labels"), list):
+        labels = [str(x) for x in config["labels"]]
+    elif isinstance(config.get("id2label"), dict):
+        id2label = config["id2label"]
+        try:
+            labels = [str(id2label[k]) for k in sorted(id2label, key=int)]
+        except ValueError:
+            return None
+    else:
+        return None
+    return [entry.label_map.get(label, label) for label in labels]
+
+
+def _kd_problems(student: ModelEntry, teacher: ModelEntry, field: str, manifest) -> list[str]:
+    """A student distils from its teacher's logits: same task and the same labels in order."""
+    if student.task != teacher.task:
+        return [
+            f"manifest entry '{student.id}' ({student.task}) distils from {field} "
+            f"'{teacher.id}' ({teacher.task}): a student and its teacher need the same task"
+        ]
+    problems = []
+    ours, theirs = declared_labels(student, manifest), declared_labels(teacher, manifest)
+    if ours is not None and theirs is not None and ours != theirs:
+        problems.append(
+            f"manifest entry '{student.id}' (labels {ours}) distils from {field} "
+            f"'{teacher.id}' (labels {theirs}): the label sets must be the same, in order "
+            "(a label_map on the teacher's entry can rename them)"
+        )
+    mine, yours = _vocabulary(student), _vocabulary(teacher)
+    if mine is not None and yours is not None and mine != yours:
+        problems.append(
+            f"manifest entry '{student.id}' ({mine} tokenizer) distils from {field} "
+            f"'{teacher.id}' ({yours} tokenizer): both must read the same token ids"
+        )
+    return problems
+
+
+def _vocabulary(entry: ModelEntry) -> str | None:
+    """Which tokenizer a recipe's model gets: the pretrained encoder's, or its task's."""
+    if entry.recipe is None or get_task(entry.task).modality != "text":
+        return None
+    arch = entry.recipe.arch
+    if isinstance(arch, str) and arch.startswith("minilm-"):
+        return "MiniLM"
+    return f"{entry.task} word-level"
+
+
 def package_path(path: str, model_id: str) -> Path:
     """Resolve `package://NAME/SUB/PATH` to a folder inside the installed package NAME."""
     package, _, inner = path[len(PACKAGE_SCHEME) :].partition("/")
@@ -248,6 +371,11 @@ def expand_seeds(raw: dict) -> dict:
     def copies(item: dict, refs: dict) -> list[dict]:
         if not isinstance(item, dict) or "seeds" not in item:
             return [item]
+        if not isinstance(item.get("id"), str):
+            raise ManifestError(
+                f"an entry with 'seeds' has no 'id' (it has {sorted(map(str, item))}); "
+                "seeded copies are named <id>-s<seed>"
+            )
         seeds = item["seeds"]
         if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
             raise ManifestError(
@@ -294,7 +422,7 @@ def _describe(err: ValidationError, raw: dict) -> str:
     parts = []
     for problem in err.errors():
         loc = list(problem["loc"])
-        where = "manifest"
+        where = "top level"
         if len(loc) >= 2 and loc[0] in ("models", "pairs") and isinstance(loc[1], int):
             items = raw.get(loc[0]) or []
             item = items[loc[1]] if loc[1] < len(items) else None
@@ -304,5 +432,6 @@ def _describe(err: ValidationError, raw: dict) -> str:
             loc = loc[2:]
         field = ".".join(str(p) for p in loc)
         message = "unknown field" if problem["type"] == "extra_forbidden" else problem["msg"]
+        message = message.removeprefix("Value error, ")
         parts.append(f"{where}: field '{field}': {message}" if field else f"{where}: {message}")
     return "; ".join(parts)

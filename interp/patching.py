@@ -251,6 +251,8 @@ def prepare_pair(
     model: HookedClassifier, clean: Batch, corrupt: Batch, device: str | None
 ) -> tuple[HookedClassifier, Batch, Batch]:
     """The model in eval mode on `device`, and the two batches there, checked to align."""
+    if len(clean) == 0:
+        raise ValueError("no minimal pairs to analyse: the clean batch is empty")
     if clean.shape != corrupt.shape:
         raise ValueError(
             f"clean and corrupt batches must align position by position: {tuple(clean.shape)} "

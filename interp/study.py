@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from interp.analysis import analyse_model
+from interp.checks import check_device, writable_folder
 from interp.contrast import ContrastPairs, contrast_pairs, separated_pairs
 from interp.diff import compare_pair, match_components, student_nodes_of
 from interp.evaluate import evaluate_manifest
@@ -27,9 +28,7 @@ from interp.models import HookedClassifier, load
 from interp.report import write_report
 from interp.seeds import seed_consistency
 from interp.train.zoo import build_zoo
-from probes.tasks import get_task
-
-DEFAULT_SUITES = ("lexical_overlap", "negation")
+from probes.tasks import check_suites, get_task
 
 
 @dataclass
@@ -37,7 +36,7 @@ class StudyConfig:
     manifest: str = "checkpoints_manifest.yaml"
     tags: list[str] = field(default_factory=lambda: ["demo"])
     seeds: list[int] = field(default_factory=lambda: [0])  # each is evaluated and analysed
-    suites: list[str] = field(default_factory=lambda: list(DEFAULT_SUITES))
+    suites: list[str] | None = None  # analysed suites; None: each task's default (registry)
     out: str = "reports"
     run: str | None = None
     device: str = "cpu"
@@ -207,33 +206,41 @@ def analyse_pair(
         "student": pair.student,
         "baseline": pair.baseline,
         "suites": {},
+        "skipped": {},  # suite -> why it was not analysed
     }
-    for suite_name in [s for s in pair.suites if s in cfg.suites]:
+    for suite_name in analysed_suites(manifest, pair, cfg):
         if bar is not None:
             bar.set_postfix_str(f"{pair.id} / {suite_name}")
-        suite = bench.suites[suite_name]
-        t_pairs, t_analysis, selection = cache.teacher(pair.teacher, suite)
-        ids = {c.id for c, _ in t_pairs.pairs}
-        s_pairs = contrast_pairs(student, suite, cfg.n_pairs, cfg.device, ids)
-        s_analysis = analyse_model(
-            student, pair.student, suite_name, s_pairs, cfg.target, cfg.ig_steps, cfg.attribution
-        )
-        correspondence = match_components(teacher, student, t_pairs.clean)
-        diff = compare_pair(
-            teacher, student, t_analysis, s_analysis, t_pairs, s_pairs, correspondence
-        )
-        out["suites"][suite_name] = {
-            "teacher": asdict(t_analysis),
-            "student": asdict(s_analysis),
-            "diff": json.loads(diff.to_json()),
-            "selection": selection,
-            "attention_example": attention_example(
-                teacher, student, t_analysis, correspondence, t_pairs
-            ),
-        }
+        try:
+            out["suites"][suite_name] = _analyse_suite(
+                pair, teacher, student, bench.suites[suite_name], cfg, cache
+            )
+        except ValueError as err:  # e.g. no usable minimal pair: the study goes on without it
+            out["skipped"][suite_name] = str(err)
+            print(f"  {pair.id} / {suite_name}: not analysed: {err}")
         if bar is not None:
             bar.update(1)
     return out
+
+
+def _analyse_suite(pair: Pair, teacher, student, suite, cfg: StudyConfig, cache) -> dict:
+    t_pairs, t_analysis, selection = cache.teacher(pair.teacher, suite)
+    ids = {c.id for c, _ in t_pairs.pairs}
+    s_pairs = contrast_pairs(student, suite, cfg.n_pairs, cfg.device, ids)
+    s_analysis = analyse_model(
+        student, pair.student, suite.name, s_pairs, cfg.target, cfg.ig_steps, cfg.attribution
+    )
+    correspondence = match_components(teacher, student, t_pairs.clean)
+    diff = compare_pair(teacher, student, t_analysis, s_analysis, t_pairs, s_pairs, correspondence)
+    return {
+        "teacher": asdict(t_analysis),
+        "student": asdict(s_analysis),
+        "diff": json.loads(diff.to_json()),
+        "selection": selection,
+        "attention_example": attention_example(
+            teacher, student, t_analysis, correspondence, t_pairs
+        ),
+    }
 
 
 def consistency_across_seeds(analysed: list[dict]) -> list[dict]:
@@ -268,16 +275,52 @@ def _records(frame) -> list[dict]:
     return json.loads(frame.to_json(orient="records"))
 
 
+def check_selection(manifest: Manifest, cfg: StudyConfig) -> list[Pair]:
+    """The selected pairs, after checking that the tags, seeds and suites asked for exist
+    (before anything is trained or analysed)."""
+    tagged = [p for p in manifest.pairs if not cfg.tags or set(p.tags) & set(cfg.tags)]
+    if not tagged:
+        known = sorted({t for p in manifest.pairs for t in p.tags})
+        raise ValueError(
+            f"no pair of {cfg.manifest} carries the tags {cfg.tags}; tags of its pairs: "
+            f"{', '.join(known) or 'none'}"
+        )
+    pairs = selected_pairs(manifest, cfg)
+    if not pairs:
+        seeds = sorted({pair_seed(p) for p in tagged if pair_seed(p) is not None})
+        raise ValueError(
+            f"the pairs tagged {cfg.tags} have no copy for the seeds {cfg.seeds}; their seeds: "
+            f"{', '.join(map(str, seeds))}"
+        )
+    if cfg.suites is not None:
+        for task in sorted({manifest.entry(p.teacher).task for p in pairs}):
+            try:
+                check_suites(task, cfg.suites)
+            except ValueError as err:
+                raise ValueError(f"--suites: {err}") from None
+    if not any(analysed_suites(manifest, p, cfg) for p in pairs):
+        listed = sorted({s for p in pairs for s in p.suites})
+        raise ValueError(
+            f"none of the selected pairs lists the suites {cfg.suites}; they list "
+            f"{', '.join(listed)}"
+        )
+    return pairs
+
+
+def analysed_suites(manifest: Manifest, pair: Pair, cfg: StudyConfig) -> list[str]:
+    """The pair's suites that the study analyses (`cfg.suites`, or its task's default)."""
+    wanted = cfg.suites or get_task(manifest.entry(pair.teacher).task).analysed
+    return [s for s in pair.suites if s in wanted]
+
+
 def run_study(cfg: StudyConfig, progress: bool = True) -> Path:
     """Build (if asked), evaluate, analyse and report; returns the path of index.html."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
+    check_device(cfg.device)
+    writable_folder(cfg.out)
     manifest = Manifest.load(cfg.manifest)
-    pairs = selected_pairs(manifest, cfg)
-    if not pairs:
-        raise ValueError(
-            f"no pair of {cfg.manifest} carries the tags {cfg.tags} for the seeds {cfg.seeds}"
-        )
+    pairs = check_selection(manifest, cfg)
     model_ids = pair_models(manifest, pairs, cfg.seeds)
     if cfg.build:
         missing = [m for m in model_ids if not manifest.exists(m)]
@@ -303,7 +346,7 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> Path:
     timings["evaluate_s"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
-    total = sum(len([s for s in p.suites if s in cfg.suites]) for p in pairs)
+    total = sum(len(analysed_suites(manifest, p, cfg)) for p in pairs)
     bar = tqdm(total=total, desc="analysing pairs", disable=not progress)
     cache = AnalysisCache(manifest, cfg)
     analysed = [analyse_pair(manifest, pair, cfg, bar, cache) for pair in pairs]

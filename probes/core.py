@@ -111,21 +111,59 @@ class ProbeSet:
 
     @classmethod
     def from_jsonl(cls, path: str | Path) -> "ProbeSet":
+        """Read what `to_jsonl` wrote; a malformed line is a ValueError naming the line (and
+        ProbeSet's own checks catch unknown labels, repeated ids and dangling pairs)."""
         path = Path(path)
-        with path.open() as handle:
-            header = json.loads(handle.readline())
-            examples, partners, pairs = [], [], []
-            for number, line in enumerate(handle, start=2):
-                try:
-                    record = json.loads(line)
-                    kind = record.pop("kind")
+        if not path.is_file():
+            raise ValueError(f"{path}: no such probe file")
+        text_fields = {f.name for f in fields(Example)} - {"image"}
+        examples, partners, pairs = [], [], []
+        header = None
+        try:
+            with path.open(encoding="utf-8") as handle:
+                for number, line in enumerate(handle, start=1):
+                    try:
+                        record = json.loads(line)
+                    except json.JSONDecodeError as err:
+                        raise ValueError(f"{path}:{number}: not valid JSON ({err.msg})") from None
+                    if not isinstance(record, dict):
+                        raise ValueError(f"{path}:{number}: expected a JSON object")
+                    if number == 1:
+                        header = record
+                        if not isinstance(header.get("name"), str) or not isinstance(
+                            header.get("labels"), list
+                        ):
+                            raise ValueError(
+                                f"{path}:1: the header needs 'name' (text) and 'labels' (a list)"
+                            )
+                        continue
+                    kind = record.pop("kind", None)
                     if kind == "pair":
-                        pairs.append((record["clean"], record["corrupt"]))
+                        clean, corrupt = record.get("clean"), record.get("corrupt")
+                        if not isinstance(clean, str) or not isinstance(corrupt, str):
+                            raise ValueError(f"{path}:{number}: a pair needs 'clean' and 'corrupt'")
+                        pairs.append((clean, corrupt))
+                    elif kind in ("example", "partner"):
+                        unknown = sorted(set(record) - text_fields)
+                        if unknown:
+                            raise ValueError(f"{path}:{number}: unknown field(s) {unknown}")
+                        try:
+                            example = Example(**record)
+                        except TypeError as err:
+                            raise ValueError(
+                                f"{path}:{number}: malformed example ({err})"
+                            ) from None
+                        (examples if kind == "example" else partners).append(example)
                     else:
-                        (examples if kind == "example" else partners).append(Example(**record))
-                except (json.JSONDecodeError, KeyError, TypeError) as err:
-                    raise ValueError(f"{path}:{number}: malformed probe record ({err})") from None
-        return cls(header["name"], header["labels"], examples, partners, pairs)
+                        raise ValueError(
+                            f"{path}:{number}: 'kind' must be example, partner or pair, "
+                            f"got {kind!r}"
+                        )
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{path}: not UTF-8 text (byte {err.start})") from None
+        if header is None:
+            raise ValueError(f"{path}: empty file, expected a header line")
+        return cls(header["name"], [str(x) for x in header["labels"]], examples, partners, pairs)
 
 
 def stats_frame(probe_sets: Iterable[ProbeSet]) -> pd.DataFrame:

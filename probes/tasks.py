@@ -12,8 +12,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from probes.nli.generate import SUITES as NLI_SUITES
 from probes.nli.generate import THREE_WAY, NLIConfig, generate, nli_tokenizer
 from probes.vision.digits import IMAGE_SIZE, LABELS, DigitsConfig, generate_digits
+from probes.vision.digits import SUITES as DIGIT_SUITES
 
 
 @dataclass(frozen=True)
@@ -29,8 +31,10 @@ class Task:
     settings: type  # a frozen dataclass of generator settings
     generator: Callable[[Any], Any]  # settings -> benchmark (.train, .suites, .augment)
     labels: tuple[str, ...]
+    suites: tuple[str, ...]  # the evaluation suites the generator makes
     bias_types: dict[str, tuple[str, ...]]
     training_checks: tuple[str, ...]
+    analysed: tuple[str, ...]  # the suites a study analyses by default (their minimal pairs)
     tokenizer: Callable[[], Any] | None = None  # text tasks: the vocabulary of the benchmark
     image_size: int | None = None  # vision tasks: square images of this side
 
@@ -60,11 +64,13 @@ TASKS: dict[str, Task] = {
         settings=NLIConfig,
         generator=generate,
         labels=tuple(THREE_WAY),
+        suites=NLI_SUITES,
         bias_types={
             "overlap": ("lexical_overlap", "subsequence", "constituent"),
             "negation": ("negation",),
         },
         training_checks=("in_distribution", "lexical_overlap", "negation"),
+        analysed=("lexical_overlap", "negation"),
         tokenizer=nli_tokenizer,
     ),
     "digits": Task(
@@ -73,10 +79,12 @@ TASKS: dict[str, Task] = {
         settings=DigitsConfig,
         generator=generate_digits,
         labels=tuple(LABELS),
+        suites=DIGIT_SUITES,
         bias_types={
             "colour+marker": ("colour_conflicting", "marker_conflicting", "both_conflicting"),
         },
         training_checks=("in_distribution", "both_conflicting"),
+        analysed=("colour_conflicting", "marker_conflicting"),
         image_size=IMAGE_SIZE,
     ),
 }
@@ -87,6 +95,14 @@ def get_task(name: str) -> Task:
     if name not in TASKS:
         raise ValueError(f"unknown task '{name}'; known tasks: {', '.join(sorted(TASKS))}")
     return TASKS[name]
+
+
+def check_suites(task: str, names) -> None:
+    """A ValueError naming the suites that the task does not have, and the ones it has."""
+    known = get_task(task).suites
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f"unknown {task} suite(s) {unknown}; suites: {', '.join(known)}")
 
 
 def all_bias_types() -> dict[str, tuple[str, ...]]:

@@ -86,3 +86,28 @@ def test_pattern_divergence_is_zero_on_itself_and_symmetric(tiny_model, word_tok
     assert forward.shape == (8, 12)
     assert torch.allclose(forward, backward.T, atol=1e-6)
     assert (forward >= -1e-7).all() and (forward <= torch.log(torch.tensor(2.0)) + 1e-6).all()
+
+
+def test_negation_attention_matches_a_hand_computation(tiny_model):
+    tokenizer = tiny_model.tokenizer
+    batch = tiny_model.encode(
+        ["the doctor saw the lawyer .", "the artist paid .", "the doctor paid ."],
+        ["the lawyer did not see a doctor", "the artist paid", "not the doctor"],
+    )
+    special = [tokenizer.token_to_id(t) for t in ("[CLS]", "[SEP]", "[PAD]")]
+    negation = [tokenizer.token_to_id("not")]
+    stats = head_statistics(tiny_model, batch, special, negation)
+    _, cache = tiny_model.run_with_cache(batch)
+    for layer in range(2):
+        pattern = cache[f"blocks.{layer}.attn.hook_pattern"]
+        for head in range(4):
+            values = []
+            for example in (0, 2):  # the examples that contain a negation word
+                ids = batch.input_ids[example]
+                keys = ids == negation[0]
+                for query in range(int(batch.attention_mask[example].sum())):
+                    values.append(float(pattern[example, head, query][keys].sum()))
+            expected = sum(values) / len(values)
+            assert abs(float(stats["negation"][layer, head]) - expected) < 1e-6
+    none = head_statistics(tiny_model, batch[1:2], special, negation)["negation"]
+    assert torch.isnan(none).all()  # undefined without a negation word, never 0

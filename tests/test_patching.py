@@ -159,3 +159,61 @@ def test_a_sweep_over_chosen_layers_matches_the_full_sweep_there(model):
     one = patch_sweep(model, corrupt, source, "head", metric, per_position=True, layers=[1])
     assert torch.allclose(one[1], full[1], atol=1e-6)
     assert (one[0] == 0).all()
+
+
+def _run_with(model, batch, name, replace):
+    with torch.no_grad():
+        return model.run_with_hooks(batch, fwd_hooks=[(name, replace)])
+
+
+def test_all_position_mlp_patching_equals_a_direct_hooked_run(model):
+    clean, corrupt = pair_batches(6)
+    gold, foil = torch.zeros(5, dtype=torch.long), torch.ones(5, dtype=torch.long)
+    metric = logit_diff(gold, foil)
+    ours = patch_components(model, clean, corrupt, metric, "mlp")
+    _, clean_cache = model.run_with_cache(clean)
+    for layer in range(model.cfg.n_layers):
+        name = f"blocks.{layer}.hook_mlp_out"
+        direct = metric(_run_with(model, corrupt, name, lambda act, hook: clean_cache[hook.name]))
+        assert abs(float(ours[layer]) - float(direct.mean())) < TOLERANCE
+
+
+def test_noising_a_head_equals_a_direct_hooked_run(model):
+    clean, corrupt = pair_batches(7)
+    gold, foil = torch.ones(5, dtype=torch.long), torch.zeros(5, dtype=torch.long)
+    metric = logit_diff(gold, foil)
+    ours = patch_components(model, clean, corrupt, metric, "head", direction="noise")
+    _, corrupt_cache = model.run_with_cache(corrupt)
+    for layer in range(model.cfg.n_layers):
+        for head in range(model.cfg.n_heads):
+
+            def noise(act, hook, head=head):
+                act = act.clone()
+                act[:, :, head] = corrupt_cache[hook.name][:, :, head]
+                return act
+
+            direct = metric(_run_with(model, clean, f"blocks.{layer}.attn.hook_z", noise))
+            assert abs(float(ours[layer, head]) - float(direct.mean())) < TOLERANCE
+
+
+def test_mean_and_resample_ablations_equal_a_direct_computation(model):
+    batch, _ = pair_batches(8)
+    gold, foil = torch.zeros(5, dtype=torch.long), torch.ones(5, dtype=torch.long)
+    metric = logit_diff(gold, foil)
+    _, cache = model.run_with_cache(batch)
+    weight = batch.attention_mask.float()[:, :, None]  # mean over the unpadded examples
+    for kind in ("mean", "resample"):
+        ours = ablate_components(model, batch, metric, "mlp", kind=kind, seed=3)
+        order = torch.randperm(5, generator=torch.Generator().manual_seed(3))
+        order = torch.where(order == torch.arange(5), (order + 1) % 5, order)
+        for layer in range(model.cfg.n_layers):
+            act = cache[f"blocks.{layer}.hook_mlp_out"]
+            if kind == "mean":
+                mean = (act * weight).sum(0, keepdim=True) / weight.sum(0, keepdim=True)
+                source = mean.expand_as(act)
+            else:
+                assert not (order == torch.arange(5)).any()  # every example gets another's
+                source = act[order]
+            name = f"blocks.{layer}.hook_mlp_out"
+            direct = metric(_run_with(model, batch, name, lambda a, hook, s=source: s))
+            assert abs(float(ours[layer]) - float(direct.mean())) < TOLERANCE, (kind, layer)

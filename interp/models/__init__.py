@@ -33,16 +33,24 @@ def load(
 
     A string that is not an existing path is looked up as an id in `manifest` (by default the
     `checkpoints_manifest.yaml` of the current directory). Manifest entries are checked for
-    existence and, when they carry one, their sha256.
+    existence and, when they carry one, their sha256; their `label_map` renames the labels.
     """
+    if isinstance(source, str) and "/" not in source and not Path(source).exists():
+        manifest = manifest or Manifest.load()
+        source = manifest.entry(source)
     if isinstance(source, ModelEntry):
         manifest = manifest or Manifest.load()
-        return load(manifest.checkpoint_path(source.id, verify=True), device=device)
+        model = load(manifest.checkpoint_path(source.id, verify=True), device=device)
+        if source.label_map:
+            model.cfg.labels = [source.label_map.get(x, x) for x in model.cfg.labels]
+        model.meta.setdefault("id", source.id)
+        return model
     path = Path(source)
+    if path.is_file():
+        raise CheckpointError(
+            f"{path}: is a file; give the checkpoint folder that holds it ({path.parent})"
+        )
     if not path.exists():
-        if isinstance(source, str) and "/" not in source:
-            manifest = manifest or Manifest.load()
-            return load(manifest.checkpoint_path(source, verify=True), device=device)
         raise CheckpointError(f"{path}: no such checkpoint folder")
     if is_hf_folder(path):
         return load_hf(path, device=device)

@@ -13,11 +13,12 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from pydantic import ValidationError
 from tokenizers import Tokenizer
 from torch import Tensor
 
 from interp.errors import CheckpointError
-from interp.models.config import ClassifierConfig
+from interp.models.config import ClassifierConfig, describe_validation_error
 from interp.models.hooked import HookedClassifier
 from interp.models.weights import read_safetensors
 
@@ -37,17 +38,32 @@ def _labels(hf: dict, labels: list[str] | None) -> list[str]:
         return list(labels)
     id2label = hf.get("id2label")
     if id2label:
-        return [id2label[key] for key in sorted(id2label, key=int)]
+        return [str(id2label[key]) for key in sorted(id2label, key=int)]
     return [f"LABEL_{i}" for i in range(hf.get("num_labels", 2))]
 
 
-def config_from_hf(hf: dict, labels: list[str] | None = None) -> ClassifierConfig:
-    """The ClassifierConfig of a Hugging Face `config.json` (as a dict)."""
-    family = hf.get("model_type")
-    if family not in FAMILIES:
+def config_from_hf(
+    hf: dict, labels: list[str] | None = None, source: str = "config.json"
+) -> ClassifierConfig:
+    """The ClassifierConfig of a Hugging Face `config.json` (as a dict); a missing key or an
+    unsupported value is a CheckpointError naming `source` and the key."""
+    if hf.get("model_type") not in FAMILIES:
         raise CheckpointError(
-            f"model_type '{family}' is not supported; expected one of {', '.join(FAMILIES)}"
+            f"{source}: model_type '{hf.get('model_type')}' is not supported; expected one of "
+            f"{', '.join(FAMILIES)}"
         )
+    try:
+        return _config_from_hf(hf, labels)
+    except KeyError as err:
+        raise CheckpointError(
+            f"{source}: no '{err.args[0]}', which a {hf.get('model_type')} config needs"
+        ) from None
+    except ValidationError as err:
+        raise CheckpointError(f"{source}: {describe_validation_error(err)}") from None
+
+
+def _config_from_hf(hf: dict, labels: list[str] | None) -> ClassifierConfig:
+    family = hf["model_type"]
     if family == "distilbert":
         return ClassifierConfig(
             n_layers=hf["n_layers"],
@@ -65,8 +81,16 @@ def config_from_hf(hf: dict, labels: list[str] | None = None) -> ClassifierConfi
             pad_token_id=hf.get("pad_token_id") or 0,
         )
     if hf.get("position_embedding_type", "absolute") != "absolute":
-        raise CheckpointError(
-            f"position_embedding_type '{hf['position_embedding_type']}' is not supported"
+        raise ValidationError.from_exception_data(
+            "config",
+            [
+                {
+                    "type": "literal_error",
+                    "loc": ("position_embedding_type",),
+                    "input": hf["position_embedding_type"],
+                    "ctx": {"expected": "'absolute'"},
+                }
+            ],
         )
     return ClassifierConfig(
         n_layers=hf["num_hidden_layers"],
@@ -202,7 +226,9 @@ def load_hf(
         hf = json.loads((folder / "config.json").read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise CheckpointError(f"{folder / 'config.json'}: cannot be read ({err})") from None
-    cfg = config_from_hf(hf, labels)
+    if not isinstance(hf, dict):
+        raise CheckpointError(f"{folder / 'config.json'}: expected a JSON object")
+    cfg = config_from_hf(hf, labels, source=str(folder / "config.json"))
     family = hf["model_type"]
     weights = folder / "model.safetensors"
     if not weights.exists():

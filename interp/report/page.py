@@ -141,6 +141,8 @@ def summary_lines(results: dict) -> list[str]:
     by_group = {}
     for pair in results["pairs"]:
         by_group.setdefault(pair["group"], []).append(pair)
+        for suite, why in pair.get("skipped", {}).items():
+            lines.append(f"{pair['id']} on {suite}: not analysed ({why}).")
     for consistency in results.get("seed_consistency", []):
         group, suite = consistency["group"], consistency["suite"]
         parts = [p["suites"][suite] for p in by_group.get(group, []) if suite in p["suites"]]
@@ -177,6 +179,8 @@ def _pair_section(pair: dict, figures: _Figures) -> str:
         f'<h2 id="pair-{esc(pair["id"])}">Pair {esc(pair["id"])}: {esc(pair["teacher"])} '
         f"&rarr; {esc(pair['student'])}</h2>"
     ]
+    for suite, why in pair.get("skipped", {}).items():
+        parts.append(f'<p class="muted">{esc(suite)}: not analysed ({esc(why)}).</p>')
     for suite, part in pair["suites"].items():
         teacher, student, diff = part["teacher"], part["student"], part["diff"]
         extra = diff["extra"]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from interp.errors import ManifestError
+from interp.errors import ConfigError, ManifestError
 from interp.inputs import EncodedSet, encode_examples, predict_labels, predict_logits
 from interp.manifest import Manifest, ModelEntry, Recipe
 from interp.models import ClassifierConfig, HookedClassifier, load, load_hf
@@ -64,7 +64,40 @@ def architecture(task: str, arch: str | dict) -> ClassifierConfig:
                 f"unknown {task} architecture '{arch}'; presets: {', '.join(sorted(presets))}"
             )
         return ClassifierConfig(**base, **presets[arch])
-    return ClassifierConfig(**{**base, **next(iter(presets.values())), **arch})
+    return ClassifierConfig.from_dict(
+        {**base, **next(iter(presets.values())), **arch}, source="arch"
+    )
+
+
+def check_recipe(entry: ModelEntry) -> None:
+    """What can be checked of a recipe without training: its architecture, the losses' needs,
+    and its fix's requirements; a ManifestError naming the entry otherwise."""
+    recipe = entry.recipe
+    where = f"manifest entry '{entry.id}'"
+    if recipe is None:
+        raise ManifestError(f"{where} has a path, not a recipe")
+    if entry.role == "bias_model":
+        return
+    if needs_bias_model(recipe.loss) and recipe.bias_model is None:
+        raise ManifestError(f"{where}: loss '{recipe.loss}' needs recipe.bias_model")
+    if needs_teacher(recipe.loss) and recipe.teacher is None:
+        raise ManifestError(f"{where}: loss '{recipe.loss}' needs recipe.teacher")
+    if recipe.fix in ("teacher_init", "iterative") and recipe.teacher is None:
+        raise ManifestError(f"{where}: fix '{recipe.fix}' needs recipe.teacher")
+    if _is_pretrained(recipe.arch):
+        if recipe.arch.startswith("minilm-l") and recipe.arch not in PRETRAINED:
+            if recipe.fix != "teacher_init":
+                raise ManifestError(
+                    f"{where}: arch '{recipe.arch}' is built from a MiniLM teacher's layers; "
+                    "set fix: teacher_init"
+                )
+        return
+    try:
+        architecture(entry.task, recipe.arch)
+    except ConfigError as err:  # "arch: field 'x': ..."
+        raise ManifestError(f"{where}: recipe.{err}") from None
+    except ManifestError as err:
+        raise ManifestError(f"{where}: recipe.arch: {err}") from None
 
 
 def teacher_init_layers(n_teacher: int, n_student: int) -> list[int]:

@@ -14,6 +14,7 @@ from interp.train.executor import (
     RayBackend,
     run_graph,
 )
+from interp.train.recipes import check_recipe
 
 
 def dependencies(manifest: Manifest, model_id: str) -> list[str]:
@@ -51,13 +52,25 @@ def select(
     seed: int | None = None,
 ):
     """Entry ids named by `only`, or carrying one of `tags`, or all entries; with `seed`, only
-    unseeded entries and the copies of that seed."""
+    unseeded entries and the copies of that seed. Tags or a seed that select nothing are an
+    error that lists what there is."""
     if only:
         for model_id in only:
             manifest.entry(model_id)  # clear error for an unknown id
         return list(only)
     chosen = [m for m in manifest.models if not tags or set(m.tags) & set(tags)]
+    if tags and not chosen:
+        known = sorted({t for m in manifest.models for t in m.tags})
+        raise ManifestError(
+            f"no manifest entry carries the tags {list(tags)}; tags: {', '.join(known) or 'none'}"
+        )
     if seed is not None:
+        seeds = {m.id.rsplit("-s", 1)[1] for m in chosen if m.seed_group is not None}
+        if seeds and str(seed) not in seeds:
+            raise ManifestError(
+                f"the selected entries have no copy for seed {seed}; their seeds: "
+                f"{', '.join(sorted(seeds, key=int))}"
+            )
         chosen = [m for m in chosen if m.seed_group is None or m.id.endswith(f"-s{seed}")]
     return [m.id for m in chosen]
 
@@ -106,6 +119,8 @@ def build_zoo(
     without_recipe = [m for m in missing if manifest.entry(m).recipe is None]
     if without_recipe:
         raise ManifestError(f"no checkpoint and no recipe for {without_recipe}: check their 'path'")
+    for model_id in missing:  # every recipe is checked before anything trains
+        check_recipe(manifest.entry(model_id))
     for model_id in order:
         if model_id not in missing:
             log(f"  {model_id}: exists, skipped")

@@ -16,60 +16,87 @@ HANS_COLUMNS = ("gold_label", "sentence1", "sentence2", "heuristic", "subcase", 
 HANS_LABELS = {"entailment": "entailment", "non-entailment": "non-entailment"}
 
 
+def _open_text(path: Path, what: str):
+    """The file opened for reading (bytes, decoded line by line by `_lines`), or a ValueError
+    that says what is wrong with the path."""
+    if not path.exists():
+        raise ValueError(f"{path}: no such {what} file")
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, not a {what} file")
+    return path.open("rb")
+
+
+def _lines(handle, path: Path):
+    """The file's lines as text; a line that is not UTF-8 is a ValueError naming it."""
+    for number, raw in enumerate(handle, start=1):
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ValueError(
+                f"{path}:{number}: not UTF-8 text (byte 0x{raw[err.start]:02x})"
+            ) from None
+
+
 def read_hans(path: str | Path, limit: int | None = None) -> ProbeSet:
     """The HANS evaluation file (tab-separated, with a header) as a binary ProbeSet."""
     path = Path(path)
     examples: list[Example] = []
-    with path.open(newline="") as handle:
-        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+    with _open_text(path, "HANS") as opened:
+        reader = csv.reader(_lines(opened, path), delimiter="\t", quoting=csv.QUOTE_NONE)
         try:
-            header = next(reader)
-        except StopIteration:
-            raise ValueError(f"{path}: empty file, expected a HANS header line") from None
-        missing = [c for c in HANS_COLUMNS if c not in header]
-        if missing:
-            raise ValueError(f"{path}:1: HANS header lacks columns {missing}")
-        index = {name: header.index(name) for name in header}
-        for line_number, row in enumerate(reader, start=2):
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue
-            if len(row) != len(header):
-                raise ValueError(
-                    f"{path}:{line_number}: expected {len(header)} tab-separated fields, "
-                    f"got {len(row)}"
-                )
-            label = row[index["gold_label"]]
-            if label not in HANS_LABELS:
-                raise ValueError(
-                    f"{path}:{line_number}: gold_label '{label}' is not entailment or "
-                    "non-entailment"
-                )
-            pair_id = row[index["pairID"]] if "pairID" in index else f"hans-{line_number - 1}"
-            examples.append(
-                Example(
-                    id=pair_id,
-                    label=HANS_LABELS[label],
-                    suite="hans",
-                    heuristic=row[index["heuristic"]],
-                    subcase=row[index["subcase"]],
-                    bias_type="overlap",
-                    bias_aligned=label == "entailment",
-                    premise=row[index["sentence1"]],
-                    hypothesis=row[index["sentence2"]],
-                    template=row[index["template"]],
-                    premise_parse=row[index["sentence1_parse"]]
-                    if "sentence1_parse" in index
-                    else "",
-                    hypothesis_parse=row[index["sentence2_parse"]]
-                    if "sentence2_parse" in index
-                    else "",
-                )
-            )
-            if limit is not None and len(examples) >= limit:
-                break
+            examples = _hans_examples(reader, path, limit)
+        except csv.Error as err:
+            raise ValueError(f"{path}:{reader.line_num}: not a HANS line ({err})") from None
     if not examples:
         raise ValueError(f"{path}: no examples after the header")
     return ProbeSet("hans", list(BINARY), examples)
+
+
+def _hans_examples(reader, path: Path, limit: int | None) -> list[Example]:
+    examples: list[Example] = []
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ValueError(f"{path}: empty file, expected a HANS header line") from None
+    missing = [c for c in HANS_COLUMNS if c not in header]
+    if missing:
+        raise ValueError(f"{path}:1: HANS header lacks columns {missing}")
+    index = {name: header.index(name) for name in header}
+    for row in reader:
+        line_number = reader.line_num
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        if len(row) != len(header):
+            raise ValueError(
+                f"{path}:{line_number}: expected {len(header)} tab-separated fields, got {len(row)}"
+            )
+        label = row[index["gold_label"]]
+        if label not in HANS_LABELS:
+            raise ValueError(
+                f"{path}:{line_number}: gold_label '{label}' is not entailment or non-entailment"
+            )
+        pair_id = row[index["pairID"]] if "pairID" in index else f"hans-{line_number - 1}"
+        examples.append(
+            Example(
+                id=pair_id,
+                label=HANS_LABELS[label],
+                suite="hans",
+                heuristic=row[index["heuristic"]],
+                subcase=row[index["subcase"]],
+                bias_type="overlap",
+                bias_aligned=label == "entailment",
+                premise=row[index["sentence1"]],
+                hypothesis=row[index["sentence2"]],
+                template=row[index["template"]],
+                premise_parse=row[index["sentence1_parse"]] if "sentence1_parse" in index else "",
+                hypothesis_parse=row[index["sentence2_parse"]]
+                if "sentence2_parse" in index
+                else "",
+            )
+        )
+        if limit is not None and len(examples) >= limit:
+            break
+    return examples
 
 
 def read_mnli(path: str | Path, binary: bool = False, name: str = "mnli") -> ProbeSet:
@@ -77,18 +104,31 @@ def read_mnli(path: str | Path, binary: bool = False, name: str = "mnli") -> Pro
     annotator consensus) are skipped, as is usual. `binary` maps labels to the HANS scheme."""
     path = Path(path)
     examples: list[Example] = []
-    with path.open() as handle:
-        for line_number, line in enumerate(handle, start=1):
+    with _open_text(path, "MNLI JSON lines") as opened:
+        for line_number, line in enumerate(_lines(opened, path), start=1):
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
-                premise, hypothesis = record["sentence1"], record["sentence2"]
-                label = record["gold_label"]
             except json.JSONDecodeError as err:
                 raise ValueError(f"{path}:{line_number}: not valid JSON ({err.msg})") from None
-            except (KeyError, TypeError) as err:
-                raise ValueError(f"{path}:{line_number}: missing field {err}") from None
+            if not isinstance(record, dict):
+                raise ValueError(
+                    f"{path}:{line_number}: expected a JSON object with sentence1, sentence2 "
+                    f"and gold_label, got a JSON {type(record).__name__}"
+                )
+            missing = [k for k in ("sentence1", "sentence2", "gold_label") if k not in record]
+            if missing:
+                names = ", ".join(f"'{m}'" for m in missing)
+                raise ValueError(f"{path}:{line_number}: missing field {names}")
+            premise, hypothesis = record["sentence1"], record["sentence2"]
+            label = record["gold_label"]
+            for name, value in (("sentence1", premise), ("sentence2", hypothesis)):
+                if not isinstance(value, str) or not value.strip():
+                    raise ValueError(
+                        f"{path}:{line_number}: field '{name}' must be a non-empty string, "
+                        f"got {value!r}"
+                    )
             if label == "-":
                 continue
             if label not in THREE_WAY:

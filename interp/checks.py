@@ -1,0 +1,55 @@
+"""Checks that commands run before any work: the output folder can be written, the device
+exists. A failure is an InterpError that names the argument and says what to do."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from interp.errors import InterpError
+
+
+def writable_folder(path: str | Path, what: str = "--out") -> Path:
+    """Create `path` (and its parents) and prove it writable with a probe file, or fail."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InterpError(f"{what} {path}: is a file, not a folder; give a folder")
+    probe = path / f".interp-write-check-{os.getpid()}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except NotADirectoryError:
+        raise InterpError(
+            f"{what} {path}: a part of this path is a file, not a folder; give another folder"
+        ) from None
+    except PermissionError:
+        raise InterpError(f"{what} {path}: no permission to write there") from None
+    except OSError as err:
+        raise InterpError(f"{what} {path}: cannot write there ({err.strerror or err})") from None
+    return path
+
+
+def check_device(device: str) -> str:
+    """The device if torch can use it; a clear error for a typo or a missing GPU."""
+    import torch  # lazy: the command-line checks run before torch is otherwise needed
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise InterpError(
+            f"--device {device!r} is not a torch device; use cpu, cuda or cuda:N"
+        ) from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InterpError(
+                f"--device {device}: this torch ({torch.__version__}) sees no CUDA GPU; "
+                "use --device cpu"
+            )
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise InterpError(
+                f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) visible"
+            )
+    elif parsed.type not in ("cpu", "mps"):
+        raise InterpError(f"--device {device}: only cpu and cuda are supported")
+    return device
