@@ -20,10 +20,11 @@ from scipy.stats import spearmanr
 
 from interp.attention import head_statistics
 from interp.attribution import Method, attribute_edges, attribute_nodes
+from interp.chunking import chunks, default_batch_size
 from interp.circuits import Circuit, circuit_from_curve, faithfulness_curve
 from interp.contrast import ContrastPairs
 from interp.models import HookedClassifier
-from interp.patching import patch_components
+from interp.patching import metric_rows, patch_components
 from probes.nli.lexicon import NEGATION_WORDS
 
 SPECIAL_TOKENS = ("[CLS]", "[SEP]", "[PAD]", "<s>", "</s>", "<pad>")
@@ -70,17 +71,37 @@ def _node_of_input(name: str) -> str:
     return name.rsplit(".", 1)[0] if name.count(".") == 2 else name
 
 
-def _circuit_edges(model, pairs: ContrastPairs, nodes: list[str], steps: int) -> dict[str, float]:
+def _circuit_edges(
+    model, pairs: ContrastPairs, nodes: list[str], steps: int, batch_size: int | None
+) -> dict[str, float]:
     """Edge scores among circuit nodes (plus the embeddings and logits); pre-norm text only."""
     if model.cfg.norm != "pre":
         return {}
-    scores, _ = attribute_edges(model, pairs.clean, pairs.corrupt, pairs.metric(), steps=steps)
+    scores, _ = attribute_edges(
+        model, pairs.clean, pairs.corrupt, pairs.metric(), steps=steps, batch_size=batch_size
+    )
     keep = set(nodes) | {"embed", "logits"}
     return {
         name: value
         for name, value in scores.edges().items()
         if name.split("->")[0] in keep and _node_of_input(name.split("->")[1]) in keep
     }
+
+
+@torch.no_grad()
+def mean_metrics(
+    model: HookedClassifier, pairs: ContrastPairs, batch_size: int | None = None
+) -> tuple[float, float]:
+    """Mean metric on the clean and on the corrupt inputs, streamed over chunks."""
+    n = len(pairs.clean)
+    size = batch_size or default_batch_size(model.cfg, pairs.clean.shape[1])
+    sums = [0.0, 0.0]
+    metric = pairs.metric()
+    for part in chunks(n, size):
+        chunk_metric = metric_rows(metric, part, n)
+        sums[0] += float(chunk_metric(model(pairs.clean[part])).sum())
+        sums[1] += float(chunk_metric(model(pairs.corrupt[part])).sum())
+    return sums[0] / n, sums[1] / n
 
 
 def analyse_model(
@@ -91,16 +112,18 @@ def analyse_model(
     target: float = 0.8,
     steps: int = 5,
     method: Method = "eap-ig",
+    batch_size: int | None = None,
 ) -> ModelAnalysis:
-    """Attribution, exact patching, circuit and attention statistics (module docstring)."""
+    """Attribution, exact patching, circuit and attention statistics (module docstring), each
+    streamed over chunks of `batch_size` pairs (default: from the model size)."""
     metric = pairs.metric()
     model.eval()
-    with torch.no_grad():
-        clean_value = float(metric(model(pairs.clean)).mean())
-        corrupt_value = float(metric(model(pairs.corrupt)).mean())
-    scores = attribute_nodes(model, pairs.clean, pairs.corrupt, metric, method, steps)
-    heads = patch_components(model, pairs.clean, pairs.corrupt, metric, "head") - corrupt_value
-    mlps = patch_components(model, pairs.clean, pairs.corrupt, metric, "mlp") - corrupt_value
+    clean_value, corrupt_value = mean_metrics(model, pairs, batch_size)
+    chunked = dict(batch_size=batch_size)
+    scores = attribute_nodes(model, pairs.clean, pairs.corrupt, metric, method, steps, **chunked)
+    heads = patch_components(model, pairs.clean, pairs.corrupt, metric, "head", **chunked)
+    mlps = patch_components(model, pairs.clean, pairs.corrupt, metric, "mlp", **chunked)
+    heads, mlps = heads - corrupt_value, mlps - corrupt_value
     exact = {}
     for layer in range(model.cfg.n_layers):
         for head in range(model.cfg.n_heads):
@@ -109,11 +132,13 @@ def analyse_model(
     attribution = scores.as_dict()
     names = list(attribution)
     rho = spearmanr([attribution[n] for n in names], [exact[n] for n in names]).statistic
-    curve = faithfulness_curve(model, pairs.clean, pairs.corrupt, metric, scores)
+    curve = faithfulness_curve(model, pairs.clean, pairs.corrupt, metric, scores, **chunked)
     circuit = circuit_from_curve(curve, scores, target)
-    edges = _circuit_edges(model, pairs, circuit.nodes, steps)
+    edges = _circuit_edges(model, pairs, circuit.nodes, steps, batch_size)
     circuit.edges = sorted(edges)
-    stats = head_statistics(model, pairs.clean, special_ids(model), negation_ids(model))
+    stats = head_statistics(
+        model, pairs.clean, special_ids(model), negation_ids(model), batch_size=batch_size
+    )
     return ModelAnalysis(
         model=model_id,
         suite=suite,

@@ -6,6 +6,7 @@ import torch
 from jaxtyping import Bool, Float
 from torch import Tensor
 
+from interp.chunking import chunks, default_batch_size, over_chunks
 from interp.models import Batch, HookedClassifier
 
 
@@ -61,12 +62,16 @@ def _real_queries(batch: Batch) -> Tensor:
     return batch.attention_mask.bool()
 
 
+STATISTICS = ("overlap", "negation", "special", "entropy")
+
+
 @torch.no_grad()
 def head_statistics(
     model: HookedClassifier,
     batch: Batch,
     special_ids: list[int],
     negation_ids: list[int] = (),
+    batch_size: int | None = None,
 ) -> dict[str, Float[Tensor, "layer head"]]:
     """Per-head statistics over a batch of premise/hypothesis pairs.
 
@@ -75,56 +80,94 @@ def head_statistics(
     - `special`: mass to special tokens ([CLS], [SEP]);
     - `entropy`: entropy (nats) of the attention distribution of real query tokens.
     Overlap is NaN for a batch without overlapping tokens, negation for one without negations.
+    Each is a mean over query tokens, accumulated over chunks of `batch_size` examples.
     """
     batch = batch.to(model.cfg.device)
+    if len(batch) == 0:
+        raise ValueError("no examples to compute attention statistics on: the batch is empty")
+    size = batch_size or default_batch_size(model.cfg, batch.shape[1])
+    totals: dict | None = None
+    for part in over_chunks(chunks(len(batch), size), "attention statistics"):
+        chunk = _statistic_sums(model, batch[part], special_ids, negation_ids)
+        totals = (
+            chunk
+            if totals is None
+            else {
+                name: (totals[name][0] + total, totals[name][1] + count)
+                for name, (total, count) in chunk.items()
+            }
+        )
+    undefined = torch.tensor(float("nan"))
+    return {
+        name: torch.where(count > 0, total / count.clamp_min(1e-12), undefined)
+        for name, (total, count) in totals.items()
+    }
+
+
+def _statistic_sums(model, batch: Batch, special_ids, negation_ids) -> dict:
+    """Per statistic, ([layer, head] sum over the chunk's query tokens, [layer, head] count)."""
     names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(model.cfg.n_layers)]
     _, cache = model.run_with_cache(batch, names_filter=names)
-    queries = _real_queries(batch)  # [batch, query]
+    queries = _real_queries(batch).float()[:, None]  # [batch, 1, query]
     ids = batch.input_ids
-    is_special = torch.isin(ids, torch.tensor(list(special_ids), device=ids.device))
+    is_special = torch.isin(ids, torch.tensor(list(special_ids), device=ids.device)).float()
     is_negation = torch.isin(ids, torch.tensor(list(negation_ids) or [-1], device=ids.device))
-    has_negation = is_negation.any(-1)  # [batch]
-    overlap_mask = (
-        identical_token_mask(batch, special_ids) if batch.token_type_ids is not None else None
-    )
-    stats = {name: [] for name in ("overlap", "negation", "special", "entropy")}
-    q_weight = queries.float()[:, None]  # [batch, 1, query]
+    negation_rows = queries * is_negation.any(-1).float()[:, None, None]
+    overlap = identical_token_mask(batch, special_ids) if batch.token_type_ids is not None else None
+    overlap_rows = overlap.any(-1)[:, None].float() if overlap is not None else None
+    sums = {name: [] for name in STATISTICS}
     for name in names:
         pattern = cache[name]  # [batch, head, query, key]
-        special = (pattern * is_special[:, None, None].float()).sum(-1)
-        stats["special"].append((special * q_weight).sum((0, 2)) / q_weight.sum((0, 2)))
+        special = (pattern * is_special[:, None, None]).sum(-1)
         entropy = -(pattern * pattern.clamp_min(1e-12).log()).sum(-1)
-        stats["entropy"].append((entropy * q_weight).sum((0, 2)) / q_weight.sum((0, 2)))
-        negation_rows = q_weight * has_negation[:, None, None].float()
-        negation = (pattern * is_negation[:, None, None].float()).sum(-1)
-        total = negation_rows.sum((0, 2))
-        stats["negation"].append(
-            (negation * negation_rows).sum((0, 2)) / total
-            if total.sum() > 0
-            else torch.full((model.cfg.n_heads,), float("nan"), device=pattern.device)
-        )
-        if overlap_mask is not None and overlap_mask.any():
-            stats["overlap"].append(_overlap_mass(pattern, overlap_mask))
+        negation = (pattern * is_negation.float()[:, None, None]).sum(-1)
+        sums["special"].append(((special * queries).sum((0, 2)), queries.sum((0, 2))))
+        sums["entropy"].append(((entropy * queries).sum((0, 2)), queries.sum((0, 2))))
+        sums["negation"].append(((negation * negation_rows).sum((0, 2)), negation_rows.sum((0, 2))))
+        if overlap is not None:
+            mass = (pattern * overlap[:, None].float()).sum(-1)
+            sums["overlap"].append(((mass * overlap_rows).sum((0, 2)), overlap_rows.sum((0, 2))))
         else:
-            stats["overlap"].append(
-                torch.full((model.cfg.n_heads,), float("nan"), device=pattern.device)
-            )
-    return {key: torch.stack(value).cpu() for key, value in stats.items()}
+            zero = torch.zeros(model.cfg.n_heads, device=pattern.device)
+            sums["overlap"].append((zero, zero))
+    heads = model.cfg.n_heads
+    return {
+        name: (
+            torch.stack([t for t, _ in parts]).cpu(),
+            torch.stack([c.expand(heads) for _, c in parts]).cpu(),
+        )
+        for name, parts in sums.items()
+    }
 
 
 @torch.no_grad()
 def pattern_divergence(
-    teacher: HookedClassifier, student: HookedClassifier, batch: Batch
+    teacher: HookedClassifier,
+    student: HookedClassifier,
+    batch: Batch,
+    batch_size: int | None = None,
 ) -> Float[Tensor, "teacher_head student_head"]:
     """Jensen-Shannon divergence (nats) between the attention patterns of every teacher head and
     every student head on the same inputs, averaged over real query tokens.
 
     Rows are teacher heads in order (layer-major), columns student heads; both models must read
-    the same token ids, so they must share a tokenizer.
+    the same token ids, so they must share a tokenizer. Streams over chunks of `batch_size`.
     """
     if teacher.tokenizer is not None and student.tokenizer is not None:
         if teacher.tokenizer.get_vocab() != student.tokenizer.get_vocab():
             raise ValueError("pattern divergence needs two models with the same tokenizer")
+    size = batch_size or default_batch_size(teacher.cfg, batch.shape[1])
+    total, weight_total = 0.0, 0.0
+    for part in over_chunks(chunks(len(batch), size), "pattern divergence"):
+        rows = batch[part]
+        weight = _real_queries(rows).float().cpu()  # [batch, query]
+        total = total + _divergence_sums(teacher, student, rows, weight)
+        weight_total = weight_total + weight.sum()
+    return total / weight_total
+
+
+def _divergence_sums(teacher, student, batch: Batch, weight: Tensor) -> Tensor:
+    """[teacher head, student head] JS divergence summed over one chunk's query tokens."""
 
     def patterns(model: HookedClassifier) -> Tensor:
         names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(model.cfg.n_layers)]
@@ -132,13 +175,14 @@ def pattern_divergence(
         return torch.cat([cache[n].cpu() for n in names], dim=1)  # [batch, heads, q, k]
 
     p, q = patterns(teacher), patterns(student)
-    weight = _real_queries(batch).float().cpu()  # [batch, query]
     out = torch.zeros(p.shape[1], q.shape[1])
+    log_q = q.clamp_min(1e-12).log()
     for i in range(p.shape[1]):
         a = p[:, i : i + 1]  # [batch, 1, q, k]
         m = 0.5 * (a + q)
-        kl_a = (a * (a.clamp_min(1e-12).log() - m.clamp_min(1e-12).log())).sum(-1)
-        kl_b = (q * (q.clamp_min(1e-12).log() - m.clamp_min(1e-12).log())).sum(-1)
+        log_m = m.clamp_min(1e-12).log()
+        kl_a = (a * (a.clamp_min(1e-12).log() - log_m)).sum(-1)
+        kl_b = (q * (log_q - log_m)).sum(-1)
         js = 0.5 * (kl_a + kl_b)  # [batch, student_heads, query]
-        out[i] = (js * weight[:, None]).sum((0, 2)) / weight.sum()
+        out[i] = (js * weight[:, None]).sum((0, 2))
     return out

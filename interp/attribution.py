@@ -26,9 +26,10 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from interp.chunking import chunks, default_batch_size, over_chunks
 from interp.errors import InterpError
 from interp.models import Batch, HookedClassifier
-from interp.patching import Metric, prepare_pair
+from interp.patching import Metric, metric_rows, prepare_pair
 
 Method = Literal["eap", "eap-ig", "eap-ig-activations"]
 
@@ -196,10 +197,25 @@ def attribute_nodes(
     method: Method = "eap-ig-activations",
     steps: int = 5,
     device: str | None = None,
+    batch_size: int | None = None,
 ) -> NodeScores:
     """Estimated effect of denoising each head (`hook_z`) and MLP (`hook_mlp_out`), averaged
-    over examples; comparable with `patch_components(..., direction="denoise")`."""
+    over examples; comparable with `patch_components(..., direction="denoise")`. Streams over
+    chunks of `batch_size` pairs (default: from the model size)."""
     model, clean, corrupt = prepare_pair(model, clean, corrupt, device)
+    n = len(clean)
+    size = batch_size or default_batch_size(model.cfg, clean.shape[1])
+    total = None
+    for part in over_chunks(chunks(n, size), f"attribution ({method})"):
+        sums = _node_score_sums(
+            model, clean[part], corrupt[part], metric_rows(metric, part, n), method, steps
+        )
+        total = sums if total is None else total + sums
+    return NodeScores((total / n).detach().cpu(), node_names(model))
+
+
+def _node_score_sums(model, clean, corrupt, metric, method, steps) -> Tensor:
+    """Per node, the attribution summed over the examples of one chunk."""
     names = _node_activations(model)
     with torch.no_grad():
         _, clean_cache = model.run_with_cache(clean, names_filter=names)
@@ -208,16 +224,15 @@ def attribute_nodes(
         grads = _layer_path_gradients(model, corrupt, metric, clean_cache, corrupt_cache, steps)
     else:
         grads = _interpolated_gradients(model, clean, corrupt, metric, names, method, steps)
-    n = len(clean)
     scores = []
     for layer in range(model.cfg.n_layers):
         z = f"blocks.{layer}.attn.hook_z"
         delta = clean_cache[z] - corrupt_cache[z]
-        scores.append((delta * grads[z]).sum((0, 1, 3)) / n)  # [head]
+        scores.append((delta * grads[z]).sum((0, 1, 3)))  # [head]
         mlp = f"blocks.{layer}.hook_mlp_out"
         delta = clean_cache[mlp] - corrupt_cache[mlp]
-        scores.append(((delta * grads[mlp]).sum() / n).reshape(1))
-    return NodeScores(torch.cat(scores).detach().cpu(), node_names(model))
+        scores.append((delta * grads[mlp]).sum().reshape(1))
+    return torch.cat(scores).detach()
 
 
 def _edge_hooks(model: HookedClassifier) -> tuple[list[str], list[str]]:
@@ -241,11 +256,13 @@ def attribute_edges(
     method: Method = "eap-ig",
     steps: int = 5,
     device: str | None = None,
+    batch_size: int | None = None,
 ) -> tuple[EdgeScores, dict[str, float]]:
     """Edge scores (pre-norm models) and the node attribution of every downstream input.
 
     The second value maps each downstream input (`a2.h1.q`, `m1`, `logits`) to
     (input_clean - input_corrupt) . gradient, which equals the sum of its incoming edges.
+    Streams over chunks of `batch_size` pairs.
     """
     if model.cfg.norm != "pre":
         raise InterpError(
@@ -253,19 +270,43 @@ def attribute_edges(
             "outputs); this model is post-norm: use attribute_nodes"
         )
     model, clean, corrupt = prepare_pair(model, clean, corrupt, device)
+    n = len(clean)
+    size = batch_size or default_batch_size(model.cfg, clean.shape[1])
     saved_flags = (model.cfg.use_attn_result, model.cfg.use_split_qkv_input)
     model.set_use_attn_result(True)
     model.set_use_split_qkv_input(True)
+    total, inputs_total = None, None
     try:
-        outputs, inputs = _edge_hooks(model)
-        with torch.no_grad():
-            _, clean_cache = model.run_with_cache(clean, names_filter=outputs + inputs)
-            _, corrupt_cache = model.run_with_cache(corrupt, names_filter=outputs + inputs)
-        grads = _interpolated_gradients(model, clean, corrupt, metric, inputs, method, steps)
+        for part in over_chunks(chunks(n, size), f"edge attribution ({method})"):
+            metric_part = metric_rows(metric, part, n)
+            scores, node_inputs, up_names, down_names = _edge_sums(
+                model, clean[part], corrupt[part], metric_part, method, steps
+            )
+            total = scores if total is None else total + scores
+            inputs_total = (
+                node_inputs
+                if inputs_total is None
+                else {k: inputs_total[k] + v for k, v in node_inputs.items()}
+            )
     finally:
         model.set_use_attn_result(saved_flags[0])
         model.set_use_split_qkv_input(saved_flags[1])
-    n, heads = len(clean), model.cfg.n_heads
+    valid = torch.tensor(
+        [[_earlier(u, v) for v in down_names] for u in up_names], device=total.device
+    )
+    scores = torch.where(valid, total / n, torch.zeros_like(total))
+    node_inputs = {name: float(value / n) for name, value in inputs_total.items()}
+    return EdgeScores(scores.detach().cpu(), up_names, down_names), node_inputs
+
+
+def _edge_sums(model, clean, corrupt, metric, method, steps):
+    """Edge scores and downstream input attributions summed over one chunk's examples."""
+    outputs, inputs = _edge_hooks(model)
+    with torch.no_grad():
+        _, clean_cache = model.run_with_cache(clean, names_filter=outputs + inputs)
+        _, corrupt_cache = model.run_with_cache(corrupt, names_filter=outputs + inputs)
+    grads = _interpolated_gradients(model, clean, corrupt, metric, inputs, method, steps)
+    heads = model.cfg.n_heads
 
     # Upstream deltas, each [batch, pos, d_model].
     up_names, up_deltas = ["embed"], [clean_cache[outputs[0]] - corrupt_cache[outputs[0]]]
@@ -300,13 +341,9 @@ def attribute_edges(
 
     up = torch.stack(up_deltas)  # [U, batch, pos, d]
     down = torch.stack(down_grads)  # [D, batch, pos, d]
-    scores = torch.einsum("ubpd,vbpd->uv", up, down) / n
-    valid = torch.tensor(
-        [[_earlier(u, v) for v in down_names] for u in up_names], device=scores.device
-    )
-    scores = torch.where(valid, scores, torch.zeros_like(scores))
+    scores = torch.einsum("ubpd,vbpd->uv", up, down).detach()
     node_inputs = {
-        name: float((delta * grad).sum() / n)
+        name: (delta * grad).sum().detach()
         for name, delta, grad in zip(down_names, down_deltas, down_grads)
     }
-    return EdgeScores(scores.detach().cpu(), up_names, down_names), node_inputs
+    return scores, node_inputs, up_names, down_names

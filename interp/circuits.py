@@ -22,9 +22,10 @@ import torch
 from torch import Tensor
 
 from interp.attribution import NodeScores, node_names
+from interp.chunking import chunks, default_batch_size, over_chunks
 from interp.io import atomic_write_text
 from interp.models import Batch, HookedClassifier
-from interp.patching import Metric
+from interp.patching import MAX_ROWS, Metric, metric_rows
 
 # Faithfulness is NaN when |m(model) - m(empty)| (metric units) is below this.
 SEPARATION_FLOOR = 0.05
@@ -95,12 +96,31 @@ def circuit_metric(
     metric: Metric,
     circuits: Sequence[Sequence[str]],
     chunk_size: int = 16,
+    batch_size: int | None = None,
+    max_rows: int = MAX_ROWS,
 ) -> Tensor:
-    """Mean metric of the clean run with every node outside each circuit patched to corrupt."""
+    """Mean metric of the clean run with every node outside each circuit patched to corrupt.
+
+    Streams over chunks of `batch_size` pairs; one forward pass stacks at most `chunk_size`
+    circuits and `max_rows` rows."""
     if len(clean) == 0:
         raise ValueError("no minimal pairs to evaluate a circuit on: the clean batch is empty")
     model.eval()
     clean, corrupt = clean.to(model.cfg.device), corrupt.to(model.cfg.device)
+    n = len(clean)
+    size = batch_size or default_batch_size(model.cfg, clean.shape[1])
+    total = torch.zeros(len(circuits))
+    for part in over_chunks(chunks(n, size), "circuits"):
+        rows = part.stop - part.start
+        per_pass = max(1, min(chunk_size, max_rows // rows))
+        total += _circuit_sums(
+            model, clean[part], corrupt[part], metric_rows(metric, part, n), circuits, per_pass
+        )
+    return total / n
+
+
+def _circuit_sums(model, clean, corrupt, metric, circuits, chunk_size) -> Tensor:
+    """Per circuit, the metric summed over one chunk's examples."""
     names = []
     for layer in range(model.cfg.n_layers):
         names += [f"blocks.{layer}.attn.hook_z", f"blocks.{layer}.hook_mlp_out"]
@@ -135,7 +155,7 @@ def circuit_metric(
             ]
         with model.hooks(fwd_hooks=hooks):
             logits = model(clean.repeat(k))
-        values.append(metric(logits).view(k, n).mean(-1))
+        values.append(metric(logits).view(k, n).sum(-1))
     return torch.cat(values).cpu()
 
 
@@ -145,10 +165,12 @@ def faithfulness(
     corrupt: Batch,
     metric: Metric,
     circuits: Sequence[Sequence[str]],
+    batch_size: int | None = None,
 ) -> Tensor:
     """Faithfulness of each circuit (see the module docstring)."""
     every = node_names(model)
-    values = circuit_metric(model, clean, corrupt, metric, [every, [], *circuits])
+    circuits = [every, [], *circuits]
+    values = circuit_metric(model, clean, corrupt, metric, circuits, batch_size=batch_size)
     full, empty = values[0], values[1]
     if abs(float(full - empty)) < SEPARATION_FLOOR:  # the model does not tell the pair apart
         return torch.full_like(values[2:], float("nan"))
@@ -162,12 +184,14 @@ def faithfulness_curve(
     metric: Metric,
     scores: NodeScores,
     sizes: Sequence[int] | None = None,
+    batch_size: int | None = None,
 ) -> dict:
     """Faithfulness of the top-k circuits for each k, with the two areas over k / n_nodes."""
     ranked = [name for name, _ in scores.top(len(scores.names))]
     n = len(ranked)
     sizes = list(range(n + 1)) if sizes is None else sorted(set(sizes) | {0, n})
-    values = faithfulness(model, clean, corrupt, metric, [ranked[:k] for k in sizes])
+    circuits = [ranked[:k] for k in sizes]
+    values = faithfulness(model, clean, corrupt, metric, circuits, batch_size=batch_size)
     x = np.array(sizes, dtype=float) / n
     y = values.numpy().astype(float)
     return {

@@ -103,10 +103,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from interp.io import atomic_write_text
     from interp.manifest import Manifest
     from interp.train.zoo import select
+    from probes.nli import read_hans, read_mnli
 
     manifest = Manifest.load(args.manifest)
     ids = [m for m in select(manifest, args.only, args.tag, args.seed) if manifest.exists(m)]
-    tables = evaluate_manifest(manifest, ids, device=args.device, n_bootstrap=args.bootstrap)
+    files = [read_hans(path) for path in args.hans or []]
+    files += [read_mnli(path, name=Path(path).stem) for path in args.mnli or []]
+    tables = evaluate_manifest(
+        manifest,
+        ids,
+        device=args.device,
+        n_bootstrap=args.bootstrap,
+        extra_suites={"nli": files},
+        suites=args.suites,
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for name, frame in tables.items():
@@ -121,6 +131,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "display.width", 160, "display.max_columns", 20, "display.float_format", "{:.3f}".format
     ):
         print(tables["suites"].pivot(index="model", columns="suite", values="accuracy"))
+        print("\nin-distribution accuracy; per bias type, aligned / conflicting accuracy and gap:")
+        print(tables["validity"].to_string(index=False))
         if not tables["distillability"].empty:
             columns = [
                 c
@@ -155,6 +167,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         target=args.target,
         min_separation=args.min_separation,
         ig_steps=args.ig_steps,
+        batch_size=args.batch_size,
         attribution=args.attribution,
         bootstrap=args.bootstrap,
         build=not args.no_build,
@@ -205,7 +218,14 @@ def cmd_circuit(args: argparse.Namespace) -> int:
     )
     print(f"pairs: {selection['rule']} ({selection['separated_by_teacher']} separated)")
     analysis = analyse_model(
-        model, args.model, args.suite, pairs, args.target, args.ig_steps, args.attribution
+        model,
+        args.model,
+        args.suite,
+        pairs,
+        args.target,
+        args.ig_steps,
+        args.attribution,
+        args.batch_size,
     )
     circuit = analysis.circuit
     print(
@@ -229,7 +249,9 @@ def cmd_attention(args: argparse.Namespace) -> int:
     model, suite = _load_for_analysis(args, args.model)
     examples = suite.examples[: args.pairs]
     batch = model.encode([e.premise for e in examples], [e.hypothesis for e in examples])
-    stats = head_statistics(model, batch, special_ids(model), negation_ids(model))
+    stats = head_statistics(
+        model, batch, special_ids(model), negation_ids(model), batch_size=args.batch_size
+    )
     heads = model.cfg.n_heads
     rows = [
         {"head": f"a{layer}.h{head}", **{k: float(v[layer, head]) for k, v in stats.items()}}
@@ -260,12 +282,28 @@ def cmd_diff(args: argparse.Namespace) -> int:
     )
     print(f"pairs: {selection['rule']} ({selection['separated_by_teacher']} separated)")
     t_analysis = analyse_model(
-        teacher, args.teacher, args.suite, t_pairs, args.target, args.ig_steps, args.attribution
+        teacher,
+        args.teacher,
+        args.suite,
+        t_pairs,
+        args.target,
+        args.ig_steps,
+        args.attribution,
+        args.batch_size,
     )
     s_analysis = analyse_model(
-        student, args.student, args.suite, s_pairs, args.target, args.ig_steps, args.attribution
+        student,
+        args.student,
+        args.suite,
+        s_pairs,
+        args.target,
+        args.ig_steps,
+        args.attribution,
+        args.batch_size,
     )
-    diff = compare_pair(teacher, student, t_analysis, s_analysis, t_pairs, s_pairs)
+    diff = compare_pair(
+        teacher, student, t_analysis, s_analysis, t_pairs, s_pairs, batch_size=args.batch_size
+    )
     cross = diff.extra["cross_faithfulness"]
     print(f"{args.teacher} -> {args.student} on {args.suite}:")
     print(f"  shared       {', '.join(diff.shared) or '-'}")
@@ -315,6 +353,12 @@ def _add_executor_args(parser: argparse.ArgumentParser, jobs: int) -> None:
 
 def _add_attribution_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ig-steps", type=int, default=5, help="EAP-IG interpolation steps")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        help="minimal pairs per chunk of analysis (default: from the model size; memory does "
+        "not grow with the number of pairs)",
+    )
     parser.add_argument(
         "--attribution",
         choices=["eap", "eap-ig", "eap-ig-activations"],
@@ -382,6 +426,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--device", default="cpu")
     evaluate.add_argument("--out", default="reports/eval", help="folder for CSV and JSON tables")
     evaluate.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
+    evaluate.add_argument("--hans", nargs="+", metavar="FILE", help="also a HANS file (suite hans)")
+    evaluate.add_argument(
+        "--mnli", nargs="+", metavar="FILE", help="also MNLI JSON lines (suite: the file's name)"
+    )
+    evaluate.add_argument("--suites", nargs="+", help="only these suites (e.g. hans)")
     evaluate.set_defaults(func=cmd_eval)
 
     study = sub.add_parser(

@@ -109,6 +109,7 @@ def match_components(
     student: HookedClassifier,
     batch: Batch,
     layer_map: Literal["auto", "init", "behaviour", "depth"] = "auto",
+    batch_size: int | None = None,
 ) -> Correspondence:
     """Map every student head and MLP to a teacher one (see the module docstring).
 
@@ -124,7 +125,8 @@ def match_components(
             "layer_map='init' needs a student started from this teacher's layers "
             "(its training record has no fix: teacher_init from this teacher)"
         )
-    divergence = pattern_divergence(teacher, student, batch)  # [teacher heads, student heads]
+    # [teacher heads, student heads]
+    divergence = pattern_divergence(teacher, student, batch, batch_size=batch_size)
     similarity = 1.0 - divergence / math.log(2.0)
     t_heads, s_heads = teacher.cfg.n_heads, student.cfg.n_heads
     matches, layer_scores = {}, torch.zeros(student.cfg.n_layers, teacher.cfg.n_layers)
@@ -271,12 +273,15 @@ def compare_pair(
     teacher_pairs: ContrastPairs,
     student_pairs: ContrastPairs,
     correspondence: Correspondence | None = None,
+    batch_size: int | None = None,
 ) -> CircuitDiff:
     """The circuit diff of a teacher/student pair on one suite, with faithfulness curves,
     cross-faithfulness (each circuit mapped onto the other model and evaluated there) and the
     diverging heads; the correspondence is matched on the teacher's clean inputs if not given."""
     if correspondence is None:
-        correspondence = match_components(teacher, student, teacher_pairs.clean)
+        correspondence = match_components(
+            teacher, student, teacher_pairs.clean, batch_size=batch_size
+        )
     teacher_circuit = teacher_analysis.circuit_object()
     student_circuit = student_analysis.circuit_object()
     diff = diff_circuits(teacher_circuit, student_circuit, correspondence)
@@ -289,6 +294,7 @@ def compare_pair(
         student_pairs.corrupt,
         student_pairs.metric(),
         [teacher_on_student],
+        batch_size=batch_size,
     )
     on_teacher = faithfulness(
         teacher,
@@ -296,6 +302,7 @@ def compare_pair(
         teacher_pairs.corrupt,
         teacher_pairs.metric(),
         [student_on_teacher],
+        batch_size=batch_size,
     )
     diff.extra = {
         "correspondence": json.loads(correspondence.to_json()),

@@ -37,11 +37,15 @@ def correctness_frame(
 
 
 def evaluate_model(
-    model: HookedClassifier, model_id: str, suites: Iterable[ProbeSet]
+    model: HookedClassifier,
+    model_id: str,
+    suites: Iterable[ProbeSet],
+    encodings: dict | None = None,
 ) -> pd.DataFrame:
-    """Per-example correctness of one model on every suite (concatenated)."""
+    """Per-example correctness of one model on every suite (concatenated). Suites are encoded
+    in chunks; `encodings`, shared between models, keeps one encoding per tokenizer."""
     return pd.concat(
-        [correctness_frame(model_id, s, predict_labels(model, s)) for s in suites],
+        [correctness_frame(model_id, s, predict_labels(model, s, cache=encodings)) for s in suites],
         ignore_index=True,
     )
 
@@ -66,6 +70,27 @@ def accuracy_tables(examples: pd.DataFrame) -> dict[str, pd.DataFrame]:
     if {"bias_aligned", "bias_conflicting"} <= set(aligned.columns):
         aligned["gap"] = aligned["bias_aligned"] - aligned["bias_conflicting"]
     return {"suites": by_suite, "subcases": by_subcase, "bias_gap": aligned}
+
+
+def validity_table(examples: pd.DataFrame) -> pd.DataFrame:
+    """Per model: in-distribution accuracy and, per bias type, accuracy on its bias-aligned
+    and bias-conflicting examples and the gap between them (one row per model)."""
+    rows = []
+    for model_id, part in examples.groupby("model", sort=False):
+        row = {"model": model_id}
+        held = part[part["suite"] == "in_distribution"]
+        row["in_distribution"] = held["correct"].mean() if len(held) else float("nan")
+        for bias_type, suites in BIAS_TYPES.items():
+            rows_of_type = part[part["suite"].isin(suites)].dropna(subset=["bias_aligned"])
+            if rows_of_type.empty:
+                continue
+            aligned = rows_of_type[rows_of_type["bias_aligned"] == True]["correct"].mean()  # noqa: E712
+            conflicting = rows_of_type[rows_of_type["bias_aligned"] == False]["correct"].mean()  # noqa: E712
+            row[f"{bias_type}_aligned"] = aligned
+            row[f"{bias_type}_conflicting"] = conflicting
+            row[f"{bias_type}_gap"] = aligned - conflicting
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def conflicting_mask(examples: pd.DataFrame, bias_type: str) -> pd.Series:
@@ -148,27 +173,40 @@ def distillability_table(
 
 
 def evaluate_manifest(
-    manifest, model_ids: Sequence[str], device: str = "cpu", n_bootstrap: int = 1000
+    manifest,
+    model_ids: Sequence[str],
+    device: str = "cpu",
+    n_bootstrap: int = 1000,
+    extra_suites: dict[str, Sequence[ProbeSet]] | None = None,
+    suites: Sequence[str] | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Evaluate existing models of the manifest on every suite of their task.
+    """Evaluate existing models of the manifest on every suite of their task, plus
+    `extra_suites` per task (e.g. a HANS file for NLI); `suites` keeps only those names.
 
     Returns the per-example frame, the accuracy tables, and the distillability table of every
     pair whose models were all evaluated.
     """
     frames = []
     tasks = {}
+    encodings: dict = {}  # one encoding of each suite per tokenizer, shared by the models
     for model_id in model_ids:
         entry = manifest.entry(model_id)
         if entry.role == "bias_model":
             continue
         model = load(model_id, manifest=manifest, device=device)
-        suites = get_task(entry.task).benchmark(manifest.data.get(entry.task)).suites.values()
-        frames.append(evaluate_model(model, model_id, suites))
+        task_suites = get_task(entry.task).benchmark(manifest.data.get(entry.task)).suites
+        chosen = [*task_suites.values(), *(extra_suites or {}).get(entry.task, [])]
+        if suites is not None:
+            chosen = [s for s in chosen if s.name in suites]
+        if not chosen:
+            raise ValueError(f"{model_id}: none of the suites {list(suites)} to evaluate on")
+        frames.append(evaluate_model(model, model_id, chosen, encodings))
         tasks[model_id] = entry.task
     if not frames:
         raise ValueError("no trained model to evaluate among the selection")
     examples = pd.concat(frames, ignore_index=True)
     tables = accuracy_tables(examples)
+    tables["validity"] = validity_table(examples)
     evaluated = set(tasks)
     pairs = [
         {

@@ -6,6 +6,7 @@ own tokenizer, images stacked as pixel values for the model's patch front end.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -117,14 +118,62 @@ def check_labels(model: HookedClassifier, probe_set: ProbeSet) -> None:
     )
 
 
+ENCODE_CHUNK = 2048  # examples tokenised (and padded) together when streaming a suite
+
+
+def encoding_key(model: HookedClassifier) -> str:
+    """Models with the same key read the same inputs: the same tokenizer (or image size)."""
+    if model.tokenizer is None:
+        return f"images-{model.cfg.image_size}-{model.cfg.n_channels}"
+    return hashlib.sha256(model.tokenizer.to_str().encode()).hexdigest()
+
+
+def _content_key(examples: Sequence[Example]) -> str:
+    """A digest of what the examples hold (ids alone repeat across benchmark seeds)."""
+    digest = hashlib.sha256()
+    for e in examples:
+        digest.update(f"{e.id}\t{e.premise}\t{e.hypothesis}\n".encode())
+        if e.image is not None:
+            digest.update(np.ascontiguousarray(e.image).tobytes())
+    return digest.hexdigest()
+
+
+def encode_in_chunks(
+    model: HookedClassifier,
+    examples: Sequence[Example],
+    cache: dict | None = None,
+    name: str = "",
+) -> list[EncodedSet]:
+    """A suite's examples encoded `ENCODE_CHUNK` at a time (each chunk padded to its own
+    longest input), once per tokenizer when a `cache` dict is shared between models."""
+    key = (encoding_key(model), name, _content_key(examples))
+    if cache is not None and name and key in cache:
+        return cache[key]
+    parts = [
+        encode_examples(model, examples[start : start + ENCODE_CHUNK], with_labels=False)
+        for start in range(0, len(examples), ENCODE_CHUNK)
+    ]
+    if cache is not None and name:
+        cache[key] = parts
+    return parts
+
+
 @torch.no_grad()
 def predict_labels(
-    model: HookedClassifier, probe_set: ProbeSet, batch_size: int = 256
+    model: HookedClassifier,
+    probe_set: ProbeSet,
+    batch_size: int = 256,
+    cache: dict | None = None,
 ) -> list[str]:
-    """Predicted label strings in the probe set's scheme (three-way -> binary where needed)."""
+    """Predicted label strings in the probe set's scheme (three-way -> binary where needed).
+
+    The suite is encoded and predicted in chunks; with a shared `cache`, a suite is tokenised
+    once for all models that share a tokenizer."""
     check_labels(model, probe_set)
-    data = encode_examples(model, probe_set.examples, with_labels=False)
-    predicted = [model.cfg.labels[i] for i in predict_logits(model, data, batch_size).argmax(-1)]
+    predicted = []
+    for part in encode_in_chunks(model, probe_set.examples, cache, probe_set.name):
+        logits = predict_logits(model, part, batch_size)
+        predicted += [model.cfg.labels[i] for i in logits.argmax(-1)]
     if probe_set.labels == BINARY and not set(BINARY) <= set(model.cfg.labels):
         return ["entailment" if p == "entailment" else "non-entailment" for p in predicted]
     return predicted

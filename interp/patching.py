@@ -24,42 +24,77 @@ import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor
 
+from interp.chunking import chunks, default_batch_size, over_chunks
 from interp.models import Batch, HookedClassifier
 
 Metric = Callable[[Tensor], Tensor]  # logits [k * batch, n_labels] -> [k * batch]
 Component = Literal["head", "mlp", "resid"]
 HOOKS = {"head": "attn.hook_z", "mlp": "hook_mlp_out", "resid": "hook_resid_pre"}
+MAX_ROWS = 4096  # rows of one stacked forward pass (patches x pairs), bounding its memory
 
 
 def _tile(values: Tensor, rows: int) -> Tensor:
     if rows % len(values):
         raise ValueError(f"{rows} logit rows are not a whole number of copies of {len(values)}")
-    return values.to(torch.long).repeat(rows // len(values))
+    return values.repeat(rows // len(values), *([1] * (values.ndim - 1)))
 
 
-def logit_diff(gold: Tensor, foil: Tensor) -> Metric:
-    """Logit of the gold label minus logit of the foil, per example."""
+class LogitDiff:
+    """Logit of the gold label minus logit of the foil, per example. `rows(index)` gives the
+    metric of a subset of the examples, so that analyses can stream over chunks of pairs."""
 
-    def metric(logits: Tensor) -> Tensor:
+    def __init__(self, gold: Tensor, foil: Tensor):
+        self.gold, self.foil = gold.to(torch.long), foil.to(torch.long)
+
+    def __call__(self, logits: Tensor) -> Tensor:
         rows = torch.arange(len(logits), device=logits.device)
-        g, f = (
-            _tile(gold, len(logits)).to(logits.device),
-            _tile(foil, len(logits)).to(logits.device),
-        )
-        return logits[rows, g] - logits[rows, f]
+        gold = _tile(self.gold, len(logits)).to(logits.device)
+        foil = _tile(self.foil, len(logits)).to(logits.device)
+        return logits[rows, gold] - logits[rows, foil]
 
-    return metric
+    def rows(self, index: Tensor) -> "LogitDiff":
+        index = index.to(self.gold.device)
+        return LogitDiff(self.gold[index], self.foil[index])
 
 
-def kl_to_clean(clean_logits: Tensor) -> Metric:
+class KLToClean:
     """KL(clean || patched) of the label distributions, per example (0: clean behaviour)."""
-    clean = F.log_softmax(clean_logits.detach(), dim=-1)
 
-    def metric(logits: Tensor) -> Tensor:
-        reference = clean.repeat(len(logits) // len(clean), 1).to(logits.device)
+    def __init__(self, clean_logits: Tensor):
+        self.clean = F.log_softmax(clean_logits.detach(), dim=-1)
+
+    def __call__(self, logits: Tensor) -> Tensor:
+        reference = _tile(self.clean, len(logits)).to(logits.device)
         return (reference.exp() * (reference - F.log_softmax(logits, dim=-1))).sum(-1)
 
-    return metric
+    def rows(self, index: Tensor) -> "KLToClean":
+        chunk = KLToClean.__new__(KLToClean)
+        chunk.clean = self.clean[index.to(self.clean.device)]
+        return chunk
+
+
+def logit_diff(gold: Tensor, foil: Tensor) -> LogitDiff:
+    """Logit of the gold label minus logit of the foil, per example."""
+    return LogitDiff(gold, foil)
+
+
+def kl_to_clean(clean_logits: Tensor) -> KLToClean:
+    """KL(clean || patched) of the label distributions, per example (0: clean behaviour)."""
+    return KLToClean(clean_logits)
+
+
+def metric_rows(metric: Metric, part: slice, n: int) -> Metric:
+    """The metric for the examples `part` of `n`. A plain function cannot be split: it is only
+    usable when the chunk is the whole batch."""
+    if part.start == 0 and part.stop == n:
+        return metric
+    if not hasattr(metric, "rows"):
+        raise ValueError(
+            "streaming over chunks of pairs needs a metric that knows its examples (logit_diff, "
+            "kl_to_clean, or any object with rows(index)); pass batch_size >= the number of "
+            "pairs to use a plain function"
+        )
+    return metric.rows(torch.arange(part.start, part.stop))
 
 
 def normalised_recovery(patched: Tensor, clean_value: Tensor, corrupt_value: Tensor) -> Tensor:
@@ -79,41 +114,6 @@ def _component_names(model: HookedClassifier, component: Component) -> list[str]
 def run_cache(model: HookedClassifier, batch: Batch, names: list[str]) -> tuple[Tensor, dict]:
     logits, cache = model.run_with_cache(batch, names_filter=names)
     return logits, cache
-
-
-@torch.no_grad()
-def ablation_source(
-    cache: dict[str, Tensor],
-    kind: Literal["zero", "mean", "resample"],
-    attention_mask: Tensor | None = None,
-    seed: int = 0,
-) -> dict[str, Tensor]:
-    """Replacement activations: zeros, the mean over unpadded examples at each position, or
-    the activation of another example of the batch (a seeded derangement)."""
-    out = {}
-    n = next(iter(cache.values())).shape[0]
-    if kind == "resample":
-        generator = torch.Generator().manual_seed(seed)
-        order = torch.randperm(n, generator=generator)
-        order = torch.where(order == torch.arange(n), (order + 1) % n, order) if n > 1 else order
-    for name, act in cache.items():
-        if kind == "zero":
-            out[name] = torch.zeros_like(act)
-        elif kind == "mean":
-            if attention_mask is not None:
-                weight = attention_mask.to(act.device, act.dtype)
-                weight = weight.view(*weight.shape, *([1] * (act.ndim - 2)))
-                mean = (act * weight).sum(0, keepdim=True) / weight.sum(0, keepdim=True).clamp_min(
-                    1
-                )
-            else:
-                mean = act.mean(0, keepdim=True)
-            out[name] = mean.expand_as(act).clone()
-        elif kind == "resample":
-            out[name] = act[order.to(act.device)]
-        else:
-            raise ValueError(f"unknown ablation '{kind}': zero, mean or resample")
-    return out
 
 
 def _run_patched(
@@ -164,16 +164,57 @@ def patch_sweep(
     per_position: bool = False,
     chunk_size: int = 64,
     layers: Sequence[int] | None = None,
+    batch_size: int | None = None,
+    max_rows: int = MAX_ROWS,
 ) -> Tensor:
     """Patch every component of a kind, one at a time, from `source` into the `base` run.
 
-    `source` holds the replacement activations by hook name, or is the batch to take them from
-    (then one forward pass caches both runs).
+    `source` holds the replacement activations by hook name (one row per example), or is the
+    batch to take them from (then one forward pass caches both runs).
 
     Returns the metric per patch and example: heads [layer, head, (pos,) batch], MLPs
     [layer, (pos,) batch], residual stream [layer, pos, batch] (always per position).
     With `layers`, only those layers are patched (the other rows stay zero).
+    Pairs are processed `batch_size` at a time (default: from the model size), and one forward
+    pass stacks at most `chunk_size` patches and `max_rows` rows.
     """
+    base = base.to(model.cfg.device)
+    n = len(base)
+    size = batch_size or default_batch_size(model.cfg, base.shape[1])
+    results = []
+    for part in over_chunks(chunks(n, size), "patching"):
+        rows = part.stop - part.start
+        if isinstance(source, Batch):
+            part_source = source[part]
+        else:
+            part_source = {name: act[part] for name, act in source.items()}
+        patches = max(1, min(chunk_size, max_rows // max(rows, 1)))
+        results.append(
+            _sweep(
+                model,
+                base[part],
+                part_source,
+                component,
+                metric_rows(metric, part, n),
+                per_position,
+                patches,
+                layers,
+            )
+        )
+    return torch.cat(results, dim=-1)
+
+
+def _sweep(
+    model: HookedClassifier,
+    base: Batch,
+    source: dict[str, Tensor] | Batch,
+    component: Component,
+    metric: Metric,
+    per_position: bool,
+    chunk_size: int,
+    layers: Sequence[int] | None,
+) -> Tensor:
+    """`patch_sweep` on one chunk of pairs, `chunk_size` patches per forward pass."""
     cfg = model.cfg
     device = cfg.device
     base = base.to(device)
@@ -272,12 +313,42 @@ def patch_components(
     per_position: bool = False,
     chunk_size: int = 64,
     device: str | None = None,
+    batch_size: int | None = None,
 ) -> Float[Tensor, "..."]:
     """Mean metric over examples after patching each component (see `patch_sweep` for shapes,
     without the batch axis). Denoising patches clean activations into the corrupt run."""
     model, clean, corrupt = prepare_pair(model, clean, corrupt, device)
     base, other = (corrupt, clean) if direction == "denoise" else (clean, corrupt)
-    return patch_sweep(model, base, other, component, metric, per_position, chunk_size).mean(-1)
+    sweep = patch_sweep(
+        model, base, other, component, metric, per_position, chunk_size, batch_size=batch_size
+    )
+    return sweep.mean(-1)
+
+
+def derangement(n: int, seed: int) -> Tensor:
+    """A seeded permutation in which no example is its own source (for n > 1)."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return torch.where(order == torch.arange(n), (order + 1) % n, order) if n > 1 else order
+
+
+@torch.no_grad()
+def _mean_activations(model, batch: Batch, names: list[str], size: int) -> dict[str, Tensor]:
+    """Per position, the mean over examples of each activation (over unpadded examples for
+    text), accumulated chunk by chunk."""
+    sums: dict[str, Tensor] = {}
+    weights: dict[str, Tensor] = {}
+    for part in chunks(len(batch), size):
+        rows = batch[part]
+        _, cache = run_cache(model, rows, names)
+        for name, act in cache.items():
+            if rows.input_ids is not None:
+                weight = rows.attention_mask.to(act.device, act.dtype)
+                weight = weight.view(*weight.shape, *([1] * (act.ndim - 2)))
+            else:
+                weight = torch.ones(act.shape[0], *([1] * (act.ndim - 1)), device=act.device)
+            sums[name] = sums.get(name, 0) + (act * weight).sum(0, keepdim=True)
+            weights[name] = weights.get(name, 0) + weight.sum(0, keepdim=True)
+    return {name: sums[name] / weights[name].clamp_min(1) for name in sums}
 
 
 def ablate_components(
@@ -290,11 +361,41 @@ def ablate_components(
     chunk_size: int = 64,
     seed: int = 0,
     device: str | None = None,
+    batch_size: int | None = None,
 ) -> Tensor:
-    """Mean metric over examples after ablating each component in turn."""
+    """Mean metric over examples after ablating each component in turn: its activation set to
+    zero, to its mean over the batch (per position), or to another example's (resample, a
+    seeded derangement). Streams over chunks of `batch_size` examples."""
+    if kind not in ("zero", "mean", "resample"):
+        raise ValueError(f"unknown ablation '{kind}': zero, mean or resample")
     model = _prepare(model, device)
     batch = batch.to(model.cfg.device)
-    _, cache = run_cache(model, batch, _component_names(model, component))
-    mask = batch.attention_mask if batch.input_ids is not None else None
-    source = ablation_source(cache, kind, mask, seed)
-    return patch_sweep(model, batch, source, component, metric, per_position, chunk_size).mean(-1)
+    n = len(batch)
+    if n == 0:
+        raise ValueError("nothing to ablate: the batch is empty")
+    names = _component_names(model, component)
+    size = batch_size or default_batch_size(model.cfg, batch.shape[1])
+    means = _mean_activations(model, batch, names, size) if kind == "mean" else {}
+    order = derangement(n, seed)
+    total = None
+    for part in over_chunks(chunks(n, size), "ablation"):
+        rows = batch[part]
+        if kind == "resample":
+            _, source = run_cache(model, batch[order[part]], names)
+        elif kind == "mean":
+            source = {k: v.expand(len(rows), *v.shape[1:]).clone() for k, v in means.items()}
+        else:
+            _, cache = run_cache(model, rows, names)
+            source = {k: torch.zeros_like(v) for k, v in cache.items()}
+        sweep = patch_sweep(
+            model,
+            rows,
+            source,
+            component,
+            metric_rows(metric, part, n),
+            per_position,
+            chunk_size,
+            batch_size=len(rows),
+        )
+        total = sweep.sum(-1) if total is None else total + sweep.sum(-1)
+    return total / n

@@ -46,6 +46,7 @@ class StudyConfig:
     ig_steps: int = 5
     attribution: str = "eap-ig"  # node ranking: eap, eap-ig or eap-ig-activations
     bootstrap: int = 1000
+    batch_size: int | None = None  # pairs per chunk of analysis; None: from the model size
     build: bool = True
     jobs: int = 2
     executor: str = "local"  # or "ray"
@@ -180,7 +181,14 @@ class AnalysisCache:
                 teacher, None, suite, cfg.n_pairs, cfg.min_separation, cfg.device
             )
             analysis = analyse_model(
-                teacher, teacher_id, suite.name, t_pairs, cfg.target, cfg.ig_steps, cfg.attribution
+                teacher,
+                teacher_id,
+                suite.name,
+                t_pairs,
+                cfg.target,
+                cfg.ig_steps,
+                cfg.attribution,
+                cfg.batch_size,
             )
             self.teachers[key] = (t_pairs, analysis, selection)
         return self.teachers[key]
@@ -228,10 +236,26 @@ def _analyse_suite(pair: Pair, teacher, student, suite, cfg: StudyConfig, cache)
     ids = {c.id for c, _ in t_pairs.pairs}
     s_pairs = contrast_pairs(student, suite, cfg.n_pairs, cfg.device, ids)
     s_analysis = analyse_model(
-        student, pair.student, suite.name, s_pairs, cfg.target, cfg.ig_steps, cfg.attribution
+        student,
+        pair.student,
+        suite.name,
+        s_pairs,
+        cfg.target,
+        cfg.ig_steps,
+        cfg.attribution,
+        cfg.batch_size,
     )
-    correspondence = match_components(teacher, student, t_pairs.clean)
-    diff = compare_pair(teacher, student, t_analysis, s_analysis, t_pairs, s_pairs, correspondence)
+    correspondence = match_components(teacher, student, t_pairs.clean, batch_size=cfg.batch_size)
+    diff = compare_pair(
+        teacher,
+        student,
+        t_analysis,
+        s_analysis,
+        t_pairs,
+        s_pairs,
+        correspondence,
+        batch_size=cfg.batch_size,
+    )
     return {
         "teacher": asdict(t_analysis),
         "student": asdict(s_analysis),
