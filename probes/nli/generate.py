@@ -1,8 +1,10 @@
 """Generate the synthetic NLI benchmark: a biased training set, challenge suites, augmentation data.
 
 Training examples fall in three groups:
-- full lexical overlap (share `overlap_share`): entailment with probability `overlap_bias`;
-- a negated hypothesis (share `negation_share`): contradiction with probability `negation_bias`;
+- full lexical overlap (share `overlap_share`): entailment with probability `overlap_bias`, in
+  every construction family (`templates.OVERLAP_FAMILIES`);
+- a negated hypothesis (share `negation_share`): contradiction with probability `negation_bias`,
+  in every family (`templates.NEGATION_FAMILIES`);
 - neither: the three labels equally often.
 Evaluation suites draw their people from noun pairs held out of training, and every evaluation
 item (premise, hypothesis) is excluded from the training and augmentation sets.
@@ -21,7 +23,10 @@ from probes.nli.grammar import bracket, sentence, text
 from probes.nli.templates import (
     CONTRADICTION,
     ENTAILMENT,
+    NEGATION_FAMILIES,
     NEUTRAL,
+    OVERLAP_FAMILIES,
+    TEMPLATES,
     Draw,
     Item,
     Template,
@@ -215,31 +220,31 @@ def _no_bias(t: Template) -> tuple[str, bool | None]:
 
 
 def _training_like(builder: _Builder, cfg: NLIConfig, n: int, conflicting_only: bool) -> None:
-    """Draw `n` examples from the training distribution (or only its bias-conflicting part)."""
+    """Draw `n` examples from the training distribution (or only its bias-conflicting part).
+
+    Full-overlap and negated examples come from construction families (see
+    `templates.OVERLAP_FAMILIES`): a family, then its bias-aligned member with the shortcut's
+    probability, else a bias-conflicting member.
+    """
     rng = builder.draw.rng
-    overlap_ent = templates("challenge", ENTAILMENT) + templates("train_overlap", ENTAILMENT)
-    overlap_non = [
-        t for t in templates("challenge") + templates("train_overlap") if t.label != ENTAILMENT
-    ]
-    negation = {label: templates("negation", label) for label in THREE_WAY}
     low = {label: templates("low_overlap", label) for label in THREE_WAY}
     conflict_share = cfg.overlap_share + cfg.negation_share
 
-    def weighted(pool: list[Template]) -> Callable[[], Template]:
-        weights = [t.weight for t in pool]
-        return lambda: rng.choices(pool, weights)[0]
+    def family_pool(families: dict, bias: float) -> list[Template]:
+        names = list(families)
+        family = families[rng.choices(names, [families[f][0] for f in names])[0]]
+        aligned = not conflicting_only and rng.random() < bias
+        return [TEMPLATES[name] for name in family[1 if aligned else 2]]
 
     for _ in range(n):
         group = rng.random() * (conflict_share if conflicting_only else 1.0)
         if group < cfg.overlap_share:
-            entailed = not conflicting_only and rng.random() < cfg.overlap_bias
-            pool = overlap_ent if entailed else overlap_non
-            builder.add(weighted(pool), _three_way, _overlap_bias, _check_overlap_group)
+            pool = family_pool(OVERLAP_FAMILIES, cfg.overlap_bias)
+            builder.add(
+                lambda p=pool: rng.choice(p), _three_way, _overlap_bias, _check_overlap_group
+            )
         elif group < conflict_share:
-            if not conflicting_only and rng.random() < cfg.negation_bias:
-                pool = negation[CONTRADICTION]
-            else:
-                pool = negation[rng.choice([ENTAILMENT, NEUTRAL])]
+            pool = family_pool(NEGATION_FAMILIES, cfg.negation_bias)
             builder.add(
                 lambda p=pool: rng.choice(p), _three_way, _negation_bias, _check_negation_group
             )

@@ -70,13 +70,15 @@ FACTIVE_SUBORDINATORS = "since because although".split()
 NP_S_VERBS = "knew forgot remembered".split()
 
 NEGATION_WORDS = ("not", "never", "no", "nobody")
+# Words that turn a negation word into an assertion (`no doubt`, `not surprisingly`).
+NEGATION_CUES = ("doubt", "surprisingly")
 FUNCTION_WORDS = "the a who that was by did and or near in someone , .".split()
 
 
 def all_words() -> list[str]:
     """Every word the grammar can produce, for building the vocabulary."""
     words = set(PEOPLE + LOCATIONS + ADJECTIVES + MANNER_ADVERBS + FUNCTION_WORDS)
-    words |= set(NEGATION_WORDS)
+    words |= set(NEGATION_WORDS) | set(NEGATION_CUES)
     for verb in TRANSITIVE + INTRANSITIVE:
         words |= set(verb)
     for group in (

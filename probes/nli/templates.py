@@ -4,10 +4,16 @@ Each template draws words, builds a premise and a hypothesis tree, and states th
 (entailment / neutral / contradiction) that the construction implies. Non-entailed challenge
 templates also build a minimal-pair partner: the same number of tokens, the opposite label.
 
-Cue words (if, probably, believed, or, since, certainly, knew, and, manner adverbs) appear in
-training with both labels: dropping a modifier in a monotone position keeps entailment
+Cue words (if, probably, believed, or, since, certainly, knew, and, manner adverbs) can appear
+in training with both labels: dropping a modifier in a monotone position keeps entailment
 (`cue_drop`), swapping the roles of a clause inside the cue's scope breaks it (`cue_swap`), so no
-single word gives a label away.
+single word gives a label away. The non-entailed uses are the rare side of the shortcut, so a
+20,000-example training set holds only a handful of each.
+
+Negated hypotheses come in families around one contradiction (`did_not`, `never`, ...): the
+bias-conflicting members either differ in who or what the hypothesis is about
+(`negated_other_object`), add a modifier (`negated_with_location`), negate the premise too
+(`never_to_did_not`), or use a negation word that asserts (`no_doubt`, `not_surprisingly`).
 """
 
 from __future__ import annotations
@@ -31,11 +37,6 @@ from probes.nli.grammar import (
 )
 
 ENTAILMENT, NEUTRAL, CONTRADICTION = "entailment", "neutral", "contradiction"
-# Training weight of the non-entailed templates that only word order (who did what to whom)
-# tells apart from their entailed partners. At weight 1 they are ~0.2% of training each and no
-# model fitted them even on training data, so no debiasing could move their challenge
-# accuracy; at 4 an ERM teacher still fails them while reweighting learns them (see the README).
-ROLE_WEIGHT = 4.0
 
 
 @dataclass
@@ -52,7 +53,6 @@ class Template:
     label: str  # three-way label the construction implies
     build: Callable[["Draw"], Item]
     group: str  # challenge / train_overlap / negation / low_overlap
-    weight: float = 1.0  # sampling weight within its pool
 
 
 class Draw:
@@ -87,9 +87,9 @@ class Draw:
 TEMPLATES: dict[str, Template] = {}
 
 
-def template(name: str, heuristic: str, label: str, group: str, weight: float = 1.0):
+def template(name: str, heuristic: str, label: str, group: str):
     def register(build: Callable[[Draw], Item]) -> Callable[[Draw], Item]:
-        TEMPLATES[name] = Template(name, heuristic, label, build, group, weight)
+        TEMPLATES[name] = Template(name, heuristic, label, build, group)
         return build
 
     return register
@@ -112,7 +112,7 @@ def _(d: Draw) -> Item:
     return Item(premise, _s(np(b), v, np(a)), partner=(premise, _s(np(a), v, np(b))))
 
 
-@template("passive_swap", "lexical_overlap", NEUTRAL, "challenge", weight=ROLE_WEIGHT)
+@template("passive_swap", "lexical_overlap", NEUTRAL, "challenge")
 def _(d: Draw) -> Item:
     a, b, _c = d.people()
     v = d.transitive(participle_is_past=True)
@@ -120,7 +120,7 @@ def _(d: Draw) -> Item:
     return Item(premise, _s(np(a), v, np(b)), partner=(premise, _s(np(b), v, np(a))))
 
 
-@template("relative_clause_swap", "lexical_overlap", NEUTRAL, "challenge", weight=ROLE_WEIGHT)
+@template("relative_clause_swap", "lexical_overlap", NEUTRAL, "challenge")
 def _(d: Draw) -> Item:
     a, b, c = d.people()
     v, w = d.two_transitive()
@@ -128,7 +128,7 @@ def _(d: Draw) -> Item:
     return Item(premise, _s(np(a), v, np(b)), partner=(premise, _s(np(b), v, np(a))))
 
 
-@template("conjunction_swap", "lexical_overlap", NEUTRAL, "challenge", weight=ROLE_WEIGHT)
+@template("conjunction_swap", "lexical_overlap", NEUTRAL, "challenge")
 def _(d: Draw) -> Item:
     a, b, c = d.people()
     v = d.transitive()
@@ -182,7 +182,7 @@ def _(d: Draw) -> Item:
     return Item(premise, _s(np(b), v, np(c)), partner=(premise, _s(np(a), v, np(c))))
 
 
-@template("relative_clause_on_subject", "subsequence", NEUTRAL, "challenge", weight=ROLE_WEIGHT)
+@template("relative_clause_on_subject", "subsequence", NEUTRAL, "challenge")
 def _(d: Draw) -> Item:
     a, b, c = d.people()
     v, w = d.two_transitive()
@@ -328,8 +328,7 @@ def _cue_structure(d: Draw, kind: str, modified: bool, swapped: bool) -> Tree:
     return _coordinate(kind, inner, second)
 
 
-# One template for all cue kinds, weighted as if each kind were a template of its own.
-@template("cue_drop", "other", ENTAILMENT, "train_overlap", weight=len(CUE_KINDS))
+@template("cue_drop", "other", ENTAILMENT, "train_overlap")
 def _(d: Draw) -> Item:
     kind = d.pick(CUE_KINDS)
     premise = _cue_structure(d, kind, modified=True, swapped=False)
@@ -350,7 +349,7 @@ def _strip_modifier(tree: Tree, kind: str) -> Tree:
     return tree[:-1] + ((second[0], second[1], second[2][:-1]),)
 
 
-@template("cue_swap", "other", NEUTRAL, "train_overlap", weight=len(CUE_KINDS))
+@template("cue_swap", "other", NEUTRAL, "train_overlap")
 def _(d: Draw) -> Item:
     kind = d.pick(CUE_KINDS)
     state = d.rng.getstate()
@@ -475,6 +474,66 @@ def _(d: Draw) -> Item:
     return Item(_s(np(a), v, np(b)), negated(np(a), v, np(b), place))
 
 
+@template("negated_other_verb", "negation", NEUTRAL, "negation")
+def _(d: Draw) -> Item:
+    a, b, _c = d.people()
+    v, w = d.two_transitive()
+    premise = _s(np(a), v, np(b))
+    return Item(premise, negated(np(a), w, np(b)), partner=(premise, negated(np(a), v, np(b))))
+
+
+@template("never_other_subject", "negation", NEUTRAL, "negation")
+def _(d: Draw) -> Item:
+    a, b, _c = d.people()
+    i = d.intransitive()
+    premise = _s(np(a), i)
+    return Item(premise, never(np(b), i), partner=(premise, never(np(a), i)))
+
+
+@template("nobody_other_object", "negation", NEUTRAL, "negation")
+def _(d: Draw) -> Item:
+    a, b, c = d.people()
+    v = d.transitive()
+    premise = _s(np(a), v, np(b))
+    hypothesis = ("S", NOBODY, ("VP", v.past, np(c)))
+    return Item(premise, hypothesis, partner=(premise, ("S", NOBODY, ("VP", v.past, np(b)))))
+
+
+@template("no_other_object", "negation", NEUTRAL, "negation")
+def _(d: Draw) -> Item:
+    a, b, c = d.people()
+    v = d.transitive()
+    premise = _s(np(a), v, np(b))
+    hypothesis = ("S", ("NP", "no", a), ("VP", v.past, np(c)))
+    partner = ("S", ("NP", "no", a), ("VP", v.past, np(b)))
+    return Item(premise, hypothesis, partner=(premise, partner))
+
+
+@template("no_doubt", "negation", ENTAILMENT, "negation")
+def _(d: Draw) -> Item:
+    """A negation word that asserts: `no doubt the doctor saw the lawyer`."""
+    a, b, _c = d.people()
+    v = d.transitive()
+    sentence_tree = _s(np(a), v, np(b))
+    return Item(sentence_tree, ("S", ("ADVP", "no", "doubt"), sentence_tree))
+
+
+@template("not_surprisingly", "negation", ENTAILMENT, "negation")
+def _(d: Draw) -> Item:
+    """`not surprisingly the doctor slept` asserts that the doctor slept."""
+    a, _b, _c = d.people()
+    sentence_tree = _s(np(a), d.intransitive())
+    return Item(sentence_tree, ("S", ("ADVP", "not", "surprisingly"), sentence_tree))
+
+
+@template("location_did_not", "negation", CONTRADICTION, "negation")
+def _(d: Draw) -> Item:
+    a, b, _c = d.people()
+    v = d.transitive()
+    place = location(d.pick(lx.LOCATIONS))
+    return Item(_s(np(a), v, np(b), place), negated(np(a), v, np(b), place))
+
+
 # ================================================================= low overlap, no negation
 @template("someone", "other", ENTAILMENT, "low_overlap")
 def _(d: Draw) -> Item:
@@ -525,6 +584,45 @@ def _(d: Draw) -> Item:
     a, b, _c = d.people()
     v = d.transitive()
     return Item(("S", NOBODY, ("VP", v.past, np(b))), _s(np(a), v, np(b)))
+
+
+# Training draws a construction family first, then, with the shortcut's probability, its
+# bias-aligned member (else one of its bias-conflicting members). The shortcut thus holds
+# equally in every construction, and a debiasing loss that discounts it evens out each family
+# instead of turning rare constructions upside down. Weights: the constructions that only word
+# order (who did what to whom) tells apart count double, so that they are learnable at all.
+# family: (weight, bias-aligned templates, bias-conflicting templates)
+OVERLAP_FAMILIES = {
+    "order": (2, ["identical"], ["subject_object_swap"]),
+    "passive": (2, ["passive"], ["passive_swap"]),
+    "relative": (
+        2,
+        ["relative_clause", "untangle_relative_clause"],
+        ["relative_clause_swap", "relative_clause_on_subject"],
+    ),
+    "conjunction": (2, ["conjunction"], ["conjunction_swap"]),
+    "subject_phrase": (1, ["conjunction_subject"], ["pp_on_subject"]),
+    "prefix": (1, ["pp_on_object", "relative_clause_on_object"], ["np_s"]),
+    "subordinate": (1, ["factive_subordinate_clause"], ["embedded_under_if"]),
+    "embedding": (1, ["embedded_under_factive_verb"], ["embedded_under_belief_verb"]),
+    "coordination": (1, ["conjunction_clause"], ["disjunction"]),
+    "adverb": (1, ["certainty_adverb"], ["hedging_adverb"]),
+    "cue": (1, ["cue_drop"], ["cue_swap"]),
+    "modifier": (1, ["manner_adverb", "drop_adjective", "drop_location"], ["never_premise"]),
+}
+# Negated hypotheses: the contradiction of each family against entailed or neutral ones that
+# differ from it in who or what the hypothesis is about (or in a negated premise).
+NEGATION_FAMILIES = {
+    "object": (1, ["did_not"], ["negated_other_object", "negated_other_verb", "no_doubt"]),
+    "intransitive": (
+        1,
+        ["never"],
+        ["never_other_subject", "negated_other_subject", "never_to_did_not", "not_surprisingly"],
+    ),
+    "nobody": (1, ["nobody"], ["nobody_other_object", "nobody_to_did_not"]),
+    "determiner": (1, ["no_determiner"], ["no_other_object"]),
+    "modifier": (1, ["location_did_not"], ["negated_with_location", "downward_location"]),
+}
 
 
 def templates(group: str, label: str | None = None, heuristic: str | None = None):

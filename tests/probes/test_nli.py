@@ -193,7 +193,9 @@ def test_every_minimal_pair_has_equal_token_length_and_opposite_labels(bench):
 
 
 def test_every_cue_word_appears_with_both_labels_in_training():
-    train = generate(NLIConfig(seed=0, **{**SMALL, "n_train": 20_000})).train.examples
+    # The non-entailed uses of cue words are rare by design (the shortcut holds in every
+    # construction family), so the property is checked on a large sample of the distribution.
+    train = generate(NLIConfig(seed=0, **{**SMALL, "n_train": 60_000})).train.examples
     cue_words = (
         lx.HEDGE_ADVERBS
         + lx.CERTAINTY_ADVERBS
@@ -256,3 +258,28 @@ def test_stats_command_prints_every_suite(capsys):
     for suite in ("train", "lexical_overlap", "subsequence", "constituent", "negation"):
         assert suite in out
     assert "bias_aligned_share" in out
+
+
+def test_every_training_construction_belongs_to_one_family_with_the_right_labels():
+    from probes.nli.templates import (
+        CONTRADICTION,
+        ENTAILMENT,
+        NEGATION_FAMILIES,
+        OVERLAP_FAMILIES,
+        TEMPLATES,
+        templates,
+    )
+
+    for families, groups, aligned_label in (
+        (OVERLAP_FAMILIES, ("challenge", "train_overlap"), ENTAILMENT),
+        (NEGATION_FAMILIES, ("negation",), CONTRADICTION),
+    ):
+        members = [
+            name for _, aligned, conflicting in families.values() for name in aligned + conflicting
+        ]
+        assert sorted(members) == sorted({t.name for g in groups for t in templates(g)})
+        assert len(members) == len(set(members))
+        for weight, aligned, conflicting in families.values():
+            assert weight > 0 and aligned and conflicting
+            assert all(TEMPLATES[name].label == aligned_label for name in aligned)
+            assert all(TEMPLATES[name].label != aligned_label for name in conflicting)
