@@ -48,7 +48,7 @@ CIRCUIT_TARGET = 0.8
 def measure(model_id: str, manifest: Manifest, n_pairs: int, device: str) -> list[dict]:
     model = load(model_id, manifest=manifest, device=device)
     task = manifest.entry(model_id).task
-    bench = get_task(task).benchmark(manifest.data.get(task))
+    bench = get_task(task).benchmark(manifest.data_for(manifest.entry(model_id)))
     rows = []
     for suite in ("lexical_overlap", "subsequence", "constituent"):
         separated = separated_pairs(model, bench.suites[suite], MIN_SEPARATION)

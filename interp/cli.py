@@ -185,6 +185,41 @@ def cmd_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from interp.manifest import Manifest
+    from interp.sweep import SweepConfig, plan, run_sweep
+
+    manifest = Manifest.load(args.manifest)
+    sweep = manifest.sweep(args.name)
+    if args.dry_run:
+        info = plan(manifest, sweep)
+        roles = ", ".join(f"{n} {role}(s)" for role, n in sorted(info["roles"].items()))
+        print(
+            f"sweep {sweep.id}: {len(info['models'])} models ({roles}), {info['pairs']} "
+            f"comparisons; {len(info['existing'])} exist, "
+            f"{len(info['models']) - len(info['existing'])} to build"
+        )
+        for model_id in info["models"]:
+            state = "exists" if model_id in info["existing"] else "to build"
+            print(f"  {model_id}: {state}")
+        return 0
+    cfg = SweepConfig(
+        manifest=args.manifest,
+        name=args.name,
+        out=args.out,
+        device=args.device,
+        jobs=args.jobs,
+        executor=args.executor,
+        address=args.address,
+        storage=args.storage,
+        bootstrap=args.bootstrap,
+    )
+    started = time.perf_counter()
+    path = run_sweep(cfg, build=not args.report)
+    print(f"sweep {sweep.id} in {time.perf_counter() - started:.0f} s; report: {path}")
+    return 0
+
+
 def _load_for_analysis(args: argparse.Namespace, model_id: str):
     from interp.manifest import Manifest
     from interp.models import load
@@ -192,7 +227,7 @@ def _load_for_analysis(args: argparse.Namespace, model_id: str):
 
     manifest = Manifest.load(args.manifest)
     entry = manifest.entry(model_id)
-    suites = get_task(entry.task).benchmark(manifest.data.get(entry.task)).suites
+    suites = get_task(entry.task).benchmark(manifest.data_for(entry)).suites
     if args.suite not in suites:
         raise InterpError(f"unknown suite '{args.suite}'; suites: {', '.join(sorted(suites))}")
     return load(model_id, manifest=manifest, device=args.device), suites[args.suite]
@@ -472,6 +507,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_executor_args(study, jobs=2)
     study.add_argument("--no-build", action="store_true", help="fail instead of training")
     study.set_defaults(func=cmd_study)
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="build, evaluate and report a sweep of the manifest (method x teacher size x "
+        "student size x training-set size x seeds)",
+    )
+    sweep.add_argument("name", help="the sweep's id in the manifest")
+    _add_manifest_arg(sweep)
+    sweep.add_argument(
+        "--dry-run", action="store_true", help="list its models and which exist; build nothing"
+    )
+    sweep.add_argument(
+        "--report", action="store_true", help="only evaluate and report the models that exist"
+    )
+    sweep.add_argument("--out", default="reports", help="parent folder of reports/sweep-<id>")
+    sweep.add_argument("--device", default="cpu")
+    sweep.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
+    _add_executor_args(sweep, jobs=2)
+    sweep.set_defaults(func=cmd_sweep)
 
     circuit = sub.add_parser(
         "circuit", help="one model's circuit on a suite: EAP-IG, exact patching, faithfulness"

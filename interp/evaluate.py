@@ -194,7 +194,7 @@ def evaluate_manifest(
         if entry.role == "bias_model":
             continue
         model = load(model_id, manifest=manifest, device=device)
-        task_suites = get_task(entry.task).benchmark(manifest.data.get(entry.task)).suites
+        task_suites = get_task(entry.task).benchmark(manifest.data_for(entry)).suites
         chosen = [*task_suites.values(), *(extra_suites or {}).get(entry.task, [])]
         if suites is not None:
             chosen = [s for s in chosen if s.name in suites]

@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from interp.errors import CheckpointError, ManifestError
 from probes.tasks import check_suites, get_task
@@ -55,6 +62,7 @@ class Recipe(_Strict):
     seed: int = 0
     steps: int | None = Field(default=None, ge=1)
     params: dict[str, Scalar] = {}
+    data: dict[str, Scalar] = {}  # benchmark settings over the manifest's (e.g. n_train)
 
     @field_validator("params")
     @classmethod
@@ -98,6 +106,15 @@ class ModelEntry(_Strict):
 
     _task = field_validator("task")(_known_task)
 
+    @model_validator(mode="after")
+    def _known_data(self) -> "ModelEntry":
+        if self.recipe is not None and self.recipe.data:
+            try:
+                get_task(self.task).make_settings(self.recipe.data)
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"recipe.data: {err}") from None
+        return self
+
 
 class Pair(_Strict):
     id: str = Field(pattern=ID_PATTERN)
@@ -107,6 +124,139 @@ class Pair(_Strict):
     suites: list[str] = Field(min_length=1)
     tags: list[str] = []
     seed_group: str | None = None
+    factors: dict[str, Scalar] = {}  # what a sweep varied for this pair
+
+
+class Sweep(_Strict):
+    """A grid of teacher/student comparisons that `interp sweep` builds and evaluates.
+
+    Each combination of debiasing method, teacher architecture, student architecture and
+    training-set size gives a teacher, its KD student, the same student trained without KD
+    (with the method's loss) and a pair; every model over `seeds`; one bias model per size.
+    """
+
+    id: str = Field(pattern=ID_PATTERN)
+    task: str = "nli"
+    methods: list[Literal["erm", "reweight", "poe"]] = Field(min_length=1)
+    teachers: dict[str, str | dict[str, Any]] = Field(min_length=1)  # name -> arch
+    students: dict[str, str | dict[str, Any]] = Field(min_length=1)
+    train_sizes: list[int] = Field(min_length=1)
+    seeds: list[int] = Field(default=[0], min_length=1)
+    teacher_steps: int = Field(default=2000, ge=1)
+    student_steps: int = Field(default=1500, ge=1)
+    params: dict[str, Scalar] = {}  # recipe params of every model
+    method_params: dict[str, dict[str, Scalar]] = {}  # recipe params per debiasing method
+    bias_params: dict[str, Scalar] = {}  # the bias models' recipe params (e.g. features)
+    suites: list[str] | None = None  # the pairs' suites; default: the task's analysed ones
+    tags: list[str] = []
+
+    _task = field_validator("task")(_known_task)
+
+    def model_ids(self) -> list[str]:
+        """Ids of the entries the sweep expands to (before seed expansion)."""
+        return [m["id"] for m in sweep_entries(self)[0]]
+
+
+def sweep_entries(sweep: Sweep) -> tuple[list[dict], list[dict]]:
+    """The manifest entries and pairs (as raw dicts, with `seeds`) of a sweep's grid."""
+    models, pairs = [], []
+    tags = [sweep.id, *sweep.tags]
+    suites = sweep.suites or list(get_task(sweep.task).analysed)
+    for size in sweep.train_sizes:
+        data = {"n_train": size}
+        bias = f"{sweep.id}-bias-n{size}"
+        models.append(
+            {
+                "id": bias,
+                "role": "bias_model",
+                "task": sweep.task,
+                "tags": tags,
+                "recipe": {
+                    "arch": "features",
+                    "loss": "erm",
+                    "params": sweep.bias_params,
+                    "data": data,
+                },
+            }
+        )
+        for method in sweep.methods:
+            params = {**sweep.params, **sweep.method_params.get(method, {})}
+            needs_bias = {} if method == "erm" else {"bias_model": bias}
+            for s_name, s_arch in sweep.students.items():
+                baseline = f"{sweep.id}-nokd-{method}-{s_name}-n{size}"
+                models.append(
+                    {
+                        "id": baseline,
+                        "role": "student",
+                        "task": sweep.task,
+                        "tags": tags,
+                        "seeds": sweep.seeds,
+                        "recipe": {
+                            "arch": s_arch,
+                            "loss": "erm" if method == "erm" else f"nokd+{method}",
+                            "steps": sweep.student_steps,
+                            "params": params,
+                            "data": data,
+                            **needs_bias,
+                        },
+                    }
+                )
+            for t_name, t_arch in sweep.teachers.items():
+                teacher = f"{sweep.id}-{method}-{t_name}-n{size}"
+                models.append(
+                    {
+                        "id": teacher,
+                        "role": "teacher",
+                        "task": sweep.task,
+                        "tags": tags,
+                        "seeds": sweep.seeds,
+                        "recipe": {
+                            "arch": t_arch,
+                            "loss": method,
+                            "steps": sweep.teacher_steps,
+                            "params": params,
+                            "data": data,
+                            **needs_bias,
+                        },
+                    }
+                )
+                for s_name, s_arch in sweep.students.items():
+                    student = f"{sweep.id}-{method}-{t_name}-{s_name}-n{size}"
+                    models.append(
+                        {
+                            "id": student,
+                            "role": "student",
+                            "task": sweep.task,
+                            "tags": tags,
+                            "seeds": sweep.seeds,
+                            "recipe": {
+                                "arch": s_arch,
+                                "loss": "kd",
+                                "teacher": teacher,
+                                "steps": sweep.student_steps,
+                                "params": sweep.params,
+                                "data": data,
+                            },
+                        }
+                    )
+                    pairs.append(
+                        {
+                            "id": student,
+                            "teacher": teacher,
+                            "student": student,
+                            "baseline": f"{sweep.id}-nokd-{method}-{s_name}-n{size}",
+                            "suites": suites,
+                            "tags": tags,
+                            "seeds": sweep.seeds,
+                            "factors": {
+                                "method": method,
+                                "teacher": t_name,
+                                "student": s_name,
+                                "train_size": size,
+                            },
+                        }
+                    )
+    return models, pairs
 
 
 class Manifest(_Strict):
@@ -119,6 +269,7 @@ class Manifest(_Strict):
     data: dict[str, dict[str, Scalar]] = {}
     models: list[ModelEntry] = []
     pairs: list[Pair] = []
+    sweeps: list[Sweep] = []
     root: Path = Field(default=Path("."), exclude=True)
 
     @field_validator("data")
@@ -154,7 +305,7 @@ class Manifest(_Strict):
         if not isinstance(raw, dict):
             raise ManifestError(f"{source}: expected a mapping at the top level")
         try:
-            raw = expand_seeds(raw)
+            raw = expand_seeds(expand_sweeps(raw))
         except ManifestError as err:
             raise ManifestError(f"{source}: {err}") from None
         try:
@@ -233,6 +384,18 @@ class Manifest(_Strict):
         return problems
 
     # ------------------------------------------------------------------ queries
+    def data_for(self, entry: ModelEntry) -> dict[str, Scalar]:
+        """The benchmark settings an entry trains on: the manifest's, then its recipe's."""
+        recipe_data = entry.recipe.data if entry.recipe is not None else {}
+        return {**self.data.get(entry.task, {}), **recipe_data}
+
+    def sweep(self, sweep_id: str) -> Sweep:
+        for sweep in self.sweeps:
+            if sweep.id == sweep_id:
+                return sweep
+        known = ", ".join(s.id for s in self.sweeps) or "none"
+        raise ManifestError(f"no sweep '{sweep_id}' (known: {known})")
+
     def entry(self, model_id: str) -> ModelEntry:
         for entry in self.models:
             if entry.id == model_id:
@@ -351,6 +514,27 @@ def package_path(path: str, model_id: str) -> Path:
             f"manifest entry '{model_id}': package '{package}' is not installed"
         ) from None
     return Path(str(root)) / inner
+
+
+def expand_sweeps(raw: dict) -> dict:
+    """Add every sweep's grid of entries and pairs to the raw manifest (see `Sweep`)."""
+    sweeps = raw.get("sweeps") or []
+    if not isinstance(sweeps, list) or not sweeps:
+        return raw
+    models = list(raw.get("models") or []) if isinstance(raw.get("models"), list) else []
+    pairs = list(raw.get("pairs") or []) if isinstance(raw.get("pairs"), list) else []
+    for index, item in enumerate(sweeps):
+        try:
+            sweep = Sweep.model_validate(item)
+        except ValidationError as err:
+            name = item.get("id") if isinstance(item, dict) else None
+            where = f"sweep '{name}'" if name else f"sweep #{index + 1}"
+            problems = _describe(err, {}).replace("top level: ", "")
+            raise ManifestError(f"{where}: {problems}") from None
+        new_models, new_pairs = sweep_entries(sweep)
+        models += new_models
+        pairs += new_pairs
+    return {**raw, "models": models, "pairs": pairs}
 
 
 def expand_seeds(raw: dict) -> dict:

@@ -204,7 +204,7 @@ def analyse_pair(
     """Teacher and student analyses, and their diff, on each analysed suite of the pair."""
     cache = cache or AnalysisCache(manifest, cfg)
     task = manifest.entry(pair.teacher).task
-    bench = get_task(task).benchmark(manifest.data.get(task))
+    bench = get_task(task).benchmark(manifest.data_for(manifest.entry(pair.teacher)))
     teacher, student = cache.model(pair.teacher), cache.model(pair.student)
     out = {
         "id": pair.id,

@@ -52,7 +52,7 @@ def table(rows: list[dict], columns: list[str] | None = None) -> str:
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
-class _Figures:
+class Figures:
     """Figure HTML with stable div ids; plotly.js goes inline with the first figure only."""
 
     def __init__(self) -> None:
@@ -174,7 +174,7 @@ def _defined(value) -> bool:
     return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
-def _pair_section(pair: dict, figures: _Figures) -> str:
+def _pair_section(pair: dict, figures: Figures) -> str:
     parts = [
         f'<h2 id="pair-{esc(pair["id"])}">Pair {esc(pair["id"])}: {esc(pair["teacher"])} '
         f"&rarr; {esc(pair['student'])}</h2>"
@@ -308,7 +308,7 @@ def _seed_rows(consistency: dict, role: str) -> list[dict]:
     return rows
 
 
-def _consistency_section(consistency: dict, figures: _Figures) -> str:
+def _consistency_section(consistency: dict, figures: Figures) -> str:
     group, suite = consistency["group"], consistency["suite"]
     parts = [
         f"<h3>{esc(group)} on {esc(suite)}: {esc(_seed_note(consistency))}</h3>",
@@ -349,7 +349,7 @@ def _first_seed_pairs(results: dict) -> list[dict]:
 
 
 def render(results: dict) -> str:
-    figures = _Figures()
+    figures = Figures()
     seeds = ", ".join(str(s) for s in results["seeds"])
     body = [
         f"<h1>Do students debias like teachers? Study {esc(results['run'])}</h1>",

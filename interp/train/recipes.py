@@ -279,7 +279,7 @@ def build_entry(
     if recipe is None:
         raise ManifestError(f"manifest entry '{model_id}' has a path, not a recipe")
     out_dir = manifest.location(model_id)
-    bench = task_data(entry.task, manifest.data.get(entry.task))
+    bench = task_data(entry.task, manifest.data_for(entry))
     labels = list(get_task(entry.task).labels)
     train_examples = list(bench.train.examples)
     if entry.role == "bias_model":

@@ -1,0 +1,137 @@
+"""Sweeps: build a grid of teachers and students, evaluate it, and report how distillability
+moves with the debiasing method, the teacher's and the student's size and the training set.
+
+A sweep (the manifest's `sweeps:` section, see `interp.manifest.Sweep`) expands into
+ordinary manifest entries and pairs tagged with its id, so that it trains through the same
+executor as everything else (locally or on Ray) and resumes the same way. Results go to
+`<out>/sweep-<id>/`: results.json, distillability.csv (one row per comparison and bias type,
+with the factors and parameter counts), validity.csv and index.html.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from safetensors import safe_open
+
+from interp.checks import check_device, writable_folder
+from interp.evaluate import evaluate_manifest
+from interp.io import atomic_write_json, atomic_write_text
+from interp.manifest import Manifest, Sweep
+from interp.report.sweep import write_sweep_report
+from interp.train.zoo import build_zoo
+
+
+@dataclass
+class SweepConfig:
+    manifest: str = "checkpoints_manifest.yaml"
+    name: str = "scale-demo"
+    out: str = "reports"
+    device: str = "cpu"
+    jobs: int = 2
+    executor: str = "local"
+    address: str | None = None
+    storage: str = "shared"
+    bootstrap: int = 1000
+
+
+def sweep_models(manifest: Manifest, sweep: Sweep) -> list[str]:
+    """Every entry id of the sweep, seeds expanded, in manifest order."""
+    return [m.id for m in manifest.models if sweep.id in m.tags]
+
+
+def plan(manifest: Manifest, sweep: Sweep) -> dict:
+    """What the sweep consists of and which of its models exist."""
+    ids = sweep_models(manifest, sweep)
+    existing = [m for m in ids if manifest.exists(m)]
+    roles: dict[str, int] = {}
+    for model_id in ids:
+        role = manifest.entry(model_id).role
+        roles[role] = roles.get(role, 0) + 1
+    pairs = [p for p in manifest.pairs if sweep.id in p.tags]
+    return {"models": ids, "existing": existing, "roles": roles, "pairs": len(pairs)}
+
+
+def parameter_count(folder: Path) -> int:
+    """Parameters of a checkpoint, from its safetensors header (nothing is loaded)."""
+    total = 0
+    with safe_open(str(folder / "model.safetensors"), framework="pt") as handle:
+        for key in handle.keys():
+            size = 1
+            for dim in handle.get_slice(key).get_shape():
+                size *= dim
+            total += size
+    return total
+
+
+def _records(frame) -> list[dict]:
+    return json.loads(frame.to_json(orient="records"))
+
+
+def run_sweep(cfg: SweepConfig, build: bool = True, log=print) -> Path:
+    """Build what is missing (unless `build` is False), evaluate, write tables and report."""
+    check_device(cfg.device)
+    writable_folder(cfg.out)
+    started = time.perf_counter()
+    manifest = Manifest.load(cfg.manifest)
+    sweep = manifest.sweep(cfg.name)
+    ids = sweep_models(manifest, sweep)
+    if build:
+        missing = [m for m in ids if not manifest.exists(m)]
+        if missing:
+            log(f"building {len(missing)} of the sweep's {len(ids)} models ...")
+            build_zoo(
+                manifest,
+                only=missing,
+                jobs=cfg.jobs,
+                device=cfg.device,
+                executor=cfg.executor,
+                address=cfg.address,
+                storage=cfg.storage,
+                log=log,
+            )
+    missing = [m for m in ids if not manifest.exists(m)]
+    if missing:
+        raise ValueError(
+            f"sweep '{sweep.id}': {len(missing)} models are not built (e.g. {missing[0]}); "
+            f"run `interp sweep {sweep.id}` to build them"
+        )
+    build_seconds = time.perf_counter() - started
+    log(f"evaluating {len(ids)} models ...")
+    tables = evaluate_manifest(manifest, ids, cfg.device, cfg.bootstrap)
+    params = {
+        m: parameter_count(manifest.location(m))
+        for m in ids
+        if manifest.entry(m).role != "bias_model"
+    }
+    factors = {
+        (p.seed_group or p.id): {
+            **p.factors,
+            "teacher_params": params[p.teacher],
+            "student_params": params[p.student],
+            "parameter_ratio": params[p.teacher] / params[p.student],
+        }
+        for p in manifest.pairs
+        if sweep.id in p.tags
+    }
+    rows = []
+    for row in _records(tables["distillability"]):
+        if row["group"] in factors:
+            rows.append({**factors[row["group"]], **row})
+    results = {
+        "sweep": sweep.model_dump(),
+        "models": ids,
+        "distillability": rows,
+        "validity": _records(tables["validity"]),
+        "build_seconds": build_seconds,
+        "total_seconds": time.perf_counter() - started,
+    }
+    out_dir = Path(cfg.out) / f"sweep-{sweep.id}"
+    atomic_write_json(out_dir / "results.json", results)
+    atomic_write_text(out_dir / "distillability.csv", pd.DataFrame(rows).to_csv(index=False))
+    atomic_write_text(out_dir / "validity.csv", tables["validity"].to_csv(index=False))
+    return write_sweep_report(results, out_dir)
