@@ -220,6 +220,20 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_findings(args: argparse.Namespace) -> int:
+    from interp.findings import findings_markdown
+    from interp.io import atomic_write_text
+
+    studies = []
+    for item in args.results:
+        title, _, path = item.rpartition("=")
+        data = json.loads(Path(path).read_text())
+        studies.append((title or data["run"], data))
+    atomic_write_text(Path(args.page), findings_markdown(studies))
+    print(f"written to {args.page}")
+    return 0
+
+
 def _load_for_analysis(args: argparse.Namespace, model_id: str):
     from interp.manifest import Manifest
     from interp.models import load
@@ -507,6 +521,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_executor_args(study, jobs=2)
     study.add_argument("--no-build", action="store_true", help="fail instead of training")
     study.set_defaults(func=cmd_study)
+
+    findings = sub.add_parser(
+        "findings", help="write the findings page (markdown) from studies' results.json"
+    )
+    findings.add_argument(
+        "results", nargs="+", metavar="[TITLE=]RESULTS_JSON", help="studies, in page order"
+    )
+    findings.add_argument(
+        "--out", dest="page", default="docs/findings.md", help="the page (a markdown file)"
+    )
+    findings.set_defaults(func=cmd_findings)
 
     sweep = sub.add_parser(
         "sweep",

@@ -396,6 +396,7 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> Path:
                 name: _records(tables[name]) for name in ("suites", "subcases", "bias_gap")
             },
             "distillability": _records(tables["distillability"]),
+            "validity": _records(tables["validity"]),
             "pairs": analysed,
             "seed_consistency": consistency_across_seeds(analysed),
         }
@@ -403,7 +404,7 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> Path:
     out_dir = Path(cfg.out) / cfg.run_name
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out_dir / "results.json", results)
-    for name in ("suites", "subcases", "bias_gap", "distillability"):
+    for name in ("suites", "subcases", "bias_gap", "distillability", "validity"):
         atomic_write_text(out_dir / f"{name}.csv", tables[name].to_csv(index=False))
     atomic_write_text(out_dir / "nodes.csv", _node_table(analysed))
     path = write_report(results, out_dir)

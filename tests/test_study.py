@@ -171,3 +171,18 @@ def test_the_report_defines_its_terms_as_the_docs_page_does(study):
     links = re.findall(r'href="([^"]+)"', markup)
     assert links and all(link.startswith("#") for link in links)
     assert "distillability D" in page and "faithfulness" in page
+
+
+def test_the_findings_page_is_written_from_the_results(study, tmp_path, capsys):
+    cfg, path = study
+    results_path = path.parent / "results.json"
+    out = tmp_path / "findings.md"
+    assert main(["findings", f"Tiny study={results_path}", "--out", str(out)]) == 0
+    page = out.read_text()
+    results = json.loads(results_path.read_text())
+    assert "## Tiny study" in page and "### Circuits across seeds" in page
+    row = results["distillability"][0]
+    assert f"{row['D_mean']:+.3f} [{row['D_ci_low']:+.3f}, {row['D_ci_high']:+.3f}]" in page
+    validity = results["validity"][0]
+    assert f"| teacher | 0 | {validity['in_distribution']:.3f} |" in page
+    assert "**poe on lexical_overlap**" in page

@@ -111,8 +111,9 @@ def teacher_init_layers(n_teacher: int, n_student: int) -> list[int]:
 def teacher_init(student: HookedClassifier, teacher: HookedClassifier) -> dict[int, int]:
     """Copy the teacher's embeddings, every other layer (0, 2, 4, ...) and head into the student.
 
-    The student must have the teacher's width and at most half (rounded up) of its layers.
-    Returns the layer map (student layer -> the teacher layer it was copied from).
+    The student must have the teacher's width and at most half (rounded up) of its layers. A
+    classifier of another label count (a pretrained encoder without a head) is not copied: the
+    student keeps its fresh one. Returns the layer map (student layer -> teacher layer).
     """
     s, t = student.cfg, teacher.cfg
     if (s.d_model, s.n_heads, s.d_mlp) != (t.d_model, t.n_heads, t.d_mlp) or s.norm != t.norm:
@@ -130,6 +131,8 @@ def teacher_init(student: HookedClassifier, teacher: HookedClassifier) -> dict[i
             source_name = f"blocks.{chosen[int(index)]}.{rest}"
         else:
             source_name = name
+        if name.startswith("head.classifier.") and source[name].shape != target[name].shape:
+            continue
         if source[source_name].shape != target[name].shape:
             raise ValueError(f"teacher_init: '{source_name}' does not fit '{name}'")
         target[name] = source[source_name].clone()
@@ -171,7 +174,7 @@ def build_model(entry: ModelEntry, manifest: Manifest, device: str) -> HookedCla
             )
         teacher = load(recipe.teacher, manifest=manifest, device=device)
         n_layers = int(recipe.arch.rsplit("l", 1)[1])
-        cfg = teacher.cfg.model_copy(update={"n_layers": n_layers})
+        cfg = teacher.cfg.model_copy(update={"n_layers": n_layers, "labels": list(spec.labels)})
         model = HookedClassifier(cfg, seed=recipe.seed, tokenizer=teacher.tokenizer).to(device)
         _init_from(model, teacher, recipe.teacher)
         return model

@@ -1,0 +1,162 @@
+"""The findings page: what studies measured, as markdown, written from their results.json.
+
+README's figures come from this page (`docs/findings.md`), so that the text and the code that
+produces the numbers cannot drift apart: `interp findings RESULTS.json ... --out
+docs/findings.md` rewrites it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from interp.report.page import summary_lines
+
+VALIDITY_COLUMNS = ("in_distribution", "overlap", "negation", "colour+marker")
+
+
+def _number(value, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def _group_and_seed(model_id: str) -> tuple[str, str]:
+    match = re.fullmatch(r"(.+)-s(\d+)", model_id)
+    return (match.group(1), match.group(2)) if match else (model_id, "-")
+
+
+def validity_markdown(results: dict) -> list[str]:
+    """Per model and seed: in-distribution accuracy, and per bias type aligned / conflicting
+    accuracy and their gap."""
+    rows = results.get("validity") or []
+    bias_types = [
+        b
+        for b in ("overlap", "negation", "colour+marker")
+        if f"{b}_gap" in (rows[0] if rows else {})
+    ]
+    head = ["model", "seed", "in-distribution"]
+    for b in bias_types:
+        head += [f"{b} aligned", f"{b} conflicting", f"{b} gap"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        group, seed = _group_and_seed(row["model"])
+        cells = [group, seed, _number(row.get("in_distribution"))]
+        for b in bias_types:
+            cells += [_number(row.get(f"{b}_{k}")) for k in ("aligned", "conflicting", "gap")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _interval(row: dict, name: str) -> str:
+    if row.get(f"{name}_mean") is None:
+        return "n/a"
+    low, high = row[f"{name}_ci_low"], row[f"{name}_ci_high"]
+    return f"{row[f'{name}_mean']:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
+def _mean_std(row: dict, role: str) -> str:
+    if row.get(f"{role}_mean") is None:
+        return "n/a"
+    return f"{row[f'{role}_mean']:.3f} ± {row.get(f'{role}_std') or 0.0:.3f}"
+
+
+def distillability_markdown(results: dict) -> list[str]:
+    head = [
+        "comparison",
+        "bias type",
+        "seeds",
+        "teacher M",
+        "KD student M",
+        "non-KD student M",
+        "D [95% interval]",
+        "C [95% interval]",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in results.get("distillability") or []:
+        cells = [r["group"], r["bias_type"], str(r["seeds"])]
+        cells += [_mean_std(r, role) for role in ("teacher", "student", "baseline")]
+        cells += [_interval(r, "D"), _interval(r, "C")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def consistency_markdown(results: dict) -> list[str]:
+    lines = []
+    for c in results.get("seed_consistency") or []:
+        lines += [
+            f"**{c['group']} on {c['suite']}**: seeds {', '.join(map(str, c['seeds'])) or 'none'}"
+            + (
+                f" (left out: {', '.join(map(str, c['skipped_seeds']))})"
+                if c["skipped_seeds"]
+                else ""
+            )
+            + f"; a finding needs {c['threshold']} of {c['n_seeds']} seeds; stability "
+            f"teacher {_number(c['teacher']['stability'], 2)}, student "
+            f"{_number(c['student']['stability'], 2)}.",
+            "",
+            "| component | in teacher circuit | teacher-only | | student component | in student "
+            "circuit | teacher match |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        teacher = list(c["teacher"]["counts"].items())
+        student = list(c["student"]["counts"].items())
+        for i in range(max(len(teacher), len(student))):
+            t = teacher[i] if i < len(teacher) else None
+            s = student[i] if i < len(student) else None
+            t_cells = (
+                [
+                    t[0],
+                    f"{t[1]}/{c['n_seeds']}",
+                    f"{c['teacher_only']['counts'].get(t[0], 0)}/{c['n_seeds']}",
+                ]
+                if t
+                else ["", "", ""]
+            )
+            s_cells = (
+                [s[0], f"{s[1]}/{c['n_seeds']}", str(c["student"]["teacher_match"].get(s[0]))]
+                if s
+                else ["", "", ""]
+            )
+            lines.append("| " + " | ".join([*t_cells, "", *s_cells]) + " |")
+        lines.append("")
+    return lines
+
+
+def findings_markdown(studies: list[tuple[str, dict]]) -> str:
+    """The page for a list of (title, results) studies."""
+    out = [
+        "# Findings",
+        "",
+        "Written by `interp findings` from the studies' results.json; every figure below is "
+        "what those runs measured. Definitions: [definitions.md](definitions.md).",
+        "",
+    ]
+    for title, results in studies:
+        settings = results.get("settings", {})
+        out += [
+            f"## {title}",
+            "",
+            f"Run `{results['run']}`, seeds {', '.join(map(str, results['seeds']))}, "
+            f"attribution {settings.get('attribution')}, circuit target "
+            f"{settings.get('target_faithfulness')}, up to {settings.get('n_pairs')} minimal "
+            "pairs per suite.",
+            "",
+            "### Summary",
+            "",
+            *[f"- {line}" for line in summary_lines(results)],
+            "",
+            "### Validity: in-distribution accuracy, and accuracy on bias-aligned and "
+            "bias-conflicting examples",
+            "",
+            *validity_markdown(results),
+            "",
+            "### Distillability (M: accuracy on bias-conflicting examples)",
+            "",
+            *distillability_markdown(results),
+            "",
+            "### Circuits across seeds",
+            "",
+            *consistency_markdown(results),
+        ]
+    return "\n".join(out).rstrip() + "\n"
