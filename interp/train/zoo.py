@@ -51,14 +51,18 @@ def select(
     tags: Sequence[str] | None,
     seed: int | None = None,
 ):
-    """Entry ids named by `only`, or carrying one of `tags`, or all entries; with `seed`, only
-    unseeded entries and the copies of that seed. Tags or a seed that select nothing are an
-    error that lists what there is."""
+    """Entry ids named by `only`, or carrying one of `tags`, or all entries but the sweeps';
+    with `seed`, only unseeded entries and the copies of that seed. Tags or a seed that select
+    nothing are an error that lists what there is."""
     if only:
         for model_id in only:
             manifest.entry(model_id)  # clear error for an unknown id
         return list(only)
-    chosen = [m for m in manifest.models if not tags or set(m.tags) & set(tags)]
+    sweeps = {sweep.id for sweep in manifest.sweeps}
+    if tags:
+        chosen = [m for m in manifest.models if set(m.tags) & set(tags)]
+    else:  # everything but the sweeps, which `interp sweep` (or their tag) builds
+        chosen = [m for m in manifest.models if not set(m.tags) & sweeps]
     if tags and not chosen:
         known = sorted({t for m in manifest.models for t in m.tags})
         raise ManifestError(
