@@ -159,92 +159,72 @@ class Sweep(_Strict):
 
 def sweep_entries(sweep: Sweep) -> tuple[list[dict], list[dict]]:
     """The manifest entries and pairs (as raw dicts, with `seeds`) of a sweep's grid."""
-    models, pairs = [], []
     tags = [sweep.id, *sweep.tags]
     suites = sweep.suites or list(get_task(sweep.task).analysed)
+    models, pairs = [], []
+
+    def add(model_id: str, role: str, seeded: bool = True, **recipe) -> str:
+        seeds = {"seeds": sweep.seeds} if seeded else {}
+        entry = {"id": model_id, "role": role, "task": sweep.task, "tags": tags, **seeds}
+        models.append({**entry, "recipe": recipe})
+        return model_id
+
     for size in sweep.train_sizes:
         data = {"n_train": size}
-        bias = f"{sweep.id}-bias-n{size}"
-        models.append(
-            {
-                "id": bias,
-                "role": "bias_model",
-                "task": sweep.task,
-                "tags": tags,
-                "recipe": {
-                    "arch": "features",
-                    "loss": "erm",
-                    "params": sweep.bias_params,
-                    "data": data,
-                },
-            }
+        bias = add(
+            f"{sweep.id}-bias-n{size}",
+            "bias_model",
+            seeded=False,
+            arch="features",
+            loss="erm",
+            params=sweep.bias_params,
+            data=data,
         )
         for method in sweep.methods:
             params = {**sweep.params, **sweep.method_params.get(method, {})}
-            needs_bias = {} if method == "erm" else {"bias_model": bias}
-            for s_name, s_arch in sweep.students.items():
-                baseline = f"{sweep.id}-nokd-{method}-{s_name}-n{size}"
-                models.append(
-                    {
-                        "id": baseline,
-                        "role": "student",
-                        "task": sweep.task,
-                        "tags": tags,
-                        "seeds": sweep.seeds,
-                        "recipe": {
-                            "arch": s_arch,
-                            "loss": "erm" if method == "erm" else f"nokd+{method}",
-                            "steps": sweep.student_steps,
-                            "params": params,
-                            "data": data,
-                            **needs_bias,
-                        },
-                    }
+            debias = {} if method == "erm" else {"bias_model": bias}
+            alone = "erm" if method == "erm" else f"nokd+{method}"
+            baselines = {
+                s_name: add(
+                    f"{sweep.id}-nokd-{method}-{s_name}-n{size}",
+                    "student",
+                    arch=s_arch,
+                    loss=alone,
+                    steps=sweep.student_steps,
+                    params=params,
+                    data=data,
+                    **debias,
                 )
+                for s_name, s_arch in sweep.students.items()
+            }
             for t_name, t_arch in sweep.teachers.items():
-                teacher = f"{sweep.id}-{method}-{t_name}-n{size}"
-                models.append(
-                    {
-                        "id": teacher,
-                        "role": "teacher",
-                        "task": sweep.task,
-                        "tags": tags,
-                        "seeds": sweep.seeds,
-                        "recipe": {
-                            "arch": t_arch,
-                            "loss": method,
-                            "steps": sweep.teacher_steps,
-                            "params": params,
-                            "data": data,
-                            **needs_bias,
-                        },
-                    }
+                teacher = add(
+                    f"{sweep.id}-{method}-{t_name}-n{size}",
+                    "teacher",
+                    arch=t_arch,
+                    loss=method,
+                    steps=sweep.teacher_steps,
+                    params=params,
+                    data=data,
+                    **debias,
                 )
                 for s_name, s_arch in sweep.students.items():
-                    student = f"{sweep.id}-{method}-{t_name}-{s_name}-n{size}"
-                    models.append(
-                        {
-                            "id": student,
-                            "role": "student",
-                            "task": sweep.task,
-                            "tags": tags,
-                            "seeds": sweep.seeds,
-                            "recipe": {
-                                "arch": s_arch,
-                                "loss": "kd",
-                                "teacher": teacher,
-                                "steps": sweep.student_steps,
-                                "params": sweep.params,
-                                "data": data,
-                            },
-                        }
+                    student = add(
+                        f"{sweep.id}-{method}-{t_name}-{s_name}-n{size}",
+                        "student",
+                        arch=s_arch,
+                        loss="kd",
+                        teacher=teacher,
+                        steps=sweep.student_steps,
+                        params=sweep.params,
+                        data=data,
                     )
                     pairs.append(
                         {
                             "id": student,
                             "teacher": teacher,
                             "student": student,
-                            "baseline": f"{sweep.id}-nokd-{method}-{s_name}-n{size}",
+                            "baseline": baselines[s_name],
                             "suites": suites,
                             "tags": tags,
                             "seeds": sweep.seeds,

@@ -27,7 +27,7 @@ from interp.manifest import Manifest, Pair
 from interp.models import HookedClassifier, load
 from interp.report import write_report
 from interp.seeds import seed_consistency
-from interp.train.zoo import build_zoo
+from interp.train.zoo import ensure_built
 from probes.tasks import check_suites, get_task
 
 
@@ -56,6 +56,17 @@ class StudyConfig:
     @property
     def run_name(self) -> str:
         return self.run or "study-s" + "-".join(str(seed) for seed in self.seeds)
+
+
+def executor_options(cfg) -> dict:
+    """The build options of a study or sweep configuration, for `build_zoo`."""
+    return {
+        "jobs": cfg.jobs,
+        "device": cfg.device,
+        "executor": cfg.executor,
+        "address": cfg.address,
+        "storage": cfg.storage,
+    }
 
 
 def pair_seed(pair: Pair) -> int | None:
@@ -346,22 +357,7 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> Path:
     manifest = Manifest.load(cfg.manifest)
     pairs = check_selection(manifest, cfg)
     model_ids = pair_models(manifest, pairs, cfg.seeds)
-    if cfg.build:
-        missing = [m for m in model_ids if not manifest.exists(m)]
-        if missing:
-            print(f"building {len(missing)} missing model(s) with {cfg.jobs} job(s) ...")
-            build_zoo(
-                manifest,
-                only=missing,
-                jobs=cfg.jobs,
-                device=cfg.device,
-                executor=cfg.executor,
-                address=cfg.address,
-                storage=cfg.storage,
-            )
-    missing = [m for m in model_ids if not manifest.exists(m)]
-    if missing:
-        raise ValueError(f"models not built: {', '.join(missing)} (run `interp train`)")
+    ensure_built(manifest, model_ids, cfg.build, "`interp train`", **executor_options(cfg))
     timings["build_s"] = time.perf_counter() - started
 
     mark = time.perf_counter()

@@ -22,8 +22,10 @@ from interp.checks import check_device, writable_folder
 from interp.evaluate import evaluate_manifest
 from interp.io import atomic_write_json, atomic_write_text
 from interp.manifest import Manifest, Sweep
-from interp.report.sweep import write_sweep_report
-from interp.train.zoo import build_zoo
+from interp.report import write_report
+from interp.report.sweep import render_sweep
+from interp.study import executor_options
+from interp.train.zoo import ensure_built
 
 
 @dataclass
@@ -80,26 +82,8 @@ def run_sweep(cfg: SweepConfig, build: bool = True, log=print) -> Path:
     manifest = Manifest.load(cfg.manifest)
     sweep = manifest.sweep(cfg.name)
     ids = sweep_models(manifest, sweep)
-    if build:
-        missing = [m for m in ids if not manifest.exists(m)]
-        if missing:
-            log(f"building {len(missing)} of the sweep's {len(ids)} models ...")
-            build_zoo(
-                manifest,
-                only=missing,
-                jobs=cfg.jobs,
-                device=cfg.device,
-                executor=cfg.executor,
-                address=cfg.address,
-                storage=cfg.storage,
-                log=log,
-            )
-    missing = [m for m in ids if not manifest.exists(m)]
-    if missing:
-        raise ValueError(
-            f"sweep '{sweep.id}': {len(missing)} models are not built (e.g. {missing[0]}); "
-            f"run `interp sweep {sweep.id}` to build them"
-        )
+    command = f"`interp sweep {sweep.id}`"
+    ensure_built(manifest, ids, build, command, log=log, **executor_options(cfg))
     build_seconds = time.perf_counter() - started
     log(f"evaluating {len(ids)} models ...")
     tables = evaluate_manifest(manifest, ids, cfg.device, cfg.bootstrap)
@@ -134,4 +118,4 @@ def run_sweep(cfg: SweepConfig, build: bool = True, log=print) -> Path:
     atomic_write_json(out_dir / "results.json", results)
     atomic_write_text(out_dir / "distillability.csv", pd.DataFrame(rows).to_csv(index=False))
     atomic_write_text(out_dir / "validity.csv", tables["validity"].to_csv(index=False))
-    return write_sweep_report(results, out_dir)
+    return write_report(results, out_dir, render_sweep)

@@ -286,7 +286,7 @@ def _layer_map_line(correspondence: dict) -> str:
     )
 
 
-def _definitions() -> str:
+def definitions_html() -> str:
     items = "".join(f"<dt>{esc(term)}</dt><dd>{esc(text)}</dd>" for term, text in DEFINITIONS)
     return f'<dl class="definitions">{items}</dl>'
 
@@ -372,17 +372,23 @@ def render(results: dict) -> str:
     body += [_consistency_section(c, figures) for c in results.get("seed_consistency", [])]
     body.append('<p class="muted">The sections below show each comparison in its first seed.</p>')
     body += [_pair_section(pair, figures) for pair in _first_seed_pairs(results)]
-    body += ['<h2 id="definitions">Definitions</h2>', _definitions()]
+    return html_page(results["run"], body)
+
+
+def html_page(title: str, body: list[str]) -> str:
+    """A self-contained page: the style, the body, and the definitions of its terms."""
+    body = [*body, '<h2 id="definitions">Definitions</h2>', definitions_html()]
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        f"<title>{esc(results['run'])}</title><style>{STYLE}</style></head><body>"
+        f"<title>{esc(title)}</title><style>{STYLE}</style></head><body>"
         + "\n".join(body)
         + "</body></html>"
     )
 
 
-def write_report(results: dict, out_dir: str | Path) -> Path:
-    """Write index.html into `out_dir` (atomically) and return its path."""
+def write_report(results: dict, out_dir: str | Path, render_page=None) -> Path:
+    """Write index.html (`render_page(results)`, the study page by default) into `out_dir`
+    atomically and return its path."""
     path = Path(out_dir) / "index.html"
-    atomic_write_text(path, render(results))
+    atomic_write_text(path, (render_page or render)(results))
     return path

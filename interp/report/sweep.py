@@ -3,15 +3,10 @@ training-set size, with the tables behind the figures; one self-contained HTML p
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from interp.io import atomic_write_text
-from interp.report.definitions import DEFINITIONS
 from interp.report.figures import esc
-from interp.report.page import STYLE, Figures, table
+from interp.report.page import Figures, html_page, table
 
 COLUMNS = [
     "method",
@@ -44,76 +39,32 @@ def _error_bars(rows: list[dict]) -> dict:
     )
 
 
-def ratio_figure(rows: list[dict]) -> go.Figure:
-    """D against the teacher/student parameter ratio; one line per method and data size, one
-    panel per bias type; bars: 95% intervals over seeds and examples."""
+def d_figure(rows: list[dict], x: str, lines: tuple[str, ...], title: str, x_title: str):
+    """D against `x`, one line per value of the `lines` fields, one panel per bias type;
+    bars: 95% intervals over seeds and examples."""
     bias_types = sorted({r["bias_type"] for r in rows})
     fig = make_subplots(rows=1, cols=len(bias_types), subplot_titles=[esc(b) for b in bias_types])
     for col, bias_type in enumerate(bias_types, start=1):
-        keys = sorted({(r["method"], r["train_size"]) for r in rows if r["bias_type"] == bias_type})
-        for method, size in keys:
+        part = [r for r in rows if r["bias_type"] == bias_type]
+        for key in sorted({tuple(r[f] for f in lines) for r in part}):
             points = sorted(
-                (
-                    r
-                    for r in rows
-                    if r["bias_type"] == bias_type
-                    and r["method"] == method
-                    and r["train_size"] == size
-                ),
-                key=lambda r: r["parameter_ratio"],
+                (r for r in part if tuple(r[f] for f in lines) == key), key=lambda r: r[x]
             )
             fig.add_scatter(
-                x=[r["parameter_ratio"] for r in points],
+                x=[r[x] for r in points],
                 y=[r["D_mean"] for r in points],
                 error_y=_error_bars(points),
                 mode="markers+lines",
-                name=esc(f"{method}, {size:,} training examples"),
+                name=esc(", ".join(f"{f} {v}" for f, v in zip(lines, key))),
                 text=[esc(f"{r['teacher']} / {r['student']}") for r in points],
                 showlegend=col == 1,
                 row=1,
                 col=col,
             )
         fig.add_hline(y=0, line_dash="dot", line_color="#999", row=1, col=col)
-        fig.update_xaxes(type="log", title_text="teacher / student parameters", row=1, col=col)
+        fig.update_xaxes(type="log", title_text=x_title, row=1, col=col)
     fig.update_yaxes(title_text="D = M(KD student) - M(teacher)", row=1, col=1)
-    fig.update_layout(height=420, title="Distillability against relative size")
-    return fig
-
-
-def size_figure(rows: list[dict]) -> go.Figure:
-    """D against the training-set size; one line per method, teacher and student."""
-    bias_types = sorted({r["bias_type"] for r in rows})
-    fig = make_subplots(rows=1, cols=len(bias_types), subplot_titles=[esc(b) for b in bias_types])
-    for col, bias_type in enumerate(bias_types, start=1):
-        keys = sorted(
-            {(r["method"], r["teacher"], r["student"]) for r in rows if r["bias_type"] == bias_type}
-        )
-        for method, teacher, student in keys:
-            points = sorted(
-                (
-                    r
-                    for r in rows
-                    if r["bias_type"] == bias_type
-                    and r["method"] == method
-                    and r["teacher"] == teacher
-                    and r["student"] == student
-                ),
-                key=lambda r: r["train_size"],
-            )
-            fig.add_scatter(
-                x=[r["train_size"] for r in points],
-                y=[r["D_mean"] for r in points],
-                error_y=_error_bars(points),
-                mode="markers+lines",
-                name=esc(f"{method}: {teacher} -> {student}"),
-                showlegend=col == 1,
-                row=1,
-                col=col,
-            )
-        fig.add_hline(y=0, line_dash="dot", line_color="#999", row=1, col=col)
-        fig.update_xaxes(type="log", title_text="training examples", row=1, col=col)
-    fig.update_yaxes(title_text="D", row=1, col=1)
-    fig.update_layout(height=420, title="Distillability against training-set size")
+    fig.update_layout(height=420, title=title)
     return fig
 
 
@@ -121,9 +72,6 @@ def render_sweep(results: dict) -> str:
     figures = Figures()
     sweep = results["sweep"]
     rows = results["distillability"]
-    definitions = "".join(
-        f"<dt>{esc(term)}</dt><dd>{esc(text)}</dd>" for term, text in DEFINITIONS[:5]
-    )
     body = [
         f"<h1>Sweep {esc(sweep['id'])}</h1>",
         f'<p class="muted">{len(results["models"])} models; methods '
@@ -131,24 +79,31 @@ def render_sweep(results: dict) -> str:
         f"students {esc(', '.join(sweep['students']))}; training sizes "
         f"{esc(', '.join(str(s) for s in sweep['train_sizes']))}; seeds "
         f"{esc(', '.join(str(s) for s in sweep['seeds']))}.</p>",
-        figures.html(ratio_figure(rows)) if rows else "",
-        figures.html(size_figure(rows)) if rows else "",
+        figures.html(
+            d_figure(
+                rows,
+                "parameter_ratio",
+                ("method", "train_size"),
+                "Distillability against relative size",
+                "teacher / student parameters",
+            )
+        )
+        if rows
+        else "",
+        figures.html(
+            d_figure(
+                rows,
+                "train_size",
+                ("method", "teacher", "student"),
+                "Distillability against training-set size",
+                "training examples",
+            )
+        )
+        if rows
+        else "",
         "<h2>Distillability per comparison and bias type</h2>",
         table([{c: r.get(c) for c in COLUMNS} for r in rows]),
         "<h2>Validity: in-distribution accuracy and gaps per model</h2>",
         table(results["validity"]),
-        '<h2 id="definitions">Definitions</h2>',
-        f'<dl class="definitions">{definitions}</dl>',
     ]
-    return (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        f"<title>sweep {esc(sweep['id'])}</title><style>{STYLE}</style></head><body>"
-        + "\n".join(body)
-        + "</body></html>"
-    )
-
-
-def write_sweep_report(results: dict, out_dir: str | Path) -> Path:
-    path = Path(out_dir) / "index.html"
-    atomic_write_text(path, render_sweep(results))
-    return path
+    return html_page(f"sweep {sweep['id']}", body)

@@ -147,3 +147,25 @@ def build_zoo(
     if not report.ok:
         raise BuildFailed(report)
     return report
+
+
+def ensure_built(
+    manifest: Manifest,
+    model_ids: Sequence[str],
+    build: bool,
+    what: str,
+    log: Callable[[str], None] = print,
+    **executor,
+) -> None:
+    """Build the missing ones among `model_ids` (when `build`; `executor`: the build_zoo
+    options jobs, device, executor, address, storage), then fail clearly if any is missing."""
+    missing = [m for m in model_ids if not manifest.exists(m)]
+    if missing and build:
+        log(f"building {len(missing)} missing model(s) of {len(model_ids)} ...")
+        build_zoo(manifest, only=missing, log=log, **executor)
+        missing = [m for m in model_ids if not manifest.exists(m)]
+    if missing:
+        raise ValueError(
+            f"{len(missing)} model(s) not built, e.g. {missing[0]}; {what} builds them "
+            "(or leave out --no-build / --report)"
+        )
