@@ -27,7 +27,15 @@ from interp.models import load
 from interp.patching import patch_components
 from probes.tasks import get_task
 
-DEFAULT_MODELS = ["erm-teacher-s0", "poe-teacher-s0", "kd-student-erm-s0", "kd-student-poe-s0"]
+DEFAULT_MODELS = [
+    "erm-teacher-s0",
+    "poe-teacher-s0",
+    "kd-student-erm-s0",
+    "kd-student-poe-s0",
+    # post-norm: the real-backbone teachers (interp train --tag real-backbone)
+    "minilm-erm-teacher",
+    "minilm-poe-teacher",
+]
 
 
 def exact_node_effects(model, clean, corrupt, metric) -> torch.Tensor:
@@ -53,6 +61,8 @@ def measure(model_id: str, manifest: Manifest, n_pairs: int, device: str) -> lis
     for suite in ("lexical_overlap", "subsequence", "constituent"):
         separated = separated_pairs(model, bench.suites[suite], MIN_SEPARATION)
         selections = {"all": None, "separated": separated}
+        if model.cfg.norm == "post":  # the larger real-backbone models: separated pairs only
+            selections = {"separated": separated}
         for selection, only in selections.items():
             if only is not None and len(only) < MIN_PAIRS:
                 continue
@@ -70,6 +80,7 @@ def measure(model_id: str, manifest: Manifest, n_pairs: int, device: str) -> lis
                 rows.append(
                     {
                         "model": model_id,
+                        "norm": model.cfg.norm,
                         "suite": suite,
                         "pairs_selected": selection,
                         "method": f"{method} (m={steps})" if method != "eap" else method,
@@ -101,12 +112,19 @@ def _summary(rows: list[dict]) -> list[str]:
     """Per method and selection: median Spearman, how many model-suite cells reach 0.8, and the
     total size of the smallest 0.8-faithful circuits its ranking finds (where any is found)."""
     lines = [
-        "| pairs | method | median Spearman | cells >= 0.8 | circuit nodes (exact ranking) |",
-        "|---|---|---|---|---|",
+        "| layout | pairs | method | median Spearman | cells >= 0.8 | circuit nodes (exact "
+        "ranking) |",
+        "|---|---|---|---|---|---|",
     ]
-    for selection in ("all", "separated"):
+    for norm, selection in [(n, s) for n in ("pre", "post") for s in ("all", "separated")]:
         for method in dict.fromkeys(r["method"] for r in rows):
-            cells = [r for r in rows if r["method"] == method and r["pairs_selected"] == selection]
+            cells = [
+                r
+                for r in rows
+                if r["method"] == method
+                and r["pairs_selected"] == selection
+                and r.get("norm", "pre") == norm
+            ]
             if not cells:
                 continue
             values = [r["spearman"] for r in cells]
@@ -114,7 +132,7 @@ def _summary(rows: list[dict]) -> list[str]:
             nodes = sum(r["circuit_size"] for r in sized)
             reference = sum(r["exact_circuit_size"] for r in sized)
             lines.append(
-                f"| {selection} | {method} | {statistics.median(values):.2f} "
+                f"| {norm}-norm | {selection} | {method} | {statistics.median(values):.2f} "
                 f"| {sum(v >= 0.8 for v in values)} of {len(values)} "
                 f"| {nodes} ({reference}) in {len(sized)} cells |"
             )

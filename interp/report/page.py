@@ -113,9 +113,11 @@ def _seed_note(consistency: dict) -> str:
         else f"components found in at least {consistency['threshold']} of {n} seeds "
         f"({', '.join(str(s) for s in seeds)})"
     )
-    if consistency["skipped_seeds"]:
-        left_out = ", ".join(str(s) for s in consistency["skipped_seeds"])
-        note += f"; seeds {left_out} left out: the teacher does not separate the pairs there"
+    skipped = consistency["skipped_seeds"]
+    if skipped:
+        left_out = ", ".join(str(s) for s in skipped)
+        word = "seed" if len(skipped) == 1 else "seeds"
+        note += f"; {word} {left_out} left out: the teacher does not separate the pairs there"
     return note
 
 
