@@ -1,9 +1,10 @@
-"""Convert Hugging Face BERT-family checkpoints in a local folder into HookedClassifiers.
+"""Convert Hugging Face checkpoints in a local folder into HookedClassifiers.
 
 Supported: BertForSequenceClassification, DistilBertForSequenceClassification,
-RobertaForSequenceClassification, and bare BertModel encoders (such as MiniLM), whose classifier
-is freshly initialised. Only `config.json`, `model.safetensors` and the tokenizer files are read;
-no hub is contacted and no pickle is opened.
+RobertaForSequenceClassification and ViTForImageClassification, and bare BertModel / ViTModel
+encoders (such as MiniLM), whose classifier is freshly initialised. Only `config.json`,
+`model.safetensors`, the tokenizer files and a ViT's `preprocessor_config.json` are read; no hub
+is contacted and no pickle is opened.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from interp.models.config import ClassifierConfig, describe_validation_error
 from interp.models.hooked import HookedClassifier
 from interp.models.weights import read_safetensors
 
-FAMILIES = ("bert", "distilbert", "roberta")
+FAMILIES = ("bert", "distilbert", "roberta", "vit")
 
 
 def is_hf_folder(folder: Path) -> bool:
@@ -64,6 +65,22 @@ def config_from_hf(
 
 def _config_from_hf(hf: dict, labels: list[str] | None) -> ClassifierConfig:
     family = hf["model_type"]
+    if family == "vit":  # pre-norm, [CLS] vector in front of the patches, linear head
+        return ClassifierConfig(
+            modality="vision",
+            n_layers=hf["num_hidden_layers"],
+            d_model=hf["hidden_size"],
+            n_heads=hf["num_attention_heads"],
+            d_mlp=hf["intermediate_size"],
+            norm="pre",
+            act_fn=hf.get("hidden_act", "gelu"),
+            layer_norm_eps=hf.get("layer_norm_eps", 1e-12),
+            head="linear",
+            labels=_labels(hf, labels),
+            image_size=hf["image_size"],
+            patch_size=hf["patch_size"],
+            n_channels=hf.get("num_channels", 3),
+        )
     if family == "distilbert":
         return ClassifierConfig(
             n_layers=hf["n_layers"],
@@ -118,8 +135,56 @@ def _same(x: Tensor) -> Tensor:
     return x
 
 
+def _patch_weight(x: Tensor) -> Tensor:
+    """A [d_model, channel, p, p] convolution as our [channel * p * p, d_model] projection
+    (the order F.unfold gives each patch)."""
+    return x.reshape(x.shape[0], -1).T.contiguous()
+
+
+def _vector(x: Tensor) -> Tensor:
+    return x.reshape(-1)
+
+
+def _rows(x: Tensor) -> Tensor:
+    return x.reshape(-1, x.shape[-1])
+
+
+def _vit_weight_map(prefix: str, cfg: ClassifierConfig) -> list[tuple[str, str, Callable]]:
+    emb = f"{prefix}embeddings."
+    rows = [
+        ("cls_vector", emb + "cls_token", _vector),  # [1, 1, d_model]
+        ("W_pos", emb + "position_embeddings", _rows),  # [1, patches + 1, d_model]
+        ("W_patch", emb + "patch_embeddings.projection.weight", _patch_weight),
+        ("b_patch", emb + "patch_embeddings.projection.bias", _same),
+        ("ln_final.weight", f"{prefix}layernorm.weight", _same),
+        ("ln_final.bias", f"{prefix}layernorm.bias", _same),
+    ]
+    for layer in range(cfg.n_layers):
+        ours, hf = f"blocks.{layer}.", f"{prefix}encoder.layer.{layer}."
+        for proj, name in (("q", "query"), ("k", "key"), ("v", "value")):
+            rows += [
+                (f"{ours}attn.{proj}_weight", f"{hf}attention.attention.{name}.weight", _t),
+                (f"{ours}attn.{proj}_bias", f"{hf}attention.attention.{name}.bias", _same),
+            ]
+        rows += [
+            (f"{ours}attn.o_weight", f"{hf}attention.output.dense.weight", _t),
+            (f"{ours}attn.b_O", f"{hf}attention.output.dense.bias", _same),
+            (f"{ours}mlp.W_in", f"{hf}intermediate.dense.weight", _t),
+            (f"{ours}mlp.b_in", f"{hf}intermediate.dense.bias", _same),
+            (f"{ours}mlp.W_out", f"{hf}output.dense.weight", _t),
+            (f"{ours}mlp.b_out", f"{hf}output.dense.bias", _same),
+            (f"{ours}ln1.w", f"{hf}layernorm_before.weight", _same),
+            (f"{ours}ln1.b", f"{hf}layernorm_before.bias", _same),
+            (f"{ours}ln2.w", f"{hf}layernorm_after.weight", _same),
+            (f"{ours}ln2.b", f"{hf}layernorm_after.bias", _same),
+        ]
+    return rows
+
+
 def _weight_map(family: str, prefix: str, cfg: ClassifierConfig) -> list[tuple[str, str, Callable]]:
     """(our name, HF name, transform) for every converted parameter, head excluded."""
+    if family == "vit":
+        return _vit_weight_map(prefix, cfg)
     emb = f"{prefix}embeddings."
     rows = [
         ("W_E", emb + "word_embeddings.weight", _same),
@@ -177,6 +242,11 @@ def _weight_map(family: str, prefix: str, cfg: ClassifierConfig) -> list[tuple[s
 
 
 def _head_map(family: str, prefix: str) -> list[tuple[str, str, Callable]]:
+    if family == "vit":  # a linear classifier on the final [CLS] vector, no pooler
+        return [
+            ("head.classifier.weight", "classifier.weight", _same),
+            ("head.classifier.bias", "classifier.bias", _same),
+        ]
     pooler = {
         "bert": f"{prefix}pooler.dense",
         "distilbert": "pre_classifier",
@@ -240,7 +310,8 @@ def load_hf(
         raise CheckpointError(f"{folder}: no model.safetensors{extra}")
     state = read_safetensors(weights)
     prefix = f"{family}." if any(k.startswith(f"{family}.") for k in state) else ""
-    model = HookedClassifier(cfg, seed=seed, tokenizer=load_tokenizer(folder))
+    tokenizer = load_tokenizer(folder) if cfg.modality == "text" else None
+    model = HookedClassifier(cfg, seed=seed, tokenizer=tokenizer)
     rows = _weight_map(family, prefix, cfg)
     head_rows = _head_map(family, prefix)
     has_head = all(src in state for _, src, _ in head_rows)
@@ -271,8 +342,25 @@ def load_hf(
         ours[name] = value
     model.load_state_dict(ours)
     model.meta = {"source": "huggingface", "path": str(folder), "family": family}
-    _check_tokenizer(model, folder)
+    if cfg.modality == "text":
+        _check_tokenizer(model, folder)
+    else:
+        model.meta["image_processor"] = _image_processor(folder)
     return model.eval().to(device)
+
+
+def _image_processor(folder: Path) -> dict:
+    """The image preprocessing a ViT checkpoint expects (preprocessor_config.json), if any:
+    what inputs must look like before they reach the model's pixel_values."""
+    path = folder / "preprocessor_config.json"
+    if not path.exists():
+        return {}
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{path}: cannot be read ({err})") from None
+    keys = ("do_rescale", "rescale_factor", "do_normalize", "image_mean", "image_std", "size")
+    return {k: config[k] for k in keys if k in config} if isinstance(config, dict) else {}
 
 
 def _check_tokenizer(model: HookedClassifier, folder: Path) -> None:

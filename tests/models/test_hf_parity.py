@@ -131,3 +131,54 @@ def test_pickle_weights_are_refused(tmp_path, word_tokenizer):
 
     with pytest.raises(CheckpointError, match="pickle and is never opened"):
         load_hf(tmp_path)
+
+
+def tiny_vit(with_head: bool = True):
+    torch.manual_seed(0)
+    config = hf.ViTConfig(
+        image_size=12,
+        patch_size=4,
+        num_channels=3,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=48,
+        num_labels=10,
+        hidden_act="gelu",
+    )
+    config._attn_implementation = "eager"
+    cls = hf.ViTForImageClassification if with_head else hf.ViTModel
+    return cls(config).eval()
+
+
+def test_a_vit_image_classifier_matches_the_hf_forward(tmp_path):
+    """Logits, every layer's hidden state and attention pattern within 1e-4."""
+    reference = tiny_vit()
+    reference.save_pretrained(tmp_path)
+    (tmp_path / "preprocessor_config.json").write_text(
+        '{"do_normalize": true, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}'
+    )
+    ours = load(tmp_path)
+    assert ours.cfg.modality == "vision" and ours.cfg.n_positions == 10
+    assert ours.meta["image_processor"]["image_mean"] == [0.5, 0.5, 0.5]
+    pixels = torch.rand(3, 3, 12, 12, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        out = reference(pixel_values=pixels, output_hidden_states=True, output_attentions=True)
+        logits, cache = ours.run_with_cache(pixels)
+    assert (logits - out.logits).abs().max() < TOLERANCE
+    assert torch.allclose(ours(pixels), logits)  # model(pixel_values) returns the logits
+    for layer in range(2):
+        hidden = cache[f"blocks.{layer}.hook_resid_post"]
+        assert (hidden - out.hidden_states[layer + 1]).abs().max() < TOLERANCE
+        pattern = cache[f"blocks.{layer}.attn.hook_pattern"]
+        assert (pattern - out.attentions[layer]).abs().max() < TOLERANCE
+    assert cache["hook_patch_embed"].shape == (3, 10, 32)
+    assert "blocks.1.attn.hook_z" in cache
+
+
+def test_a_bare_vit_encoder_gets_a_fresh_head_with_a_warning(tmp_path):
+    tiny_vit(with_head=False).save_pretrained(tmp_path)
+    with pytest.warns(UserWarning, match="freshly initialised"):
+        model = load_hf(tmp_path, labels=[str(d) for d in range(10)])
+    pixels = torch.rand(2, 3, 12, 12)
+    assert model(pixels).shape == (2, 10)
