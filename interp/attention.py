@@ -156,6 +156,8 @@ def pattern_divergence(
     if teacher.tokenizer is not None and student.tokenizer is not None:
         if teacher.tokenizer.get_vocab() != student.tokenizer.get_vocab():
             raise ValueError("pattern divergence needs two models with the same tokenizer")
+    if len(batch) == 0:
+        raise ValueError("no examples to compare attention patterns on: the batch is empty")
     size = batch_size or default_batch_size(teacher.cfg, batch.shape[1])
     total, weight_total = 0.0, 0.0
     for part in over_chunks(chunks(len(batch), size), "pattern divergence"):
