@@ -132,13 +132,18 @@ def summary_lines(results: dict) -> list[str]:
         d = row.get("D_mean")
         if d is None:
             continue
-        verdict = "kept" if d >= -0.02 else "lost"
+        low, high = row["D_ci_low"], row["D_ci_high"]
+        if high < 0:
+            verdict = "the student lost part of the teacher's robustness"
+        elif low > 0:
+            verdict = "the student is more robust than the teacher"
+        else:
+            verdict = "no clear difference: the interval contains 0"
         seeds = row.get("seeds", 1)
         lines.append(
             f"{row['group']} / {row['bias_type']}: teacher {row['teacher_mean']:.3f}, "
             f"KD student {row['student_mean']:.3f} on bias-conflicting examples; distillability "
-            f"D = {d:+.3f} [{row['D_ci_low']:+.3f}, {row['D_ci_high']:+.3f}] over {seeds} "
-            f"seed(s) (the student {verdict} the teacher's robustness)."
+            f"D = {d:+.3f} [{low:+.3f}, {high:+.3f}] over {seeds} seed(s) ({verdict})."
         )
     by_group = {}
     for pair in results["pairs"]:
@@ -357,19 +362,19 @@ def render(results: dict) -> str:
         f"<h1>Do students debias like teachers? Study {esc(results['run'])}</h1>",
         f'<p class="muted">seeds {esc(seeds)}, device {esc(results["device"])}, '
         f"models: {esc(', '.join(results['models']))}</p>",
-        "<h2>Summary</h2>",
+        '<h2 id="summary">Summary</h2>',
         '<ul class="summary">'
         + "".join(f"<li>{esc(line)}</li>" for line in summary_lines(results))
         + "</ul>",
-        "<h2>Distillability</h2>",
+        '<h2 id="distillability">Distillability</h2>',
         "<p>Accuracy M on bias-conflicting examples; D = M(KD student) - M(teacher), C = "
         "M(KD student) - M(non-KD student); 95% intervals resample seeds and examples (terms "
         'defined <a href="#definitions">below</a>).</p>',
         table(_distillability_rows(results)),
-        "<h2>Accuracy by heuristic and subcase</h2>",
+        '<h2 id="accuracy">Accuracy by heuristic and subcase</h2>',
         figures.html(fg.accuracy_figure(results["accuracy"]["subcases"], results["roles"])),
         table(_suite_rows(results)),
-        "<h2>Circuits across seeds</h2>",
+        '<h2 id="seeds">Circuits across seeds</h2>',
     ]
     body += [_consistency_section(c, figures) for c in results.get("seed_consistency", [])]
     body.append('<p class="muted">The sections below show each comparison in its first seed.</p>')
