@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import platform
 import statistics
@@ -13,6 +14,12 @@ from pathlib import Path
 import torch
 
 RESULTS_DIR = Path(__file__).resolve().parent
+
+
+def in_fresh_process(target: Callable, job: tuple):
+    """`target(job)` in a new spawned process, so that its peak memory is its own."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(target, (job,))
 
 
 def machine() -> dict:

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import argparse
 import csv
-import multiprocessing
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import write_results
+from bench.common import in_fresh_process, write_results
 from bench.scaling import _peak_rss_bytes, _reset_peak_rss, _rss_bytes
 
 PAIR_COUNTS = (64, 256, 1024)
@@ -109,15 +108,10 @@ def _point(args: tuple) -> dict:
     }
 
 
-def _in_fresh_process(job: tuple, target=_point) -> dict:
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(target, (job,))
-
-
 def streaming(device: str) -> list[dict]:
     jobs = [(m, n, True, device) for m in METHODS for n in PAIR_COUNTS]
     jobs += [(m, PAIR_COUNTS[0], False, device) for m in METHODS]
-    return [_in_fresh_process(job) for job in jobs]
+    return [in_fresh_process(_point, job) for job in jobs]
 
 
 # ------------------------------------------------------------------------------ evaluation
@@ -202,7 +196,7 @@ def evaluation(device: str) -> list[dict]:
     with tempfile.TemporaryDirectory() as folder:
         path = write_hans_file(Path(folder) / "heuristics_evaluation_set.txt")
         return [
-            _in_fresh_process((which, str(path), device), _evaluation)
+            in_fresh_process(_evaluation, (which, str(path), device))
             for which in ("embedded teacher (3 x 96)", "minilm-l6")
         ]
 
@@ -318,7 +312,7 @@ def run(device: str = "cpu", large: bool = False) -> dict:
         )
     out = {"streaming": points, "summary": summary, "evaluation": evals}
     if large:
-        big = _in_fresh_process((1000, 64, 50, device), _large)
+        big = in_fresh_process(_large, (1000, 64, 50, device))
         out["bert_base"] = big
         lines += [
             "",

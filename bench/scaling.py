@@ -11,12 +11,11 @@ cost falls linearly with the layer).
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 
 import numpy as np
 
-from bench.common import RESULTS_DIR, write_results
+from bench.common import RESULTS_DIR, in_fresh_process, write_results
 
 BASE = dict(n_layers=4, n_heads=8, seq_len=32, pairs=16)
 AXES = {
@@ -100,12 +99,7 @@ def _point(args: tuple) -> dict:
 
 
 def _run_points(jobs: list[tuple]) -> list[dict]:
-    context = multiprocessing.get_context("spawn")
-    out = []
-    for job in jobs:  # one process per point: its peak memory is its own
-        with context.Pool(1) as pool:
-            out.append(pool.apply(_point, (job,)))
-    return out
+    return [in_fresh_process(_point, job) for job in jobs]
 
 
 def fit_exponent(xs, ys) -> float:

@@ -85,7 +85,8 @@ def consistency_markdown(results: dict) -> list[str]:
     lines = []
     for c in results.get("seed_consistency") or []:
         lines += [
-            f"**{c['group']} on {c['suite']}**: seeds {', '.join(map(str, c['seeds'])) or 'none'}"
+            f"**{c['group']} on {c['suite']}**: seeds "
+            f"{', '.join('unseeded' if x is None else str(x) for x in c['seeds']) or 'none'}"
             + (
                 f" (left out: {', '.join(map(str, c['skipped_seeds']))})"
                 if c["skipped_seeds"]

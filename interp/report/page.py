@@ -107,12 +107,14 @@ def _seed_note(consistency: dict) -> str:
     n, seeds = consistency["n_seeds"], consistency["seeds"]
     if n == 0:
         return "the teacher separates the pairs in no seed"
-    note = (
-        f"seed {seeds[0]} only: one seed is an anecdote"
-        if n == 1
-        else f"components found in at least {consistency['threshold']} of {n} seeds "
-        f"({', '.join(str(s) for s in seeds)})"
-    )
+    if n == 1:
+        which = "one unseeded run" if seeds[0] is None else f"seed {seeds[0]} only"
+        note = f"{which}: one seed is an anecdote"
+    else:
+        note = (
+            f"components found in at least {consistency['threshold']} of {n} seeds "
+            f"({', '.join(str(s) for s in seeds)})"
+        )
     skipped = consistency["skipped_seeds"]
     if skipped:
         left_out = ", ".join(str(s) for s in skipped)
