@@ -3,6 +3,7 @@ training-set size, with the tables behind the figures; one self-contained HTML p
 
 from __future__ import annotations
 
+from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from interp.report.figures import esc
@@ -43,19 +44,26 @@ def d_figure(rows: list[dict], x: str, lines: tuple[str, ...], title: str, x_tit
     """D against `x`, one line per value of the `lines` fields, one panel per bias type;
     bars: 95% intervals over seeds and examples."""
     bias_types = sorted({r["bias_type"] for r in rows})
+    keys = sorted({tuple(r[f] for f in lines) for r in rows})
+    palette = qualitative.Plotly
     fig = make_subplots(rows=1, cols=len(bias_types), subplot_titles=[esc(b) for b in bias_types])
     for col, bias_type in enumerate(bias_types, start=1):
         part = [r for r in rows if r["bias_type"] == bias_type]
-        for key in sorted({tuple(r[f] for f in lines) for r in part}):
+        for index, key in enumerate(keys):
             points = sorted(
                 (r for r in part if tuple(r[f] for f in lines) == key), key=lambda r: r[x]
             )
+            if not points:
+                continue
+            name = ", ".join(f"{f} {v}" for f, v in zip(lines, key))
             fig.add_scatter(
                 x=[r[x] for r in points],
                 y=[r["D_mean"] for r in points],
                 error_y=_error_bars(points),
                 mode="markers+lines",
-                name=esc(", ".join(f"{f} {v}" for f, v in zip(lines, key))),
+                name=esc(name),
+                legendgroup=esc(name),
+                line=dict(color=palette[index % len(palette)]),
                 text=[esc(f"{r['teacher']} / {r['student']}") for r in points],
                 showlegend=col == 1,
                 row=1,
