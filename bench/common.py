@@ -18,8 +18,29 @@ RESULTS_DIR = Path(__file__).resolve().parent
 
 def in_fresh_process(target: Callable, job: tuple):
     """`target(job)` in a new spawned process, so that its peak memory is its own."""
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
+    pool = multiprocessing.get_context("spawn").Pool(1)
+    try:
         return pool.apply(target, (job,))
+    finally:
+        # Let the worker exit by itself: terminating it leaves its semaphores to the tracker,
+        # which warns about them at shutdown.
+        pool.close()
+        pool.join()
+
+
+def bert_base_config(**settings):
+    """A random classifier of BERT-base size (12 layers x 12 heads x 768), 64-token inputs."""
+    from interp.models import ClassifierConfig
+
+    return ClassifierConfig(
+        labels=["a", "b", "c"],
+        vocab_size=1000,
+        max_positions=128,
+        n_layers=12,
+        n_heads=12,
+        d_model=768,
+        **settings,
+    )
 
 
 def machine() -> dict:

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import in_fresh_process, write_results
+from bench.common import bert_base_config, in_fresh_process, write_results
 from bench.scaling import _peak_rss_bytes, _reset_peak_rss, _rss_bytes
 
 PAIR_COUNTS = (64, 256, 1024)
@@ -231,19 +231,10 @@ def _large(args: tuple) -> dict:
     from bench.patching import pairs as make_pairs
     from interp.attribution import attribute_nodes
     from interp.chunking import chunks, default_batch_size
-    from interp.models import ClassifierConfig, HookedClassifier
+    from interp.models import HookedClassifier
     from interp.patching import logit_diff
 
-    cfg = ClassifierConfig(
-        labels=["a", "b", "c"],
-        vocab_size=1000,
-        max_positions=128,
-        n_layers=12,
-        n_heads=12,
-        d_model=768,
-        norm="post",
-        head="bert_pooler",
-    )
+    cfg = bert_base_config(norm="post", head="bert_pooler")
     model = HookedClassifier(cfg, seed=0).to(device).eval()
     clean, corrupt = (b.to(device) for b in make_pairs(n_pairs, n_tokens, 1000))
     gold = torch.zeros(n_pairs, dtype=torch.long, device=device)

@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from bench.common import RESULTS_DIR, in_fresh_process, write_results
+from bench.common import RESULTS_DIR, bert_base_config, in_fresh_process, write_results
 
 BASE = dict(n_layers=4, n_heads=8, seq_len=32, pairs=16)
 AXES = {
@@ -113,17 +113,10 @@ def bert_base_comparison(device: str) -> dict:
     from bench.common import median_time
     from bench.patching import pairs as make_pairs
     from interp.attribution import attribute_nodes
-    from interp.models import ClassifierConfig, HookedClassifier
+    from interp.models import HookedClassifier
     from interp.patching import logit_diff, patch_sweep, run_cache
 
-    cfg = ClassifierConfig(
-        labels=["a", "b", "c"],
-        vocab_size=1000,
-        max_positions=128,
-        n_layers=12,
-        n_heads=12,
-        d_model=768,
-    )
+    cfg = bert_base_config()
     model = HookedClassifier(cfg, seed=0).to(device).eval()
     clean, corrupt = (b.to(device) for b in make_pairs(1, 64, 1000))
     metric = logit_diff(

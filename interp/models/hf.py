@@ -149,95 +149,101 @@ def _rows(x: Tensor) -> Tensor:
     return x.reshape(-1, x.shape[-1])
 
 
-def _vit_weight_map(prefix: str, cfg: ClassifierConfig) -> list[tuple[str, str, Callable]]:
-    emb = f"{prefix}embeddings."
-    rows = [
-        ("cls_vector", emb + "cls_token", _vector),  # [1, 1, d_model]
-        ("W_pos", emb + "position_embeddings", _rows),  # [1, patches + 1, d_model]
-        ("W_patch", emb + "patch_embeddings.projection.weight", _patch_weight),
-        ("b_patch", emb + "patch_embeddings.projection.bias", _same),
-        ("ln_final.weight", f"{prefix}layernorm.weight", _same),
-        ("ln_final.bias", f"{prefix}layernorm.bias", _same),
-    ]
-    for layer in range(cfg.n_layers):
-        ours, hf = f"blocks.{layer}.", f"{prefix}encoder.layer.{layer}."
-        for proj, name in (("q", "query"), ("k", "key"), ("v", "value")):
-            rows += [
-                (f"{ours}attn.{proj}_weight", f"{hf}attention.attention.{name}.weight", _t),
-                (f"{ours}attn.{proj}_bias", f"{hf}attention.attention.{name}.bias", _same),
-            ]
+# Where each block's parameters live in a Hugging Face checkpoint, per family: (layer folder,
+# then query, key, value, attention output, first norm, MLP in, MLP out, second norm).
+_BLOCK_NAMES = {
+    "bert": (
+        "encoder.layer",
+        {
+            "q": "attention.self.query",
+            "k": "attention.self.key",
+            "v": "attention.self.value",
+            "o": "attention.output.dense",
+            "ln1": "attention.output.LayerNorm",
+            "in": "intermediate.dense",
+            "out": "output.dense",
+            "ln2": "output.LayerNorm",
+        },
+    ),
+    "distilbert": (
+        "transformer.layer",
+        {
+            "q": "attention.q_lin",
+            "k": "attention.k_lin",
+            "v": "attention.v_lin",
+            "o": "attention.out_lin",
+            "ln1": "sa_layer_norm",
+            "in": "ffn.lin1",
+            "out": "ffn.lin2",
+            "ln2": "output_layer_norm",
+        },
+    ),
+    "vit": (
+        "encoder.layer",
+        {
+            "q": "attention.attention.query",
+            "k": "attention.attention.key",
+            "v": "attention.attention.value",
+            "o": "attention.output.dense",
+            "ln1": "layernorm_before",
+            "in": "intermediate.dense",
+            "out": "output.dense",
+            "ln2": "layernorm_after",
+        },
+    ),
+}
+
+
+def _block_rows(family: str, prefix: str, layer: int) -> list[tuple[str, str, Callable]]:
+    """(our name, HF name, transform) for one block's attention, MLP and norm parameters."""
+    folder, names = _BLOCK_NAMES.get(family, _BLOCK_NAMES["bert"])
+    ours, hf = f"blocks.{layer}.", f"{prefix}{folder}.{layer}."
+    ours_names = {
+        "q": ("attn.q_weight", "attn.q_bias"),
+        "k": ("attn.k_weight", "attn.k_bias"),
+        "v": ("attn.v_weight", "attn.v_bias"),
+        "o": ("attn.o_weight", "attn.b_O"),
+        "in": ("mlp.W_in", "mlp.b_in"),
+        "out": ("mlp.W_out", "mlp.b_out"),
+        "ln1": ("ln1.w", "ln1.b"),
+        "ln2": ("ln2.w", "ln2.b"),
+    }
+    rows = []
+    for part, (weight, bias) in ours_names.items():
+        weight_transform = _same if part.startswith("ln") else _t
         rows += [
-            (f"{ours}attn.o_weight", f"{hf}attention.output.dense.weight", _t),
-            (f"{ours}attn.b_O", f"{hf}attention.output.dense.bias", _same),
-            (f"{ours}mlp.W_in", f"{hf}intermediate.dense.weight", _t),
-            (f"{ours}mlp.b_in", f"{hf}intermediate.dense.bias", _same),
-            (f"{ours}mlp.W_out", f"{hf}output.dense.weight", _t),
-            (f"{ours}mlp.b_out", f"{hf}output.dense.bias", _same),
-            (f"{ours}ln1.w", f"{hf}layernorm_before.weight", _same),
-            (f"{ours}ln1.b", f"{hf}layernorm_before.bias", _same),
-            (f"{ours}ln2.w", f"{hf}layernorm_after.weight", _same),
-            (f"{ours}ln2.b", f"{hf}layernorm_after.bias", _same),
+            (ours + weight, f"{hf}{names[part]}.weight", weight_transform),
+            (ours + bias, f"{hf}{names[part]}.bias", _same),
         ]
     return rows
 
 
 def _weight_map(family: str, prefix: str, cfg: ClassifierConfig) -> list[tuple[str, str, Callable]]:
     """(our name, HF name, transform) for every converted parameter, head excluded."""
-    if family == "vit":
-        return _vit_weight_map(prefix, cfg)
     emb = f"{prefix}embeddings."
-    rows = [
-        ("W_E", emb + "word_embeddings.weight", _same),
-        ("W_pos", emb + "position_embeddings.weight", _same),
-        ("embed_ln.weight", emb + "LayerNorm.weight", _same),
-        ("embed_ln.bias", emb + "LayerNorm.bias", _same),
-    ]
-    if cfg.n_token_types:
-        rows.append(("W_token_type", emb + "token_type_embeddings.weight", _same))
-    for layer in range(cfg.n_layers):
-        ours = f"blocks.{layer}."
-        if family == "distilbert":
-            hf = f"{prefix}transformer.layer.{layer}."
-            names = {
-                "q": "attention.q_lin",
-                "k": "attention.k_lin",
-                "v": "attention.v_lin",
-                "o": "attention.out_lin",
-                "ln1": "sa_layer_norm",
-                "in": "ffn.lin1",
-                "out": "ffn.lin2",
-                "ln2": "output_layer_norm",
-            }
-        else:
-            hf = f"{prefix}encoder.layer.{layer}."
-            names = {
-                "q": "attention.self.query",
-                "k": "attention.self.key",
-                "v": "attention.self.value",
-                "o": "attention.output.dense",
-                "ln1": "attention.output.LayerNorm",
-                "in": "intermediate.dense",
-                "out": "output.dense",
-                "ln2": "output.LayerNorm",
-            }
-        for proj in "qkv":
-            rows += [
-                (f"{ours}attn.{proj}_weight", f"{hf}{names[proj]}.weight", _t),
-                (f"{ours}attn.{proj}_bias", f"{hf}{names[proj]}.bias", _same),
-            ]
-        rows += [
-            (f"{ours}attn.o_weight", f"{hf}{names['o']}.weight", _t),
-            (f"{ours}attn.b_O", f"{hf}{names['o']}.bias", _same),
-            (f"{ours}mlp.W_in", f"{hf}{names['in']}.weight", _t),
-            (f"{ours}mlp.b_in", f"{hf}{names['in']}.bias", _same),
-            (f"{ours}mlp.W_out", f"{hf}{names['out']}.weight", _t),
-            (f"{ours}mlp.b_out", f"{hf}{names['out']}.bias", _same),
+    if family == "vit":
+        rows = [
+            ("cls_vector", emb + "cls_token", _vector),  # [1, 1, d_model]
+            ("W_pos", emb + "position_embeddings", _rows),  # [1, patches + 1, d_model]
+            ("W_patch", emb + "patch_embeddings.projection.weight", _patch_weight),
+            ("b_patch", emb + "patch_embeddings.projection.bias", _same),
         ]
-        for ln in ("ln1", "ln2"):
-            rows += [
-                (f"{ours}{ln}.w", f"{hf}{names[ln]}.weight", _same),
-                (f"{ours}{ln}.b", f"{hf}{names[ln]}.bias", _same),
-            ]
+    else:
+        rows = [
+            ("W_E", emb + "word_embeddings.weight", _same),
+            ("W_pos", emb + "position_embeddings.weight", _same),
+            ("embed_ln.weight", emb + "LayerNorm.weight", _same),
+            ("embed_ln.bias", emb + "LayerNorm.bias", _same),
+        ]
+        if cfg.n_token_types:
+            rows.append(("W_token_type", emb + "token_type_embeddings.weight", _same))
+    for layer in range(cfg.n_layers):
+        rows += _block_rows(family, prefix, layer)
+    if family == "vit":
+        rows += [
+            ("ln_final.weight", f"{prefix}layernorm.weight", _same),
+            ("ln_final.bias", f"{prefix}layernorm.bias", _same),
+        ]
     return rows
 
 

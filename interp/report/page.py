@@ -68,21 +68,23 @@ class Figures:
         )
 
 
+# The figures of one distillability row that every report shows, in this order.
+DISTILLABILITY_FIGURES = [
+    "teacher_mean",
+    "student_mean",
+    "baseline_mean",
+    "D_mean",
+    "D_ci_low",
+    "D_ci_high",
+    "C_mean",
+    "C_ci_low",
+    "C_ci_high",
+    "seeds",
+]
+
+
 def _distillability_rows(results: dict) -> list[dict]:
-    columns = [
-        "group",
-        "bias_type",
-        "teacher_mean",
-        "student_mean",
-        "baseline_mean",
-        "D_mean",
-        "D_ci_low",
-        "D_ci_high",
-        "C_mean",
-        "C_ci_low",
-        "C_ci_high",
-        "seeds",
-    ]
+    columns = ["group", "bias_type", *DISTILLABILITY_FIGURES]
     return [{c: r.get(c) for c in columns if c in r} for r in results["distillability"]]
 
 

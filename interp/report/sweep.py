@@ -7,7 +7,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from interp.report.figures import esc
-from interp.report.page import Figures, html_page, table
+from interp.report.page import DISTILLABILITY_FIGURES, Figures, html_page, table
 
 COLUMNS = [
     "method",
@@ -18,16 +18,7 @@ COLUMNS = [
     "teacher_params",
     "student_params",
     "parameter_ratio",
-    "teacher_mean",
-    "student_mean",
-    "baseline_mean",
-    "D_mean",
-    "D_ci_low",
-    "D_ci_high",
-    "C_mean",
-    "C_ci_low",
-    "C_ci_high",
-    "seeds",
+    *DISTILLABILITY_FIGURES,
 ]
 
 
