@@ -20,7 +20,7 @@ from scipy.stats import spearmanr
 
 from interp.attention import head_statistics
 from interp.attribution import Method, attribute_edges, attribute_nodes
-from interp.chunking import chunks, default_batch_size
+from interp.chunking import batch_chunks
 from interp.circuits import Circuit, circuit_from_curve, faithfulness_curve
 from interp.contrast import ContrastPairs
 from interp.models import HookedClassifier
@@ -94,10 +94,9 @@ def mean_metrics(
 ) -> tuple[float, float]:
     """Mean metric on the clean and on the corrupt inputs, streamed over chunks."""
     n = len(pairs.clean)
-    size = batch_size or default_batch_size(model.cfg, pairs.clean.shape[1])
     sums = [0.0, 0.0]
     metric = pairs.metric()
-    for part in chunks(n, size):
+    for part in batch_chunks(model.cfg, pairs.clean, batch_size):
         chunk_metric = metric_rows(metric, part, n)
         sums[0] += float(chunk_metric(model(pairs.clean[part])).sum())
         sums[1] += float(chunk_metric(model(pairs.corrupt[part])).sum())

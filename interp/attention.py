@@ -6,7 +6,7 @@ import torch
 from jaxtyping import Bool, Float
 from torch import Tensor
 
-from interp.chunking import chunks, default_batch_size, over_chunks
+from interp.chunking import batch_chunks
 from interp.models import Batch, HookedClassifier
 
 
@@ -85,9 +85,8 @@ def head_statistics(
     batch = batch.to(model.cfg.device)
     if len(batch) == 0:
         raise ValueError("no examples to compute attention statistics on: the batch is empty")
-    size = batch_size or default_batch_size(model.cfg, batch.shape[1])
     totals: dict | None = None
-    for part in over_chunks(chunks(len(batch), size), "attention statistics"):
+    for part in batch_chunks(model.cfg, batch, batch_size, "attention statistics"):
         chunk = _statistic_sums(model, batch[part], special_ids, negation_ids)
         totals = (
             chunk
@@ -158,9 +157,8 @@ def pattern_divergence(
             raise ValueError("pattern divergence needs two models with the same tokenizer")
     if len(batch) == 0:
         raise ValueError("no examples to compare attention patterns on: the batch is empty")
-    size = batch_size or default_batch_size(teacher.cfg, batch.shape[1])
     total, weight_total = 0.0, 0.0
-    for part in over_chunks(chunks(len(batch), size), "pattern divergence"):
+    for part in batch_chunks(teacher.cfg, batch, batch_size, "pattern divergence"):
         rows = batch[part]
         weight = _real_queries(rows).float().cpu()  # [batch, query]
         total = total + _divergence_sums(teacher, student, rows, weight)

@@ -26,7 +26,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from interp.chunking import chunks, default_batch_size, over_chunks
+from interp.chunking import batch_chunks
 from interp.errors import InterpError
 from interp.models import Batch, HookedClassifier
 from interp.patching import Metric, metric_rows, prepare_pair
@@ -204,9 +204,8 @@ def attribute_nodes(
     chunks of `batch_size` pairs (default: from the model size)."""
     model, clean, corrupt = prepare_pair(model, clean, corrupt, device)
     n = len(clean)
-    size = batch_size or default_batch_size(model.cfg, clean.shape[1])
     total = None
-    for part in over_chunks(chunks(n, size), f"attribution ({method})"):
+    for part in batch_chunks(model.cfg, clean, batch_size, f"attribution ({method})"):
         sums = _node_score_sums(
             model, clean[part], corrupt[part], metric_rows(metric, part, n), method, steps
         )
@@ -271,13 +270,12 @@ def attribute_edges(
         )
     model, clean, corrupt = prepare_pair(model, clean, corrupt, device)
     n = len(clean)
-    size = batch_size or default_batch_size(model.cfg, clean.shape[1])
     saved_flags = (model.cfg.use_attn_result, model.cfg.use_split_qkv_input)
     model.set_use_attn_result(True)
     model.set_use_split_qkv_input(True)
     total, inputs_total = None, None
     try:
-        for part in over_chunks(chunks(n, size), f"edge attribution ({method})"):
+        for part in batch_chunks(model.cfg, clean, batch_size, f"edge attribution ({method})"):
             metric_part = metric_rows(metric, part, n)
             scores, node_inputs, up_names, down_names = _edge_sums(
                 model, clean[part], corrupt[part], metric_part, method, steps

@@ -42,6 +42,13 @@ def progress_enabled() -> bool:
     return sys.stderr.isatty()
 
 
+def batch_chunks(cfg, batch, batch_size: int | None, desc: str | None = None):
+    """The chunks of a batch's rows: `batch_size` rows each, or the default for the model and
+    the batch's sequence length; with a progress bar labelled `desc` when one is given."""
+    parts = chunks(len(batch), batch_size or default_batch_size(cfg, batch.shape[1]))
+    return parts if desc is None else over_chunks(parts, desc)
+
+
 def over_chunks(parts: list[slice], desc: str) -> Iterator[slice]:
     """The chunks, with a progress bar when there are several and a terminal to show it on."""
     show = len(parts) > 1 and progress_enabled()

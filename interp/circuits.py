@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from interp.attribution import NodeScores, node_names
-from interp.chunking import chunks, default_batch_size, over_chunks
+from interp.chunking import batch_chunks
 from interp.io import atomic_write_text
 from interp.models import Batch, HookedClassifier
 from interp.patching import MAX_ROWS, Metric, metric_rows
@@ -108,9 +108,8 @@ def circuit_metric(
     model.eval()
     clean, corrupt = clean.to(model.cfg.device), corrupt.to(model.cfg.device)
     n = len(clean)
-    size = batch_size or default_batch_size(model.cfg, clean.shape[1])
     total = torch.zeros(len(circuits))
-    for part in over_chunks(chunks(n, size), "circuits"):
+    for part in batch_chunks(model.cfg, clean, batch_size, "circuits"):
         rows = part.stop - part.start
         per_pass = max(1, min(chunk_size, max_rows // rows))
         total += _circuit_sums(

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor
 
-from interp.chunking import chunks, default_batch_size, over_chunks
+from interp.chunking import batch_chunks
 from interp.models import Batch, HookedClassifier
 
 Metric = Callable[[Tensor], Tensor]  # logits [k * batch, n_labels] -> [k * batch]
@@ -180,9 +180,8 @@ def patch_sweep(
     """
     base = base.to(model.cfg.device)
     n = len(base)
-    size = batch_size or default_batch_size(model.cfg, base.shape[1])
     results = []
-    for part in over_chunks(chunks(n, size), "patching"):
+    for part in batch_chunks(model.cfg, base, batch_size, "patching"):
         rows = part.stop - part.start
         if isinstance(source, Batch):
             part_source = source[part]
@@ -332,12 +331,14 @@ def derangement(n: int, seed: int) -> Tensor:
 
 
 @torch.no_grad()
-def _mean_activations(model, batch: Batch, names: list[str], size: int) -> dict[str, Tensor]:
+def _mean_activations(
+    model, batch: Batch, names: list[str], batch_size: int | None
+) -> dict[str, Tensor]:
     """Per position, the mean over examples of each activation (over unpadded examples for
     text), accumulated chunk by chunk."""
     sums: dict[str, Tensor] = {}
     weights: dict[str, Tensor] = {}
-    for part in chunks(len(batch), size):
+    for part in batch_chunks(model.cfg, batch, batch_size):
         rows = batch[part]
         _, cache = run_cache(model, rows, names)
         for name, act in cache.items():
@@ -374,11 +375,10 @@ def ablate_components(
     if n == 0:
         raise ValueError("nothing to ablate: the batch is empty")
     names = _component_names(model, component)
-    size = batch_size or default_batch_size(model.cfg, batch.shape[1])
-    means = _mean_activations(model, batch, names, size) if kind == "mean" else {}
+    means = _mean_activations(model, batch, names, batch_size) if kind == "mean" else {}
     order = derangement(n, seed)
     total = None
-    for part in over_chunks(chunks(n, size), "ablation"):
+    for part in batch_chunks(model.cfg, batch, batch_size, "ablation"):
         rows = batch[part]
         if kind == "resample":
             _, source = run_cache(model, batch[order[part]], names)
