@@ -517,6 +517,18 @@ def expand_sweeps(raw: dict) -> dict:
     return {**raw, "models": models, "pairs": pairs}
 
 
+def seeded_id(group: str, seed: int | str) -> str:
+    """The id of an entry's or pair's copy for one seed (with "": the prefix of every copy)."""
+    return f"{group}-s{seed}"
+
+
+def copy_seed(item: ModelEntry | Pair) -> int | None:
+    """The seed of a seeded copy (`poe-s1` -> 1); None for an unseeded entry or pair."""
+    if item.seed_group is None:
+        return None
+    return int(item.id[len(seeded_id(item.seed_group, "")) :])
+
+
 def expand_seeds(raw: dict) -> dict:
     """Replace every entry and pair that has `seeds` by one copy per seed (see module doc)."""
     models = raw.get("models") or []
@@ -530,7 +542,7 @@ def expand_seeds(raw: dict) -> dict:
     }
 
     def rename(ref, seed):
-        return f"{ref}-s{seed}" if ref in seeded else ref
+        return seeded_id(ref, seed) if ref in seeded else ref
 
     def copies(item: dict, refs: dict) -> list[dict]:
         if not isinstance(item, dict) or "seeds" not in item:
@@ -548,7 +560,7 @@ def expand_seeds(raw: dict) -> dict:
         out = []
         for seed in seeds:
             copy = {k: v for k, v in item.items() if k != "seeds"}
-            copy["id"], copy["seed_group"] = f"{item['id']}-s{seed}", item["id"]
+            copy["id"], copy["seed_group"] = seeded_id(item["id"], seed), item["id"]
             for container, fields in refs.items():
                 target = copy if container is None else dict(copy.get(container) or {})
                 for field in fields:

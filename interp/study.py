@@ -23,7 +23,7 @@ from interp.contrast import ContrastPairs, contrast_pairs, separated_pairs
 from interp.diff import compare_pair, match_components, student_nodes_of
 from interp.evaluate import evaluate_manifest
 from interp.io import atomic_write_json, atomic_write_text, finite
-from interp.manifest import Manifest, Pair
+from interp.manifest import Manifest, Pair, copy_seed, seeded_id
 from interp.models import HookedClassifier, load
 from interp.report import write_report
 from interp.seeds import seed_consistency
@@ -69,13 +69,6 @@ def executor_options(cfg) -> dict:
     }
 
 
-def pair_seed(pair: Pair) -> int | None:
-    """The seed of a seeded pair's copy (`poe-s1` -> 1), None for an unseeded pair."""
-    if pair.seed_group is None:
-        return None
-    return int(pair.id[len(pair.seed_group) + 2 :])
-
-
 def selected_pairs(manifest: Manifest, cfg: StudyConfig) -> list[Pair]:
     """Pairs carrying one of the tags (all pairs without tags), the copy of each study seed
     for seeded pairs, in manifest order."""
@@ -83,7 +76,7 @@ def selected_pairs(manifest: Manifest, cfg: StudyConfig) -> list[Pair]:
     for pair in manifest.pairs:
         if cfg.tags and not set(pair.tags) & set(cfg.tags):
             continue
-        if pair.seed_group is not None and pair_seed(pair) not in cfg.seeds:
+        if pair.seed_group is not None and copy_seed(pair) not in cfg.seeds:
             continue
         chosen.append(pair)
     return chosen
@@ -97,7 +90,7 @@ def pair_models(manifest: Manifest, pairs: list[Pair], seeds: list[int]) -> list
             if model_id is None:
                 continue
             group = manifest.entry(model_id).seed_group
-            copies = [f"{group}-s{s}" for s in seeds] if group else [model_id]
+            copies = [seeded_id(group, s) for s in seeds] if group else [model_id]
             ids += [m for m in copies if m not in ids]
     return ids
 
@@ -220,7 +213,7 @@ def analyse_pair(
     out = {
         "id": pair.id,
         "group": pair.seed_group or pair.id,
-        "seed": pair_seed(pair),
+        "seed": copy_seed(pair),
         "teacher": pair.teacher,
         "student": pair.student,
         "baseline": pair.baseline,
@@ -322,7 +315,7 @@ def check_selection(manifest: Manifest, cfg: StudyConfig) -> list[Pair]:
         )
     pairs = selected_pairs(manifest, cfg)
     if not pairs:
-        seeds = sorted({pair_seed(p) for p in tagged if pair_seed(p) is not None})
+        seeds = sorted({copy_seed(p) for p in tagged if copy_seed(p) is not None})
         raise ValueError(
             f"the pairs tagged {cfg.tags} have no copy for the seeds {cfg.seeds}; their seeds: "
             f"{', '.join(map(str, seeds))}"

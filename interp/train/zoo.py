@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from interp.errors import ManifestError, TrainingError
-from interp.manifest import Manifest
+from interp.manifest import Manifest, copy_seed
 from interp.train.executor import (
     BuildReport,
     InlineBackend,
@@ -69,13 +69,13 @@ def select(
             f"no manifest entry carries the tags {list(tags)}; tags: {', '.join(known) or 'none'}"
         )
     if seed is not None:
-        seeds = {m.id.rsplit("-s", 1)[1] for m in chosen if m.seed_group is not None}
-        if seeds and str(seed) not in seeds:
+        seeds = {copy_seed(m) for m in chosen if m.seed_group is not None}
+        if seeds and seed not in seeds:
             raise ManifestError(
                 f"the selected entries have no copy for seed {seed}; their seeds: "
-                f"{', '.join(sorted(seeds, key=int))}"
+                f"{', '.join(map(str, sorted(seeds)))}"
             )
-        chosen = [m for m in chosen if m.seed_group is None or m.id.endswith(f"-s{seed}")]
+        chosen = [m for m in chosen if m.seed_group is None or copy_seed(m) == seed]
     return [m.id for m in chosen]
 
 
