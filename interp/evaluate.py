@@ -10,6 +10,7 @@ examples (the same draws for every model) gives a 95% interval.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -70,6 +71,11 @@ def accuracy_tables(examples: pd.DataFrame) -> dict[str, pd.DataFrame]:
     if {"bias_aligned", "bias_conflicting"} <= set(aligned.columns):
         aligned["gap"] = aligned["bias_aligned"] - aligned["bias_conflicting"]
     return {"suites": by_suite, "subcases": by_subcase, "bias_gap": aligned}
+
+
+def table_records(frame: pd.DataFrame) -> list[dict]:
+    """A table's rows as JSON-ready dicts (NaN as None)."""
+    return json.loads(frame.to_json(orient="records"))
 
 
 def validity_table(examples: pd.DataFrame) -> pd.DataFrame:

@@ -152,10 +152,6 @@ class Sweep(_Strict):
 
     _task = field_validator("task")(_known_task)
 
-    def model_ids(self) -> list[str]:
-        """Ids of the entries the sweep expands to (before seed expansion)."""
-        return [m["id"] for m in sweep_entries(self)[0]]
-
 
 def sweep_entries(sweep: Sweep) -> tuple[list[dict], list[dict]]:
     """The manifest entries and pairs (as raw dicts, with `seeds`) of a sweep's grid."""

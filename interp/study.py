@@ -21,7 +21,7 @@ from interp.analysis import analyse_model
 from interp.checks import check_device, writable_folder
 from interp.contrast import ContrastPairs, contrast_pairs, separated_pairs
 from interp.diff import compare_pair, match_components, student_nodes_of
-from interp.evaluate import evaluate_manifest
+from interp.evaluate import evaluate_manifest, table_records
 from interp.io import atomic_write_json, atomic_write_text, finite
 from interp.manifest import Manifest, Pair, copy_seed, seeded_id
 from interp.models import HookedClassifier, load
@@ -157,9 +157,14 @@ def analysis_pairs(
         "rule": "pairs the teacher separates" if only is not None else "all pairs",
     }
     t_pairs = contrast_pairs(teacher, suite, n_pairs, device, only)
-    ids = {c.id for c, _ in t_pairs.pairs}
-    s_pairs = contrast_pairs(student, suite, n_pairs, device, ids) if student else None
+    s_pairs = same_pairs(student, suite, t_pairs, device) if student else None
     return t_pairs, s_pairs, selection
+
+
+def same_pairs(model: HookedClassifier, suite, reference: ContrastPairs, device: str):
+    """The minimal pairs of `reference` (chosen on the teacher), encoded for another model."""
+    ids = {clean.id for clean, _ in reference.pairs}
+    return contrast_pairs(model, suite, len(reference.pairs), device, ids)
 
 
 class AnalysisCache:
@@ -237,8 +242,7 @@ def analyse_pair(
 
 def _analyse_suite(pair: Pair, teacher, student, suite, cfg: StudyConfig, cache) -> dict:
     t_pairs, t_analysis, selection = cache.teacher(pair.teacher, suite)
-    ids = {c.id for c, _ in t_pairs.pairs}
-    s_pairs = contrast_pairs(student, suite, cfg.n_pairs, cfg.device, ids)
+    s_pairs = same_pairs(student, suite, t_pairs, cfg.device)
     s_analysis = analyse_model(
         student,
         pair.student,
@@ -297,10 +301,6 @@ def consistency_across_seeds(analysed: list[dict]) -> list[dict]:
         {"group": group, "suite": suite, **seed_consistency(records)}
         for (group, suite), records in groups.items()
     ]
-
-
-def _records(frame) -> list[dict]:
-    return json.loads(frame.to_json(orient="records"))
 
 
 def check_selection(manifest: Manifest, cfg: StudyConfig) -> list[Pair]:
@@ -382,10 +382,10 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> Path:
             "models": model_ids,
             "roles": [[m, manifest.entry(m).role] for m in model_ids],
             "accuracy": {
-                name: _records(tables[name]) for name in ("suites", "subcases", "bias_gap")
+                name: table_records(tables[name]) for name in ("suites", "subcases", "bias_gap")
             },
-            "distillability": _records(tables["distillability"]),
-            "validity": _records(tables["validity"]),
+            "distillability": table_records(tables["distillability"]),
+            "validity": table_records(tables["validity"]),
             "pairs": analysed,
             "seed_consistency": consistency_across_seeds(analysed),
         }

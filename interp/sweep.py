@@ -10,7 +10,6 @@ with the factors and parameter counts), validity.csv and index.html.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ import pandas as pd
 from safetensors import safe_open
 
 from interp.checks import check_device, writable_folder
-from interp.evaluate import evaluate_manifest
+from interp.evaluate import evaluate_manifest, table_records
 from interp.io import atomic_write_json, atomic_write_text
 from interp.manifest import Manifest, Sweep
 from interp.report import write_report
@@ -70,10 +69,6 @@ def parameter_count(folder: Path) -> int:
     return total
 
 
-def _records(frame) -> list[dict]:
-    return json.loads(frame.to_json(orient="records"))
-
-
 def run_sweep(cfg: SweepConfig, build: bool = True, log=print) -> Path:
     """Build what is missing (unless `build` is False), evaluate, write tables and report."""
     check_device(cfg.device)
@@ -103,14 +98,14 @@ def run_sweep(cfg: SweepConfig, build: bool = True, log=print) -> Path:
         if sweep.id in p.tags
     }
     rows = []
-    for row in _records(tables["distillability"]):
+    for row in table_records(tables["distillability"]):
         if row["group"] in factors:
             rows.append({**factors[row["group"]], **row})
     results = {
         "sweep": sweep.model_dump(),
         "models": ids,
         "distillability": rows,
-        "validity": _records(tables["validity"]),
+        "validity": table_records(tables["validity"]),
         "build_seconds": build_seconds,
         "total_seconds": time.perf_counter() - started,
     }
