@@ -7,18 +7,12 @@ docs/findings.md` rewrites it.
 
 from __future__ import annotations
 
-import math
 import re
 
+from interp.report.figures import number
 from interp.report.page import summary_lines
 
 VALIDITY_COLUMNS = ("in_distribution", "overlap", "negation", "colour+marker")
-
-
-def _number(value, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
 def _group_and_seed(model_id: str) -> tuple[str, str]:
@@ -41,9 +35,9 @@ def validity_markdown(results: dict) -> list[str]:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         group, seed = _group_and_seed(row["model"])
-        cells = [group, seed, _number(row.get("in_distribution"))]
+        cells = [group, seed, number(row.get("in_distribution"), 3)]
         for b in bias_types:
-            cells += [_number(row.get(f"{b}_{k}")) for k in ("aligned", "conflicting", "gap")]
+            cells += [number(row.get(f"{b}_{k}"), 3) for k in ("aligned", "conflicting", "gap")]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -93,8 +87,8 @@ def consistency_markdown(results: dict) -> list[str]:
                 else ""
             )
             + f"; a finding needs {c['threshold']} of {c['n_seeds']} seeds; stability "
-            f"teacher {_number(c['teacher']['stability'], 2)}, student "
-            f"{_number(c['student']['stability'], 2)}.",
+            f"teacher {number(c['teacher']['stability'])}, student "
+            f"{number(c['student']['stability'])}.",
             "",
             "| component | in teacher circuit | teacher-only | | student component | in student "
             "circuit | teacher match |",

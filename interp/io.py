@@ -39,6 +39,11 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def defined(value: Any) -> bool:
+    """Whether a number is defined: neither None (null in results.json) nor NaN."""
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
 def finite(value: Any) -> Any:
     """NaN and infinities -> None, recursively, so that the value is strict JSON."""
     if isinstance(value, float):

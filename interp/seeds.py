@@ -18,6 +18,8 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 
+from interp.io import defined
+
 
 def jaccard(a: set[str], b: set[str]) -> float:
     """|a & b| / |a | b|; two empty circuits agree (1.0)."""
@@ -38,10 +40,6 @@ def robust_threshold(n_seeds: int) -> int:
     return max(1, math.ceil(2 * n_seeds / 3))
 
 
-def _defined(value) -> bool:
-    return value is not None and not (isinstance(value, float) and math.isnan(value))
-
-
 def seed_consistency(records: Sequence[dict]) -> dict:
     """Aggregate the per-seed analyses of one comparison on one suite.
 
@@ -50,8 +48,8 @@ def seed_consistency(records: Sequence[dict]) -> dict:
     `student_to_teacher` (student node -> teacher node), `teacher_only` and `shared` (teacher
     names, from the circuit diff).
     """
-    counted = [r for r in records if _defined(r["teacher_faithfulness"])]
-    skipped = [r["seed"] for r in records if not _defined(r["teacher_faithfulness"])]
+    counted = [r for r in records if defined(r["teacher_faithfulness"])]
+    skipped = [r["seed"] for r in records if not defined(r["teacher_faithfulness"])]
     n = len(counted)
     threshold = robust_threshold(n) if n else 0
     teacher = Counter(node for r in counted for node in set(r["teacher_circuit"]))

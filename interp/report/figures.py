@@ -8,6 +8,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from interp.io import defined
+
 COLOURS = {"teacher": "#1f77b4", "student": "#d62728", "baseline": "#7f7f7f"}
 
 
@@ -16,8 +18,8 @@ def esc(value) -> str:
 
 
 def number(value, digits: int = 2) -> str:
-    """A float for a label; None (an undefined value in results.json) as 'n/a'."""
-    return "n/a" if value is None else f"{value:.{digits}f}"
+    """A float for a label; an undefined value (None in results.json, or NaN) as 'n/a'."""
+    return f"{value:.{digits}f}" if defined(value) else "n/a"
 
 
 def accuracy_figure(subcases: list[dict], models: list[tuple[str, str]]) -> go.Figure:

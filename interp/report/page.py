@@ -6,10 +6,9 @@ tables here and in figures (interp.report.figures).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
-from interp.io import atomic_write_text
+from interp.io import atomic_write_text, defined
 from interp.report import figures as fg
 from interp.report.definitions import DEFINITIONS
 from interp.report.figures import esc, number
@@ -29,7 +28,7 @@ dl.definitions dd { margin-left: 1.5em; }
 def _format(value) -> str:
     """Numbers to three decimals; undefined values (None, NaN) as n/a, never as 0."""
     if isinstance(value, float):
-        return "n/a" if math.isnan(value) else f"{value:.3f}"
+        return number(value, 3)
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     return "n/a" if value is None else str(value)
@@ -181,10 +180,6 @@ def summary_lines(results: dict) -> list[str]:
     return lines
 
 
-def _defined(value) -> bool:
-    return value is not None and not (isinstance(value, float) and math.isnan(value))
-
-
 def _pair_section(pair: dict, figures: Figures) -> str:
     parts = [
         f'<h2 id="pair-{esc(pair["id"])}">Pair {esc(pair["id"])}: {esc(pair["teacher"])} '
@@ -226,7 +221,7 @@ def _pair_section(pair: dict, figures: Figures) -> str:
         parts.append(figures.html(fg.attribution_heatmaps(teacher, student, node_map)))
         parts.append("<h4>Circuits</h4>")
         for analysis in (teacher, student):
-            if _defined(analysis["circuit"]["meta"].get("faithfulness")):
+            if defined(analysis["circuit"]["meta"].get("faithfulness")):
                 parts.append(figures.html(fg.circuit_figure(analysis)))
             else:
                 parts.append(
