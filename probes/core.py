@@ -114,56 +114,69 @@ class ProbeSet:
         """Read what `to_jsonl` wrote; a malformed line is a ValueError naming the line (and
         ProbeSet's own checks catch unknown labels, repeated ids and dangling pairs)."""
         path = Path(path)
-        if not path.is_file():
-            raise ValueError(f"{path}: no such probe file")
         text_fields = {f.name for f in fields(Example)} - {"image"}
         examples, partners, pairs = [], [], []
         header = None
-        try:
-            with path.open(encoding="utf-8") as handle:
-                for number, line in enumerate(handle, start=1):
-                    try:
-                        record = json.loads(line)
-                    except json.JSONDecodeError as err:
-                        raise ValueError(f"{path}:{number}: not valid JSON ({err.msg})") from None
-                    if not isinstance(record, dict):
-                        raise ValueError(f"{path}:{number}: expected a JSON object")
-                    if number == 1:
-                        header = record
-                        if not isinstance(header.get("name"), str) or not isinstance(
-                            header.get("labels"), list
-                        ):
-                            raise ValueError(
-                                f"{path}:1: the header needs 'name' (text) and 'labels' (a list)"
-                            )
-                        continue
-                    kind = record.pop("kind", None)
-                    if kind == "pair":
-                        clean, corrupt = record.get("clean"), record.get("corrupt")
-                        if not isinstance(clean, str) or not isinstance(corrupt, str):
-                            raise ValueError(f"{path}:{number}: a pair needs 'clean' and 'corrupt'")
-                        pairs.append((clean, corrupt))
-                    elif kind in ("example", "partner"):
-                        unknown = sorted(set(record) - text_fields)
-                        if unknown:
-                            raise ValueError(f"{path}:{number}: unknown field(s) {unknown}")
-                        try:
-                            example = Example(**record)
-                        except TypeError as err:
-                            raise ValueError(
-                                f"{path}:{number}: malformed example ({err})"
-                            ) from None
-                        (examples if kind == "example" else partners).append(example)
-                    else:
+        with open_text(path, "probe") as opened:
+            for number, line in enumerate(text_lines(opened, path), start=1):
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise ValueError(f"{path}:{number}: not valid JSON ({err.msg})") from None
+                if not isinstance(record, dict):
+                    raise ValueError(f"{path}:{number}: expected a JSON object")
+                if number == 1:
+                    header = record
+                    if not isinstance(header.get("name"), str) or not isinstance(
+                        header.get("labels"), list
+                    ):
                         raise ValueError(
-                            f"{path}:{number}: 'kind' must be example, partner or pair, "
-                            f"got {kind!r}"
+                            f"{path}:1: the header needs 'name' (text) and 'labels' (a list)"
                         )
-        except UnicodeDecodeError as err:
-            raise ValueError(f"{path}: not UTF-8 text (byte {err.start})") from None
+                    continue
+                kind = record.pop("kind", None)
+                if kind == "pair":
+                    clean, corrupt = record.get("clean"), record.get("corrupt")
+                    if not isinstance(clean, str) or not isinstance(corrupt, str):
+                        raise ValueError(f"{path}:{number}: a pair needs 'clean' and 'corrupt'")
+                    pairs.append((clean, corrupt))
+                elif kind in ("example", "partner"):
+                    unknown = sorted(set(record) - text_fields)
+                    if unknown:
+                        raise ValueError(f"{path}:{number}: unknown field(s) {unknown}")
+                    try:
+                        example = Example(**record)
+                    except TypeError as err:
+                        raise ValueError(f"{path}:{number}: malformed example ({err})") from None
+                    (examples if kind == "example" else partners).append(example)
+                else:
+                    raise ValueError(
+                        f"{path}:{number}: 'kind' must be example, partner or pair, got {kind!r}"
+                    )
         if header is None:
             raise ValueError(f"{path}: empty file, expected a header line")
         return cls(header["name"], [str(x) for x in header["labels"]], examples, partners, pairs)
+
+
+def open_text(path: Path, what: str):
+    """The file opened for reading (bytes, decoded line by line by `text_lines`), or a ValueError
+    that says what is wrong with the path."""
+    if not path.exists():
+        raise ValueError(f"{path}: no such {what} file")
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, not a {what} file")
+    return path.open("rb")
+
+
+def text_lines(handle, path: Path):
+    """The file's lines as text; a line that is not UTF-8 is a ValueError naming it."""
+    for number, raw in enumerate(handle, start=1):
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ValueError(
+                f"{path}:{number}: not UTF-8 text (byte 0x{raw[err.start]:02x})"
+            ) from None
 
 
 def stats_frame(probe_sets: Iterable[ProbeSet]) -> pd.DataFrame:

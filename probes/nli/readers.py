@@ -9,40 +9,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from probes.core import Example, ProbeSet
+from probes.core import Example, ProbeSet, open_text, text_lines
 from probes.nli.generate import BINARY, THREE_WAY, to_binary
 
 HANS_COLUMNS = ("gold_label", "sentence1", "sentence2", "heuristic", "subcase", "template")
 HANS_LABELS = {"entailment": "entailment", "non-entailment": "non-entailment"}
 
 
-def _open_text(path: Path, what: str):
-    """The file opened for reading (bytes, decoded line by line by `_lines`), or a ValueError
-    that says what is wrong with the path."""
-    if not path.exists():
-        raise ValueError(f"{path}: no such {what} file")
-    if path.is_dir():
-        raise ValueError(f"{path}: is a folder, not a {what} file")
-    return path.open("rb")
-
-
-def _lines(handle, path: Path):
-    """The file's lines as text; a line that is not UTF-8 is a ValueError naming it."""
-    for number, raw in enumerate(handle, start=1):
-        try:
-            yield raw.decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise ValueError(
-                f"{path}:{number}: not UTF-8 text (byte 0x{raw[err.start]:02x})"
-            ) from None
-
-
 def read_hans(path: str | Path, limit: int | None = None) -> ProbeSet:
     """The HANS evaluation file (tab-separated, with a header) as a binary ProbeSet."""
     path = Path(path)
     examples: list[Example] = []
-    with _open_text(path, "HANS") as opened:
-        reader = csv.reader(_lines(opened, path), delimiter="\t", quoting=csv.QUOTE_NONE)
+    with open_text(path, "HANS") as opened:
+        reader = csv.reader(text_lines(opened, path), delimiter="\t", quoting=csv.QUOTE_NONE)
         try:
             examples = _hans_examples(reader, path, limit)
         except csv.Error as err:
@@ -104,8 +83,8 @@ def read_mnli(path: str | Path, binary: bool = False, name: str = "mnli") -> Pro
     annotator consensus) are skipped, as is usual. `binary` maps labels to the HANS scheme."""
     path = Path(path)
     examples: list[Example] = []
-    with _open_text(path, "MNLI JSON lines") as opened:
-        for line_number, line in enumerate(_lines(opened, path), start=1):
+    with open_text(path, "MNLI JSON lines") as opened:
+        for line_number, line in enumerate(text_lines(opened, path), start=1):
             if not line.strip():
                 continue
             try:
