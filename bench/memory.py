@@ -20,8 +20,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import bert_base_config, in_fresh_process, write_results
-from bench.scaling import _peak_rss_bytes, _reset_peak_rss, _rss_bytes
+from bench.common import (
+    bert_base_config,
+    in_fresh_process,
+    peak_rss_bytes,
+    reset_peak_rss,
+    rss_bytes,
+    write_results,
+)
 
 PAIR_COUNTS = (64, 256, 1024)
 WARMUP_PAIRS = 8
@@ -108,14 +114,14 @@ def _point(args: tuple) -> dict:
             times.append(time.perf_counter() - start)
         peak, base = torch.cuda.max_memory_allocated(), 0
     else:
-        _reset_peak_rss()
-        base = _rss_bytes()
+        reset_peak_rss()
+        base = rss_bytes()
         times = []
         for _ in range(calls):
             start = time.perf_counter()
             fn()
             times.append(time.perf_counter() - start)
-        peak = _peak_rss_bytes()
+        peak = peak_rss_bytes()
     seconds = statistics.median(times)
     return {
         "method": method,
@@ -198,7 +204,7 @@ def _evaluation(args: tuple) -> dict:
     else:
         cfg = architecture("nli", "teacher")
         model = HookedClassifier(cfg, seed=0, tokenizer=nli_tokenizer()).to(device).eval()
-    _reset_peak_rss()
+    reset_peak_rss()
     start = time.perf_counter()
     hans = read_hans(hans_path)
     read = time.perf_counter() - start
@@ -210,7 +216,7 @@ def _evaluation(args: tuple) -> dict:
         "read_s": read,
         "seconds": seconds,
         "examples_per_s": len(frame) / seconds,
-        "peak_mb": _peak_rss_bytes() / 2**20,
+        "peak_mb": peak_rss_bytes() / 2**20,
     }
 
 
@@ -257,11 +263,11 @@ def _large(args: tuple) -> dict:
                 with model.hooks(fwd_hooks=[("blocks.0.hook_resid_pre", replace)]):
                     torch.autograd.grad(model(rows).sum(), embedded)
 
-    _reset_peak_rss()
+    reset_peak_rss()
     start = time.perf_counter()
     attribute_nodes(model, clean, corrupt, metric, "eap-ig", steps)
     seconds = time.perf_counter() - start
-    peak = _peak_rss_bytes()
+    peak = peak_rss_bytes()
     start = time.perf_counter()
     bound(bound_pairs)
     bound_seconds = (time.perf_counter() - start) * n_pairs / bound_pairs

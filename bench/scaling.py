@@ -11,11 +11,18 @@ cost falls linearly with the layer).
 from __future__ import annotations
 
 import argparse
-import os
 
 import numpy as np
 
-from bench.common import RESULTS_DIR, bert_base_config, in_fresh_process, write_results
+from bench.common import (
+    RESULTS_DIR,
+    bert_base_config,
+    in_fresh_process,
+    peak_rss_bytes,
+    reset_peak_rss,
+    rss_bytes,
+    write_results,
+)
 
 BASE = dict(n_layers=4, n_heads=8, seq_len=32, pairs=16)
 AXES = {
@@ -26,25 +33,6 @@ AXES = {
 }
 D_HEAD = 16
 METHODS = ("exact head patching", "EAP-IG (m=5)")
-
-
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _reset_peak_rss() -> None:
-    """Start the kernel's peak-RSS mark (VmHWM) afresh (Linux 4.0+)."""
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-
-
-def _peak_rss_bytes() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise OSError("no VmHWM in /proc/self/status")
 
 
 def _point(args: tuple) -> dict:
@@ -90,10 +78,10 @@ def _point(args: tuple) -> dict:
         fn()
         peak = torch.cuda.max_memory_allocated() - base
     else:
-        _reset_peak_rss()
-        base = _rss_bytes()
+        reset_peak_rss()
+        base = rss_bytes()
         fn()
-        peak = max(0, _peak_rss_bytes() - base)
+        peak = max(0, peak_rss_bytes() - base)
     seconds = median_time(fn, repeats, warmup=0, device=device)
     return {"method": method, **sizes, "seconds": seconds, "peak_mb": peak / 2**20}
 
