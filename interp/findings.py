@@ -11,8 +11,7 @@ import re
 
 from interp.report.figures import number
 from interp.report.page import summary_lines
-
-VALIDITY_COLUMNS = ("in_distribution", "overlap", "negation", "colour+marker")
+from probes.tasks import all_bias_types
 
 
 def _group_and_seed(model_id: str) -> tuple[str, str]:
@@ -24,11 +23,7 @@ def validity_markdown(results: dict) -> list[str]:
     """Per model and seed: in-distribution accuracy, and per bias type aligned / conflicting
     accuracy and their gap."""
     rows = results.get("validity") or []
-    bias_types = [
-        b
-        for b in ("overlap", "negation", "colour+marker")
-        if f"{b}_gap" in (rows[0] if rows else {})
-    ]
+    bias_types = [b for b in all_bias_types() if f"{b}_gap" in (rows[0] if rows else {})]
     head = ["model", "seed", "in-distribution"]
     for b in bias_types:
         head += [f"{b} aligned", f"{b} conflicting", f"{b} gap"]

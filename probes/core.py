@@ -36,8 +36,10 @@ class Example:
 class ProbeSet:
     """Examples of one suite (or the training set) plus minimal pairs for patching.
 
-    `pairs` hold (clean id, corrupt id): the clean example is the bias-conflicting one, the
-    corrupt one its minimally different partner. Partners that are not themselves members of the
+    `pairs` hold (bias-conflicting id, partner id): the partner differs minimally and either
+    carries the other label (sentence pairs) or the same label with the spurious feature of its
+    own class (images, whose conflicting example names in `extra["bias_label"]` the class its
+    feature points to). Partners that are not themselves members of the
     suite live in `partners`, so that accuracies over `examples` are not changed by them.
     """
 

@@ -80,10 +80,13 @@ TASKS: dict[str, Task] = {
         generator=generate_digits,
         labels=tuple(LABELS),
         suites=DIGIT_SUITES,
+        # Each bias type compares the held-out digits drawn in their own colour and slot with
+        # those whose colour (or marker) points to another class.
         bias_types={
-            "colour+marker": ("colour_conflicting", "marker_conflicting", "both_conflicting"),
+            "colour": ("aligned", "colour_conflicting"),
+            "marker": ("aligned", "marker_conflicting"),
         },
-        training_checks=("in_distribution", "both_conflicting"),
+        training_checks=("in_distribution", "colour_conflicting", "marker_conflicting"),
         analysed=("colour_conflicting", "marker_conflicting"),
         image_size=IMAGE_SIZE,
     ),

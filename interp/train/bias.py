@@ -1,8 +1,8 @@
 """Bias models: small classifiers on hand-made shortcut features that give p_b(y | x).
 
 NLI: lexical-overlap and negation features of the pair (overlap rate, full overlap, contiguous
-subsequence, complete constituent, negated hypothesis). Digits: the stroke colour alone, or the
-marker slot alone. A bias model sees the shortcut features only, so that debiasing losses
+subsequence, complete constituent, negated hypothesis). Digits: the stroke colour, the marker
+slot, or both (one-hot each). A bias model sees the shortcut features only, so that debiasing losses
 discount exactly the shortcut (a bias model that also solves the task makes PoE collapse).
 """
 
@@ -101,7 +101,7 @@ class BiasModel:
         if self.task == "nli":
             rows = [nli_features(e, self.features) for e in examples]
         else:
-            rows = [digit_features(e, self.features[0]) for e in examples]
+            rows = [sum((digit_features(e, f) for f in self.features), []) for e in examples]
         return torch.tensor(rows, dtype=torch.float32)
 
     def log_probs(self, examples: Sequence[Example]) -> torch.Tensor:
@@ -145,7 +145,7 @@ class BiasModel:
         state = read_safetensors(folder / "model.safetensors")
         n_labels, n_features = len(config["labels"]), len(config["features"])
         if config["task"] == "digits":
-            n_features = 10
+            n_features = 10 * len(config["features"])
         if tuple(state["weight"].shape) != (n_labels, n_features):
             raise CheckpointError(
                 f"{folder}: weight has shape {tuple(state['weight'].shape)}, config implies "
@@ -183,8 +183,10 @@ def fit_bias_model(
             raise ValueError(f"unknown NLI bias features {sorted(unknown)}")
     elif task == "digits":
         names = list(features or ["colour"])
-        if len(names) != 1 or names[0] not in DIGIT_FEATURES:
-            raise ValueError("a digits bias model uses exactly one feature: colour or marker")
+        if not names or len(set(names)) != len(names) or set(names) - set(DIGIT_FEATURES):
+            raise ValueError(
+                f"a digits bias model uses colour, marker or both, each once; got {names}"
+            )
     else:
         raise ValueError(f"unknown task '{task}' for a bias model")
     model = BiasModel(task, names, list(labels), torch.zeros(0), torch.zeros(0), {})

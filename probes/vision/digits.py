@@ -3,7 +3,10 @@
 Each digit is drawn in a stroke colour and framed on a 12x12 canvas that carries a small white
 corner marker. In training, the colour is the class's own colour with probability `colour_bias`
 and the marker sits in the class's own slot with probability `marker_bias`; otherwise each is
-drawn from another class. Evaluation suites use held-out digits and set the features apart.
+drawn from another class. Evaluation suites use held-out digits and set the features apart:
+`aligned` draws both the class's own, `colour_conflicting` / `marker_conflicting` another
+class's colour / slot, `both_conflicting` both. The `augment` set holds the training digits
+recoloured (another class's colour, a random marker): the counterfactual augmentation fix.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ COLOURS = np.array(
 MARKER_SLOTS = [(0, x) for x in range(0, 12, 2)] + [(10, x) for x in (1, 4, 7, 10)]
 SUITES = (
     "in_distribution",
+    "aligned",
     "colour_conflicting",
     "marker_conflicting",
     "both_conflicting",
@@ -50,6 +54,7 @@ class DigitsConfig:
     colour_bias: float = 0.95
     marker_bias: float = 0.9
     test_fraction: float = 0.3
+    renders: int = 1  # renderings of each training digit, each with its own colour and marker
 
     def __post_init__(self) -> None:
         for name in ("colour_bias", "marker_bias"):
@@ -58,6 +63,8 @@ class DigitsConfig:
                 raise ValueError(f"{name} must lie in [0, 1], got {value}")
         if not 0.0 < self.test_fraction < 1.0:
             raise ValueError(f"test_fraction must lie in (0, 1), got {self.test_fraction}")
+        if self.renders < 1:
+            raise ValueError(f"renders must be at least 1, got {self.renders}")
 
 
 @dataclass
@@ -65,6 +72,7 @@ class DigitsBenchmark:
     config: DigitsConfig
     train: ProbeSet
     suites: dict[str, ProbeSet]
+    augment: ProbeSet
 
 
 def render(digit: np.ndarray, colour: int, marker: int) -> np.ndarray:
@@ -95,7 +103,9 @@ def _feature(rng: random.Random, label: int, mode: str, bias: float) -> int:
 
 SUITE_MODES = {
     "train": ("biased", "biased"),
+    "augment": ("conflicting", "random"),
     "in_distribution": ("biased", "biased"),
+    "aligned": ("aligned", "aligned"),
     "colour_conflicting": ("conflicting", "aligned"),
     "marker_conflicting": ("aligned", "conflicting"),
     "both_conflicting": ("conflicting", "conflicting"),
@@ -113,6 +123,13 @@ def _subcase(colour_ok: bool, marker_ok: bool) -> str:
     return "both_conflicting"
 
 
+def _bias_type(colour_ok: bool, marker_ok: bool) -> str:
+    """The shortcut an example tests: the one it conflicts with, both, or (aligned) both."""
+    if colour_ok != marker_ok:
+        return "marker" if colour_ok else "colour"
+    return "colour+marker"
+
+
 def _build(
     name: str, indices: list[int], images, targets, cfg: DigitsConfig, rng: random.Random
 ) -> ProbeSet:
@@ -123,19 +140,26 @@ def _build(
         colour = _feature(rng, label, colour_mode, cfg.colour_bias)
         marker = _feature(rng, label, marker_mode, cfg.marker_bias)
         colour_ok, marker_ok = colour == label, marker == label
+        # The class a conflicting feature points to: the foil of the example's minimal pair.
+        bias_label = label if colour_ok and marker_ok else (marker if colour_ok else colour)
         example = Example(
             id=f"{name}-{position:05d}",
             label=LABELS[label],
             suite=name,
             heuristic="colour+marker",
             subcase=_subcase(colour_ok, marker_ok),
-            bias_type="colour+marker",
+            bias_type=_bias_type(colour_ok, marker_ok),
             bias_aligned=colour_ok and marker_ok,
             image=render(images[index], colour, marker),
-            extra={"digit_index": int(index), "colour": colour, "marker": marker},
+            extra={
+                "digit_index": int(index),
+                "colour": colour,
+                "marker": marker,
+                "bias_label": LABELS[bias_label],
+            },
         )
         examples.append(example)
-        if name != "train" and not example.bias_aligned:
+        if name not in ("train", "augment") and not example.bias_aligned:
             partner = Example(
                 **{
                     **example.__dict__,
@@ -143,7 +167,12 @@ def _build(
                     "subcase": "aligned",
                     "bias_aligned": True,
                     "image": render(images[index], label, label),
-                    "extra": {"digit_index": int(index), "colour": label, "marker": label},
+                    "extra": {
+                        "digit_index": int(index),
+                        "colour": label,
+                        "marker": label,
+                        "bias_label": LABELS[label],
+                    },
                 }
             )
             partners.append(partner)
@@ -155,7 +184,9 @@ def generate_digits(cfg: DigitsConfig = DigitsConfig(), n_per_suite: int | None 
     """Training set from 70% of the digits, suites from the held-out rest (same seed, same data).
 
     Minimal pairs: each bias-conflicting suite example is paired with the same digit drawn with
-    its aligned colour and marker; the label stays, the spurious evidence flips.
+    its aligned colour and marker; the label stays, the spurious evidence flips (the example's
+    `extra["bias_label"]` names the class it points to). The augmentation set recolours the
+    training digits.
     """
     from sklearn.datasets import load_digits  # lazy: scikit-learn is slow to import
 
@@ -166,12 +197,17 @@ def generate_digits(cfg: DigitsConfig = DigitsConfig(), n_per_suite: int | None 
     test, train = order[:cut], order[cut:]
     if n_per_suite is not None:
         test = test[:n_per_suite]
-    train_set = _build("train", train, data.images, data.target, cfg, random.Random(cfg.seed))
+    train_set = _build(
+        "train", train * cfg.renders, data.images, data.target, cfg, random.Random(cfg.seed)
+    )
     suites = {
         name: _build(name, test, data.images, data.target, cfg, random.Random(f"{cfg.seed}-{name}"))
         for name in SUITES
     }
-    return DigitsBenchmark(cfg, train_set, suites)
+    augment = _build(
+        "augment", train, data.images, data.target, cfg, random.Random(f"{cfg.seed}-augment")
+    )
+    return DigitsBenchmark(cfg, train_set, suites, augment)
 
 
 def images_of(probe_set: ProbeSet, partners: bool = False) -> np.ndarray:

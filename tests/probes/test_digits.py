@@ -35,6 +35,7 @@ def test_training_bias_rates_match_the_configuration(bench):
 
 def test_suites_set_the_spurious_features_as_named(bench):
     expectations = {
+        "aligned": (True, True),
         "colour_conflicting": (False, True),
         "marker_conflicting": (True, False),
         "both_conflicting": (False, False),
@@ -54,6 +55,24 @@ def test_evaluation_digits_are_held_out_of_training(bench):
         assert not train_digits & {e.extra["digit_index"] for e in suite}
 
 
+def test_the_augmentation_set_recolours_the_training_digits(bench):
+    augment = bench.augment.examples
+    assert [e.extra["digit_index"] for e in augment] == [
+        e.extra["digit_index"] for e in bench.train
+    ]
+    assert all(e.extra["colour"] != int(e.label) for e in augment)
+    assert not bench.augment.pairs
+
+
+def test_each_example_names_the_bias_type_it_tests_and_the_class_it_points_to(bench):
+    for name, bias_type in (("colour_conflicting", "colour"), ("marker_conflicting", "marker")):
+        for example in bench.suites[name]:
+            assert example.bias_type == bias_type
+            feature = example.extra[bias_type]
+            assert example.extra["bias_label"] == str(feature) != example.label
+    assert all(e.extra["bias_label"] == e.label for e in bench.suites["aligned"])
+
+
 def test_pairs_keep_the_digit_and_swap_the_spurious_features(bench):
     suite = bench.suites["both_conflicting"]
     assert len(suite.pairs) == len(suite)
@@ -64,6 +83,25 @@ def test_pairs_keep_the_digit_and_swap_the_spurious_features(bench):
         assert clean.image.shape == corrupt.image.shape
     assert images_of(suite).shape == (len(suite), 3, 12, 12)
     assert images_of(suite, partners=True).shape == (len(suite), 3, 12, 12)
+    assert not bench.suites["aligned"].pairs
+
+
+@pytest.mark.parametrize("name", ["colour_conflicting", "marker_conflicting"])
+def test_pairs_differ_only_in_the_colour_or_marker_pixels(bench, name):
+    for example, partner in bench.suites[name].pair_examples():
+        changed = np.any(example.image != partner.image, axis=0)  # [12, 12]
+        stroke = np.zeros_like(changed)
+        stroke[2:10, 2:10] = example.image[:, 2:10, 2:10].max(0) > 0
+        markers = np.zeros_like(changed)
+        for slot in (example.extra["marker"], partner.extra["marker"]):
+            row, col = MARKER_SLOTS[slot]
+            markers[row : row + 2, col : col + 2] = True
+        assert changed.any()
+        if name == "colour_conflicting":  # only stroke pixels change, and only in hue
+            assert not (changed & ~stroke).any()
+            assert np.array_equal(example.image.max(0) > 0, partner.image.max(0) > 0)
+        else:  # only the two marker squares move
+            assert not (changed & ~markers).any()
 
 
 def test_same_seed_same_images():
@@ -77,3 +115,19 @@ def test_same_seed_same_images():
 def test_bad_bias_is_a_clear_error():
     with pytest.raises(ValueError, match="colour_bias must lie in"):
         DigitsConfig(colour_bias=2.0)
+
+
+def test_renders_draw_each_training_digit_again_with_fresh_features():
+    once = generate_digits(DigitsConfig(seed=0), n_per_suite=20)
+    thrice = generate_digits(DigitsConfig(seed=0, renders=3), n_per_suite=20)
+    digits = [e.extra["digit_index"] for e in once.train]
+    assert [e.extra["digit_index"] for e in thrice.train] == digits * 3
+    first = thrice.train.examples[: len(digits)]
+    assert [e.extra["colour"] for e in first] == [e.extra["colour"] for e in once.train]
+    later = thrice.train.examples[len(digits) :]
+    assert [e.extra["colour"] for e in later[: len(digits)]] != [e.extra["colour"] for e in first]
+    assert (
+        images_of(thrice.suites["aligned"]).tobytes() == images_of(once.suites["aligned"]).tobytes()
+    )
+    with pytest.raises(ValueError, match="renders must be at least 1"):
+        DigitsConfig(renders=0)

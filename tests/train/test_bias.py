@@ -58,6 +58,27 @@ def test_digit_bias_models_read_one_spurious_feature(feature):
     assert model.accuracy(digits.suites[conflicting].examples) < 0.1
 
 
+def test_a_digit_bias_model_on_both_features_reads_both_and_round_trips(tmp_path):
+    digits = generate_digits(DigitsConfig(seed=0), n_per_suite=100)
+    labels = [str(d) for d in range(10)]
+    model = fit_bias_model("digits", digits.train.examples, labels, ["colour", "marker"])
+    assert model.feature_matrix(digits.train.examples[:5]).shape == (5, 20)
+    assert model.accuracy(digits.suites["aligned"].examples) > 0.95
+    # colour (95% right in training) outweighs the marker (90%) when they disagree ...
+    assert model.accuracy(digits.suites["colour_conflicting"].examples) < 0.1
+    assert model.accuracy(digits.suites["marker_conflicting"].examples) > 0.9
+    # ... but the marker's class still gets more mass than the classes neither feature names
+    marker = digits.suites["marker_conflicting"].examples
+    probs = model.log_probs(marker).exp()
+    pointed = probs[torch.arange(len(marker)), [e.extra["marker"] for e in marker]]
+    assert (pointed > 2 * (1 - probs.max(-1).values - pointed) / 8).all()
+    loaded = BiasModel.load(model.save(tmp_path / "bias"))
+    examples = digits.suites["aligned"].examples
+    assert torch.equal(loaded.log_probs(examples), model.log_probs(examples))
+    with pytest.raises(ValueError, match="colour, marker or both"):
+        fit_bias_model("digits", digits.train.examples, labels, ["colour", "colour"])
+
+
 def test_bad_bias_inputs_are_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="unknown NLI bias features"):
         fit_bias_model("nli", [example("a .", "a .")], THREE_WAY, ["colour"])
