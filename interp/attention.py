@@ -59,7 +59,24 @@ def _overlap_mass(
 
 
 def _real_queries(batch: Batch) -> Tensor:
+    """[batch, position]: the unpadded positions (every position of an image)."""
+    if batch.attention_mask is None:
+        shape = (len(batch), batch.n_positions)
+        return torch.ones(shape, dtype=torch.bool, device=batch.pixel_values.device)
     return batch.attention_mask.bool()
+
+
+def _special_and_negation(batch: Batch, special_ids, negation_ids) -> tuple[Tensor, Tensor]:
+    """[batch, position] masks of the special tokens and the negation words; an image has one
+    special token, its [CLS] at position 0, and no words."""
+    if batch.input_ids is None:
+        special = torch.zeros_like(_real_queries(batch))
+        special[:, 0] = True
+        return special.float(), torch.zeros_like(special)
+    ids = batch.input_ids
+    is_special = torch.isin(ids, torch.tensor(list(special_ids), device=ids.device)).float()
+    is_negation = torch.isin(ids, torch.tensor(list(negation_ids) or [-1], device=ids.device))
+    return is_special, is_negation
 
 
 STATISTICS = ("overlap", "negation", "special", "entropy")
@@ -73,11 +90,11 @@ def head_statistics(
     negation_ids: list[int] = (),
     batch_size: int | None = None,
 ) -> dict[str, Float[Tensor, "layer head"]]:
-    """Per-head statistics over a batch of premise/hypothesis pairs.
+    """Per-head statistics over a batch of premise/hypothesis pairs or of images.
 
     - `overlap`: mass from hypothesis tokens to their identical premise tokens;
     - `negation`: mass from every real token to negation-word tokens (examples that have one);
-    - `special`: mass to special tokens ([CLS], [SEP]);
+    - `special`: mass to special tokens ([CLS], [SEP]; an image's [CLS]);
     - `entropy`: entropy (nats) of the attention distribution of real query tokens.
     Overlap is NaN for a batch without overlapping tokens, negation for one without negations.
     Each is a mean over query tokens, accumulated over chunks of `batch_size` examples.
@@ -108,9 +125,7 @@ def _statistic_sums(model, batch: Batch, special_ids, negation_ids) -> dict:
     names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(model.cfg.n_layers)]
     _, cache = model.run_with_cache(batch, names_filter=names)
     queries = _real_queries(batch).float()[:, None]  # [batch, 1, query]
-    ids = batch.input_ids
-    is_special = torch.isin(ids, torch.tensor(list(special_ids), device=ids.device)).float()
-    is_negation = torch.isin(ids, torch.tensor(list(negation_ids) or [-1], device=ids.device))
+    is_special, is_negation = _special_and_negation(batch, special_ids, negation_ids)
     negation_rows = queries * is_negation.any(-1).float()[:, None, None]
     overlap = identical_token_mask(batch, special_ids) if batch.token_type_ids is not None else None
     overlap_rows = overlap.any(-1)[:, None].float() if overlap is not None else None

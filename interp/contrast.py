@@ -5,6 +5,12 @@ and carries the other label. The metric of an analysis is the logit difference b
 clean example's gold label and the partner's label, so that denoising a component measures how
 much of the model's clean answer it carries. Suites labelled in the binary HANS scheme are read
 in a three-way model's labels through the template that built each example.
+
+An image pair keeps its label (the same digit drawn with the colour or marker of its own class
+and of another): its clean example is the aligned rendering, its corrupt one the conflicting
+rendering, and the foil is the class the conflicting colour or marker belongs to
+(`extra["bias_label"]`). The metric then measures how far the spurious feature pulls the model
+from the digit towards that class, and patching locates the components that carry the pull.
 """
 
 from __future__ import annotations
@@ -49,6 +55,30 @@ def model_label(example: Example, labels: list[str]) -> str:
     )
 
 
+def pair_labels(clean: Example, corrupt: Example, labels: list[str]) -> tuple[str, str] | None:
+    """(gold, foil) of a clean/corrupt pair in the model's labels: the two examples' labels, or,
+    when they agree, the class the corrupt example's spurious feature points to; None when the
+    pair carries no contrast in this orientation."""
+    gold, other = model_label(clean, labels), model_label(corrupt, labels)
+    if gold != other:
+        return gold, other
+    bias_label = corrupt.extra.get("bias_label")
+    if bias_label in labels and bias_label != gold:
+        return gold, bias_label
+    return None
+
+
+def oriented_pair(
+    example: Example, partner: Example, labels: list[str]
+) -> tuple[Example, Example] | None:
+    """A suite's minimal pair as (clean, corrupt): as stored when the labels differ, the aligned
+    rendering first when they agree (images); None when neither orientation has a contrast."""
+    for clean, corrupt in ((example, partner), (partner, example)):
+        if pair_labels(clean, corrupt, labels) is not None:
+            return clean, corrupt
+    return None
+
+
 def _encode(model: HookedClassifier, examples: list[Example]) -> Batch:
     return encode_examples(model, examples, with_labels=False).batch
 
@@ -64,7 +94,8 @@ def _round_robin(pairs: list[tuple[Example, Example]]) -> list[tuple[Example, Ex
     """Pairs reordered to take one from each subcase in turn, so a prefix covers them all."""
     groups: dict[str, list] = {}
     for pair in pairs:
-        groups.setdefault(pair[0].subcase, []).append(pair)
+        conflicting = [e for e in pair if e.bias_aligned is False]
+        groups.setdefault((conflicting or pair)[0].subcase, []).append(pair)
     columns = list(groups.values())
     return [
         column[i]
@@ -77,15 +108,13 @@ def _round_robin(pairs: list[tuple[Example, Example]]) -> list[tuple[Example, Ex
 def _candidates(
     model: HookedClassifier, suite: ProbeSet
 ) -> tuple[list[tuple[Example, Example]], str]:
-    """Pairs whose labels differ in the model's scheme and whose token lengths agree, and a
-    sentence saying how many of the suite's pairs were left out and why."""
+    """Oriented pairs (clean, corrupt) that carry a contrast in the model's labels and whose
+    token lengths agree, and a sentence saying how many of the suite's pairs were left out and
+    why."""
     labels = list(model.cfg.labels)
     every = suite.pair_examples()
-    candidates = [
-        (clean, corrupt)
-        for clean, corrupt in every
-        if model_label(clean, labels) != model_label(corrupt, labels)
-    ]
+    oriented = [oriented_pair(example, partner, labels) for example, partner in every]
+    candidates = [pair for pair in oriented if pair is not None]
     same_label = len(every) - len(candidates)
     if candidates:
         clean_len = _lengths(model, [c for c, _ in candidates])
@@ -93,7 +122,7 @@ def _candidates(
         candidates = [p for p, a, b in zip(candidates, clean_len, corrupt_len) if a == b]
     lengths = len(every) - same_label - len(candidates)
     why = (
-        f"suite '{suite.name}' has {len(every)} minimal pairs: {same_label} carry the same label "
+        f"suite '{suite.name}' has {len(every)} minimal pairs: {same_label} carry no contrast "
         f"in the model's labels and {lengths} tokenize to different lengths"
     )
     return candidates, why
@@ -102,11 +131,12 @@ def _candidates(
 def _build(model, chosen, device) -> ContrastPairs:
     labels = list(model.cfg.labels)
     index = {label: i for i, label in enumerate(labels)}
+    oriented = [pair_labels(clean, corrupt, labels) for clean, corrupt in chosen]
     return ContrastPairs(
         clean=_encode(model, [c for c, _ in chosen]).to(device),
         corrupt=_encode(model, [k for _, k in chosen]).to(device),
-        gold=torch.tensor([index[model_label(c, labels)] for c, _ in chosen], device=device),
-        foil=torch.tensor([index[model_label(k, labels)] for _, k in chosen], device=device),
+        gold=torch.tensor([index[gold] for gold, _ in oriented], device=device),
+        foil=torch.tensor([index[foil] for _, foil in oriented], device=device),
         pairs=chosen,
     )
 
@@ -136,11 +166,13 @@ def contrast_pairs(
     device: str | None = None,
     only: set[str] | None = None,
 ) -> ContrastPairs:
-    """`n` pairs of `suite` (subcases in turn) whose labels differ and token lengths agree.
+    """`n` pairs of `suite` (subcases in turn) that carry a contrast and whose token lengths
+    agree, each oriented as (clean, corrupt).
 
-    Pairs with the same label in the model's scheme carry no contrast and are skipped, and so
-    are pairs that the model's tokenizer splits into different lengths (positions must align).
-    With `only` (clean example ids, e.g. from `separated_pairs`), only those pairs are used.
+    Pairs with the same label in the model's scheme (and no other class their spurious feature
+    points to) carry no contrast and are skipped, and so are pairs that the model's tokenizer
+    splits into different lengths (positions must align). With `only` (clean example ids, e.g.
+    from `separated_pairs`), only those pairs are used.
     """
     candidates, why = _candidates(model, suite)
     usable = len(candidates)

@@ -65,3 +65,44 @@ def test_separated_pairs_are_those_whose_metric_the_model_moves(bench, model):
     assert separated_pairs(model, suite, threshold) == expected
     chosen = contrast_pairs(model, suite, only=expected)
     assert {c.id for c, _ in chosen.pairs} == expected
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from probes.vision import DigitsConfig, generate_digits
+
+    return generate_digits(DigitsConfig(seed=0), n_per_suite=40)
+
+
+@pytest.fixture(scope="module")
+def vit():
+    cfg = ClassifierConfig(
+        n_layers=1,
+        d_model=16,
+        n_heads=2,
+        labels=[str(d) for d in range(10)],
+        modality="vision",
+        image_size=12,
+        patch_size=2,
+    )
+    return HookedClassifier(cfg, seed=0).eval()
+
+
+@pytest.mark.parametrize("suite_name", ["colour_conflicting", "marker_conflicting"])
+def test_image_pairs_put_the_aligned_rendering_first_and_foil_the_class_of_the_feature(
+    digits, vit, suite_name
+):
+    suite = digits.suites[suite_name]
+    pairs = contrast_pairs(vit, suite)
+    assert len(pairs) == len(suite.pairs) > 0
+    feature = "colour" if suite_name == "colour_conflicting" else "marker"
+    for row, (clean, corrupt) in enumerate(pairs.pairs):
+        assert clean.bias_aligned and not corrupt.bias_aligned
+        assert clean.extra["digit_index"] == corrupt.extra["digit_index"]
+        assert pairs.gold[row] == int(clean.label) == int(corrupt.label)
+        assert pairs.foil[row] == corrupt.extra[feature] != int(clean.label)
+        assert torch.equal(pairs.clean.pixel_values[row], torch.from_numpy(clean.image))
+        assert torch.equal(pairs.corrupt.pixel_values[row], torch.from_numpy(corrupt.image))
+    kept = separated_pairs(vit, suite, min_separation=-1e9)
+    assert kept == {clean.id for clean, _ in pairs.pairs}
+    assert len(contrast_pairs(vit, suite, only=set(list(kept)[:3]))) == 3
