@@ -95,43 +95,94 @@ def pair_models(manifest: Manifest, pairs: list[Pair], seeds: list[int]) -> list
     return ids
 
 
+def _matched_heads(teacher_analysis, correspondence) -> tuple[str, str] | None:
+    """The teacher's top circuit head (or top-ranked head) and the student head matched to it
+    (or, when none maps there, the student's most similar head)."""
+    heads = [n for n in teacher_analysis.circuit["nodes"] if n.startswith("a")]
+    ranking = [n for n in teacher_analysis.curve["ranking"] if n.startswith("a")]
+    teacher_head = (heads or ranking or [None])[0]
+    if teacher_head is None:
+        return None
+    matches = student_nodes_of(correspondence).get(teacher_head)
+    student_head = matches[0] if matches else None
+    if student_head is None:
+        student_head = max(correspondence.similarity, key=correspondence.similarity.get)
+    return teacher_head, student_head
+
+
+def _patterns(model: HookedClassifier, head: str, batch) -> torch.Tensor:
+    """[batch, query, key] attention pattern of one head (`a{layer}.h{index}`)."""
+    layer, index = (int(x) for x in head[1:].split(".h"))
+    name = f"blocks.{layer}.attn.hook_pattern"
+    with torch.no_grad():
+        _, cache = model.run_with_cache(batch.to(model.cfg.device), names_filter=[name])
+    return cache[name][:, index].cpu()
+
+
+def _rounded(values) -> list:
+    return [_rounded(v) for v in values] if isinstance(values, list) else round(float(values), 5)
+
+
 def attention_example(
     teacher: HookedClassifier,
     student: HookedClassifier,
     teacher_analysis,
     correspondence,
-    pairs,
+    pairs: ContrastPairs,
 ) -> dict | None:
-    """Patterns of the teacher's top circuit head and its student match on the first pair."""
-    heads = [n for n in teacher_analysis.circuit["nodes"] if n.startswith("a")]
-    ranking = [n for n in teacher_analysis.curve["ranking"] if n.startswith("a")]
-    teacher_head = (heads or ranking or [None])[0]
-    if teacher_head is None or teacher.tokenizer is None:
+    """Patterns of the teacher's top circuit head and its student match on the first pair:
+    token by token for text; for images, the [CLS] row over the patch grid of both renderings
+    of the digit (with the images themselves)."""
+    heads = _matched_heads(teacher_analysis, correspondence)
+    if heads is None:
         return None
-    matches = student_nodes_of(correspondence).get(teacher_head)
-    student_head = matches[0] if matches else None
-    if student_head is None:  # no student head maps here: show the student's most similar one
-        student_head = max(correspondence.similarity, key=correspondence.similarity.get)
+    teacher_head, student_head = heads
+    if teacher.cfg.modality == "vision":
+        return _image_attention(teacher, student, teacher_head, student_head, pairs)
+    if teacher.tokenizer is None:
+        return None
     row = pairs.clean[0:1]
     length = int(row.attention_mask.sum())
     tokens = [teacher.tokenizer.id_to_token(int(i)) for i in row.input_ids[0, :length]]
 
     def pattern(model: HookedClassifier, head: str) -> list[list[float]]:
-        layer, index = (int(x) for x in head[1:].split(".h"))
-        name = f"blocks.{layer}.attn.hook_pattern"
-        with torch.no_grad():
-            _, cache = model.run_with_cache(row.to(model.cfg.device), names_filter=[name])
-        values = cache[name][0, index, :length, :length].cpu()
-        return [[round(float(v), 5) for v in line] for line in values]
+        return _rounded(_patterns(model, head, row)[0, :length, :length].tolist())
 
     clean, _ = pairs.pairs[0]
     return {
+        "kind": "text",
         "text": f"{clean.premise} / {clean.hypothesis}",
         "tokens": tokens,
         "teacher_head": teacher_head,
         "student_head": student_head,
         "teacher_pattern": pattern(teacher, teacher_head),
         "student_pattern": pattern(student, student_head),
+    }
+
+
+def _image_attention(teacher, student, teacher_head, student_head, pairs) -> dict:
+    side = teacher.cfg.image_size // teacher.cfg.patch_size
+    clean, corrupt = pairs.pairs[0]
+    renderings = {"clean": (clean, pairs.clean[0:1]), "corrupt": (corrupt, pairs.corrupt[0:1])}
+
+    def cls_grid(model: HookedClassifier, head: str, batch) -> list[list[float]]:
+        # [CLS] is position 0; the patches follow in row-major order.
+        return _rounded(_patterns(model, head, batch)[0, 0, 1:].reshape(side, side).tolist())
+
+    return {
+        "kind": "image",
+        "text": f"digit {clean.label}: {clean.subcase} rendering vs {corrupt.subcase} rendering",
+        "teacher_head": teacher_head,
+        "student_head": student_head,
+        "renderings": [
+            {
+                "name": f"{role}: {example.subcase}",
+                "image": _rounded(example.image.transpose(1, 2, 0).tolist()),  # [H, W, RGB]
+                "teacher_cls": cls_grid(teacher, teacher_head, batch),
+                "student_cls": cls_grid(student, student_head, batch),
+            }
+            for role, (example, batch) in renderings.items()
+        ],
     }
 
 

@@ -8,6 +8,7 @@ from nbclient import NotebookClient
 
 from interp.train.zoo import build_zoo
 from tests.test_study import MANIFEST
+from tests.test_vision_study import VISION_MANIFEST
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -20,9 +21,34 @@ def tiny_manifest(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module")
+def tiny_vision_manifest(tmp_path_factory):
+    path = tmp_path_factory.mktemp("vision-notebook") / "checkpoints_manifest.yaml"
+    path.write_text(VISION_MANIFEST)
+    build_zoo(path)
+    return path
+
+
 @pytest.mark.parametrize("name", ["distillability", "attention_divergence", "circuit_diff"])
 def test_notebook_executes(name, tiny_manifest, monkeypatch):
     monkeypatch.setenv("INTERP_MANIFEST", str(tiny_manifest))
+    _execute(name, monkeypatch)
+
+
+def test_the_vision_notebook_executes(tiny_vision_manifest, monkeypatch):
+    monkeypatch.setenv("INTERP_MANIFEST", str(tiny_vision_manifest))
+    monkeypatch.setenv("INTERP_TAGS", "vision-demo")
+    outputs = _execute("vision", monkeypatch)
+    plotly = "application/vnd.plotly.v1+json"
+    figures = [o["data"][plotly] for o in outputs if plotly in o.get("data", {})]
+    traces = [trace["type"] for figure in figures for trace in figure["data"]]
+    assert traces.count("image") >= 15 + 2  # the digits shown, and the pair's two renderings
+    assert "heatmap" in traces
+    tables = " ".join(o.get("data", {}).get("text/plain", "") for o in outputs)
+    assert "colour_gap" in tables and "marker_gap" in tables
+
+
+def _execute(name, monkeypatch) -> list:
     monkeypatch.setenv("INTERP_PAIRS", "8")
     monkeypatch.setenv("INTERP_BUILD", "0")
     path = NOTEBOOKS / f"{name}.ipynb"
@@ -36,3 +62,4 @@ def test_notebook_executes(name, tiny_manifest, monkeypatch):
     assert any("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs) or any(
         "text/html" in o.get("data", {}) for o in outputs
     )
+    return outputs

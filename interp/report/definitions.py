@@ -18,7 +18,9 @@ DEFINITIONS: list[tuple[str, str]] = [
     (
         "M",
         "The metric of distillability: accuracy on the bias-conflicting examples of one bias "
-        "type (for overlap: those of the lexical_overlap, subsequence and constituent suites).",
+        "type (for overlap: those of the lexical_overlap, subsequence and constituent suites; "
+        "for colour and marker: the held-out digits drawn with another class's colour or "
+        "marker slot).",
     ),
     (
         "distillability D",
@@ -34,14 +36,18 @@ DEFINITIONS: list[tuple[str, str]] = [
     (
         "minimal pair",
         "A bias-conflicting example (clean) and a partner of the same token length that differs "
-        "minimally and carries the other label (corrupt). A study analyses the pairs that the "
-        "teacher tells apart: its logit difference moves by at least the minimum separation.",
+        "minimally and carries the other label (corrupt). An image pair is one digit drawn "
+        "with its own class's colour or marker (clean) and with another class's (corrupt): the "
+        "label stays and the foil is the class the conflicting feature points to. A study "
+        "analyses the pairs that the teacher tells apart: its logit difference moves by at "
+        "least the minimum separation.",
     ),
     (
         "logit difference and its gap",
-        "The logit of the clean example's label minus that of the partner's label; its gap is "
-        "the mean on clean inputs minus the mean on corrupt inputs: how far the model tells the "
-        "two apart.",
+        "The logit of the clean example's label minus that of the partner's label (for images: "
+        "of the class the conflicting feature points to); its gap is the mean on clean inputs "
+        "minus the mean on corrupt inputs: how far the model tells the two apart (for images: "
+        "how far the spurious feature pulls it).",
     ),
     (
         "faithfulness",

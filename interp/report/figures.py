@@ -136,6 +136,42 @@ def attention_figure(example: dict) -> go.Figure:
     return fig
 
 
+def image_attention_figure(example: dict) -> go.Figure:
+    """Each rendering of a digit beside the [CLS] attention of two matched heads over its patch
+    grid (one row per rendering)."""
+    rows = example["renderings"]
+    titles = []
+    for row in rows:
+        titles += [
+            esc(row["name"]),
+            esc(f"teacher {example['teacher_head']}: [CLS] to patches"),
+            esc(f"student {example['student_head']}: [CLS] to patches"),
+        ]
+    fig = make_subplots(rows=len(rows), cols=3, subplot_titles=titles, horizontal_spacing=0.08)
+    top = max(
+        max(max(line) for line in row[k]) for row in rows for k in ("teacher_cls", "student_cls")
+    )
+    for r, row in enumerate(rows, start=1):
+        pixels = (np.asarray(row["image"], dtype=float) * 255).round().clip(0, 255)
+        fig.add_image(z=pixels, row=r, col=1)
+        for col, key in ((2, "teacher_cls"), (3, "student_cls")):
+            fig.add_heatmap(
+                z=row[key],
+                zmin=0,
+                zmax=top,
+                colorscale="Blues",
+                showscale=r == 1 and col == 3,
+                colorbar=dict(title="attention"),
+                row=r,
+                col=col,
+            )
+            fig.update_yaxes(autorange="reversed", row=r, col=col)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False, scaleanchor=None)
+    fig.update_layout(height=330 * len(rows), title=esc(example["text"]))
+    return fig
+
+
 def _node_position(name: str, n_heads: int) -> tuple[float, float]:
     if name == "embed":
         return -1.0, n_heads / 2

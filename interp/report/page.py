@@ -259,7 +259,12 @@ def _pair_section(pair: dict, figures: Figures) -> str:
         parts.append("<h4>Diverging heads (matched pairs, most different attention first)</h4>")
         parts.append(table(extra["diverging_heads"][:10]))
         example = part.get("attention_example")
-        if example:
+        if example and example.get("kind") == "image":
+            parts.append(
+                "<h4>Attention of a circuit head and its student match over the image</h4>"
+            )
+            parts.append(figures.html(fg.image_attention_figure(example)))
+        elif example:
             parts.append("<h4>Attention of a circuit head and its student match</h4>")
             parts.append(figures.html(fg.attention_figure(example)))
     return "\n".join(parts)
