@@ -138,7 +138,7 @@ def attention_figure(example: dict) -> go.Figure:
 
 def image_attention_figure(example: dict) -> go.Figure:
     """Each rendering of a digit beside the [CLS] attention of two matched heads over its patch
-    grid (one row per rendering)."""
+    grid (one row per rendering), the heatmaps on the image's pixel coordinates."""
     rows = example["renderings"]
     titles = []
     for row in rows:
@@ -148,15 +148,19 @@ def image_attention_figure(example: dict) -> go.Figure:
             esc(f"student {example['student_head']}: [CLS] to patches"),
         ]
     fig = make_subplots(rows=len(rows), cols=3, subplot_titles=titles, horizontal_spacing=0.08)
-    top = max(
-        max(max(line) for line in row[k]) for row in rows for k in ("teacher_cls", "student_cls")
-    )
+    grids = [row[key] for row in rows for key in ("teacher_cls", "student_cls")]
+    top = max(max(max(line) for line in grid) for grid in grids)
+    size = len(rows[0]["image"])
+    patch = size / len(grids[0])
+    centres = [patch * i + (patch - 1) / 2 for i in range(len(grids[0]))]
     for r, row in enumerate(rows, start=1):
         pixels = (np.asarray(row["image"], dtype=float) * 255).round().clip(0, 255)
         fig.add_image(z=pixels, row=r, col=1)
         for col, key in ((2, "teacher_cls"), (3, "student_cls")):
             fig.add_heatmap(
                 z=row[key],
+                x=centres,
+                y=centres,
                 zmin=0,
                 zmax=top,
                 colorscale="Blues",
@@ -165,10 +169,19 @@ def image_attention_figure(example: dict) -> go.Figure:
                 row=r,
                 col=col,
             )
-            fig.update_yaxes(autorange="reversed", row=r, col=col)
-    fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False, scaleanchor=None)
-    fig.update_layout(height=330 * len(rows), title=esc(example["text"]))
+    for k in range(1, 3 * len(rows) + 1):  # square cells, the image's pixel coordinates
+        suffix = "" if k == 1 else str(k)
+        fig.layout[f"xaxis{suffix}"].update(
+            range=[-0.5, size - 0.5], showticklabels=False, showgrid=False, zeroline=False
+        )
+        fig.layout[f"yaxis{suffix}"].update(
+            range=[size - 0.5, -0.5],
+            scaleanchor=f"x{suffix}",
+            showticklabels=False,
+            showgrid=False,
+            zeroline=False,
+        )
+    fig.update_layout(height=330 * len(rows), title=esc(example["text"]), plot_bgcolor="white")
     return fig
 
 
