@@ -13,20 +13,22 @@ from tests.test_vision_study import VISION_MANIFEST
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
-@pytest.fixture(scope="module")
-def tiny_manifest(tmp_path_factory):
-    path = tmp_path_factory.mktemp("notebooks") / "checkpoints_manifest.yaml"
-    path.write_text(MANIFEST)
+def _built(folder: Path, text: str) -> Path:
+    """A manifest written into `folder` with its zoo built."""
+    path = folder / "checkpoints_manifest.yaml"
+    path.write_text(text)
     build_zoo(path)
     return path
+
+
+@pytest.fixture(scope="module")
+def tiny_manifest(tmp_path_factory):
+    return _built(tmp_path_factory.mktemp("notebooks"), MANIFEST)
 
 
 @pytest.fixture(scope="module")
 def tiny_vision_manifest(tmp_path_factory):
-    path = tmp_path_factory.mktemp("vision-notebook") / "checkpoints_manifest.yaml"
-    path.write_text(VISION_MANIFEST)
-    build_zoo(path)
-    return path
+    return _built(tmp_path_factory.mktemp("vision-notebook"), VISION_MANIFEST)
 
 
 @pytest.mark.parametrize("name", ["distillability", "attention_divergence", "circuit_diff"])
