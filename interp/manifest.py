@@ -31,7 +31,9 @@ from interp.errors import CheckpointError, ManifestError
 from probes.tasks import check_suites, get_task
 
 DEFAULT_MANIFEST = "checkpoints_manifest.yaml"
-LOSS_PATTERN = re.compile(r"^(erm|reweight|poe|confreg|kd|(kd|nokd)\+(reweight|poe|confreg))$")
+LOSS_PATTERN = re.compile(
+    r"^(erm|reweight|poe|confreg|kd|(kd|nokd)\+(reweight|poe|confreg)|kd\+(attention|causal))$"
+)
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 Scalar = Union[bool, int, float, str]
 # Recipe params that training reads (interp.train.recipes); anything else is a typo.
@@ -43,6 +45,11 @@ RECIPE_PARAMS = {
     "alpha": "KD weight of the hard loss",
     "bias_scale": "exponent on the bias model's probabilities (debiasing strength)",
     "features": "bias model features, comma-separated",
+    "guide_suite": "kd+attention / kd+causal: suites, comma-separated; the first on which the "
+    "teacher has a circuit guides the student",
+    "guide_circuit": "the teacher circuit, comma-separated (default: found on guide_suite)",
+    "guide_target": "faithfulness the found teacher circuit reaches (default 0.8)",
+    "guide_weight": "weight of the circuit-guided loss (default 1.0)",
 }
 
 
@@ -80,7 +87,7 @@ class Recipe(_Strict):
         if not LOSS_PATTERN.match(value):
             raise ValueError(
                 f"unknown loss '{value}'; expected erm, reweight, poe, confreg, kd, "
-                "kd+<debias> or nokd+<debias>"
+                "kd+<debias>, nokd+<debias>, kd+attention or kd+causal"
             )
         return value
 

@@ -320,10 +320,32 @@ def _analyse_suite(pair: Pair, teacher, student, suite, cfg: StudyConfig, cache)
         "student": asdict(s_analysis),
         "diff": json.loads(diff.to_json()),
         "selection": selection,
+        "guidance": guided_components(student, pair.teacher, correspondence, s_analysis),
         "attention_example": attention_example(
             teacher, student, t_analysis, correspondence, t_pairs
         ),
     }
+
+
+def guided_components(student, teacher_id: str, correspondence, s_analysis) -> dict | None:
+    """For a student trained with circuit guidance from this teacher (its train.json records
+    the assignment): per assigned pair, whether the student component is in the student's
+    circuit here and whether the correspondence matches it back to its teacher component."""
+    guidance = student.meta.get("guidance")
+    if not guidance or guidance.get("teacher") != teacher_id:
+        return None
+    circuit = set(s_analysis.circuit["nodes"])
+    rows = [
+        {
+            "teacher component": t_node,
+            "assigned student component": s_node,
+            "matched to": correspondence.node_map.get(s_node),
+            "took the role": correspondence.node_map.get(s_node) == t_node,
+            "in the student's circuit": s_node in circuit,
+        }
+        for t_node, s_node in sorted(guidance["assignment"].items())
+    ]
+    return {"kind": guidance["kind"], "suite": guidance["suite"], "assigned": rows}
 
 
 def consistency_across_seeds(analysed: list[dict]) -> list[dict]:

@@ -253,6 +253,13 @@ def _pair_section(pair: dict, figures: Figures) -> str:
                 ]
             )
         )
+        guidance = part.get("guidance")
+        if guidance:
+            parts.append(
+                f"<h4>Circuit guidance ({esc(guidance['kind'])}, the teacher circuit found on "
+                f"{esc(guidance['suite'])}): did the assigned components take the role?</h4>"
+            )
+            parts.append(table(guidance["assigned"]))
         parts.append("<h4>Faithfulness curves</h4>")
         names = {"teacher": teacher["model"], "student": student["model"]}
         parts.append(figures.html(fg.faithfulness_figure(extra["curves"], names)))

@@ -21,6 +21,7 @@ from interp.inputs import EncodedSet, encode_examples, predict_labels, predict_l
 from interp.manifest import Manifest, ModelEntry, Recipe
 from interp.models import ClassifierConfig, HookedClassifier, load, load_hf
 from interp.train.bias import BiasModel, fit_bias_model
+from interp.train.guided import Guidance, make_guidance, make_guide
 from interp.train.losses import confreg_loss, erm_loss, kd_loss, poe_loss, reweight_loss
 from interp.train.trainer import Objective, TrainConfig, train
 from probes.tasks import get_task
@@ -221,7 +222,7 @@ def make_objective(
         return tensor[index].to(like.device)
 
     def hard(logits, gold, index):
-        if debias in ("erm", "kd"):
+        if debias in ("erm", "kd") or debias in GUIDES:
             return erm_loss(logits, gold)
         bias = side(bias_log_probs, index, logits)
         if debias == "reweight":
@@ -239,6 +240,15 @@ def make_objective(
 
         return distil
     return hard
+
+
+GUIDES = ("attention", "causal")  # kd+<guide>: KD plus a circuit-guided loss
+
+
+def guide_kind(loss: str) -> str | None:
+    """'attention' or 'causal' for a circuit-guided KD loss, else None."""
+    kind = loss.split("+", 1)[1] if loss.startswith("kd+") else None
+    return kind if kind in GUIDES else None
 
 
 def needs_bias_model(loss: str) -> bool:
@@ -333,12 +343,24 @@ def build_entry(
         seed=recipe.seed,
     )
     objective = make_objective(recipe, data, bias_log_probs, teacher_logits)
+    guide = None
+    kind = guide_kind(recipe.loss)
+    if kind is not None:
+        guidance = _guidance(entry, kind, teacher, model, bench)
+        guide = make_guide(
+            kind,
+            teacher,
+            guidance,
+            **({"temperature": _temperature(recipe)} if kind == "causal" else {}),
+        )
+        model.meta["guidance"] = guidance.record()
     info = {
         "id": model_id,
         "recipe": recipe.model_dump(),
         "data": asdict(bench.config),
         "environment": environment or {},
         **({"init": model.meta["init"]} if "init" in model.meta else {}),
+        **({"guidance": model.meta["guidance"]} if "guidance" in model.meta else {}),
     }
     train(
         model,
@@ -350,5 +372,42 @@ def build_entry(
         train_info=info,
         progress=progress,
         device=device,
+        guide=guide,
     )
     return out_dir
+
+
+def _temperature(recipe: Recipe) -> float:
+    return float(recipe.params.get("temperature", 2.0))
+
+
+def _guidance(entry: ModelEntry, kind: str, teacher, student, bench) -> Guidance:
+    """The teacher circuit (given, or found on the first of the recipe's suites on which the
+    teacher has one) and its assignment to the student."""
+    params = entry.recipe.params
+    spec = get_task(entry.task)
+    names = [n.strip() for n in str(params.get("guide_suite", spec.analysed[0])).split(",")]
+    unknown = [n for n in names if n not in bench.suites]
+    if unknown:
+        raise ManifestError(
+            f"manifest entry '{entry.id}': guide_suite {unknown} not {entry.task} suites; "
+            f"suites: {', '.join(bench.suites)}"
+        )
+    given = params.get("guide_circuit")
+    circuit = [n.strip() for n in str(given).split(",") if n.strip()] if given else None
+    failures = []
+    for name in names:
+        try:
+            return make_guidance(
+                kind,
+                teacher,
+                entry.recipe.teacher,
+                student,
+                bench.suites[name],
+                circuit,
+                target=float(params.get("guide_target", 0.8)),
+                weight=float(params.get("guide_weight", 1.0)),
+            )
+        except ValueError as err:
+            failures.append(str(err))
+    raise ManifestError(f"manifest entry '{entry.id}': {'; '.join(failures)}")

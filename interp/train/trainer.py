@@ -27,12 +27,14 @@ from tqdm.auto import tqdm
 from interp.errors import CheckpointError, TrainingError
 from interp.inputs import EncodedSet
 from interp.io import write_folder
-from interp.models import HookedClassifier, save_checkpoint
+from interp.models import Batch, HookedClassifier, save_checkpoint
 from interp.models.weights import read_safetensors, read_safetensors_metadata, write_safetensors
 
 PARTIAL_DIR = ".partial"
 STATE_KEY = "interp_train_state"
 Objective = Callable[[Tensor, Tensor, Tensor], Tensor]  # (logits, gold ids, example ids) -> loss
+# (model, batch rows, step) -> (logits, extra loss): a forward pass that adds a loss of its own
+Guide = Callable[[HookedClassifier, Batch, int], tuple[Tensor, Tensor]]
 
 
 @dataclass(frozen=True)
@@ -140,8 +142,12 @@ def train(
     progress: bool = True,
     device: str = "cpu",
     after_step: Callable[[int], None] | None = None,
+    guide: Guide | None = None,
 ) -> dict:
     """Train `model` on `data` with `objective`; returns a summary (loss, history, speed).
+
+    With `guide`, each step's forward pass is the guide's, and its extra loss (e.g. circuit-
+    guided distillation, `interp.train.guided`) is added to the objective.
 
     With `out_dir`, the training state is checkpointed atomically every `checkpoint_every`
     steps (`state_path_for(out_dir)`), a run started again resumes from it, and the finished
@@ -173,8 +179,12 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr_at(step)
         index = batch_indices(step, len(data), cfg)
-        logits = model(data.rows(index).to(device))
-        loss = objective(logits, labels[index].to(device), index)
+        rows = data.rows(index).to(device)
+        if guide is None:
+            logits, extra = model(rows), 0.0
+        else:
+            logits, extra = guide(model, rows, step)
+        loss = objective(logits, labels[index].to(device), index) + extra
         value = float(loss.detach())
         if not math.isfinite(value):
             name = (train_info or {}).get("id", "training")
