@@ -5,7 +5,8 @@ teacher components. Within a pair of layers each student head is matched to a di
 head by how alike their attention patterns are on the same inputs (1 - Jensen-Shannon
 divergence / ln 2, solved as an assignment problem). The layers are mapped in order: a student
 started from this teacher's layers (`teacher_init`, as its training record states) maps each
-layer to the one it was copied from, so that what changed in training shows as divergence;
+layer to the one it was copied from, so that what changed in training shows as divergence; a
+student trained with circuit guidance maps its layers as the guidance assigned them;
 otherwise the order-preserving map whose head matching is most similar; or, on request, the
 depth-proportional map (student layer l to the teacher layer at the same relative depth). All
 three are recorded when known. MLPs map layer to layer. The diff
@@ -103,6 +104,28 @@ def init_layer_map(teacher: HookedClassifier, student: HookedClassifier) -> dict
     return {int(k): int(v) for k, v in init["layer_map"].items()}
 
 
+def guided_layer_map(teacher: HookedClassifier, student: HookedClassifier) -> dict[int, int] | None:
+    """Student layer -> teacher layer as the student's circuit guidance assigned them (its
+    train.json's `guidance`, when it was guided by this teacher's circuit): each student layer
+    that was given components to the layer of the first of them, the others by relative depth.
+    None for a student without guidance from this teacher."""
+    guidance = student.meta.get("guidance") or {}
+    teacher_id = teacher.meta.get("id")
+    if not teacher_id or guidance.get("teacher") != teacher_id or not guidance.get("assignment"):
+        return None
+    chosen = depth_layer_map(student.cfg.n_layers, teacher.cfg.n_layers)
+    assigned: dict[int, int] = {}
+    for t_node, s_node in sorted(guidance["assignment"].items()):
+        s_layer, t_layer = _layer_of(s_node), _layer_of(t_node)
+        assigned[s_layer] = min(assigned.get(s_layer, t_layer), t_layer)
+    return {**chosen, **assigned}
+
+
+def _layer_of(node: str) -> int:
+    """The layer of `a<layer>.h<head>` or `m<layer>`."""
+    return int(node[1:].split(".")[0])
+
+
 @torch.no_grad()
 def match_components(
     teacher: HookedClassifier,
@@ -116,10 +139,12 @@ def match_components(
     `init`: the layers a teacher_init student was copied from (an error for other students);
     `behaviour`: among order-preserving maps, the one whose head matching is most similar;
     `depth`: the depth-proportional map; `auto` (default): `init` where the training record
-    gives it, else `behaviour`. The other maps are kept in `extra`.
+    gives it, else the layers a circuit-guided student was assigned (`guided_layer_map`), else
+    `behaviour`. The other maps are kept in `extra`.
     """
     depth_map = depth_layer_map(student.cfg.n_layers, teacher.cfg.n_layers)
     init_map = init_layer_map(teacher, student)
+    guided_map = guided_layer_map(teacher, student)
     if layer_map == "init" and init_map is None:
         raise ValueError(
             "layer_map='init' needs a student started from this teacher's layers "
@@ -142,6 +167,8 @@ def match_components(
         behaviour_map = behaviour_layer_map(layer_scores)
     if layer_map in ("init", "auto") and init_map is not None:
         chosen, rule = init_map, "init"
+    elif layer_map == "auto" and guided_map is not None:
+        chosen, rule = guided_map, "guided"
     elif layer_map == "depth" or behaviour_map is None:
         chosen, rule = depth_map, "depth"
     else:
@@ -163,6 +190,7 @@ def match_components(
         "depth_layer_map": as_json(depth_map),
         "behaviour_layer_map": as_json(behaviour_map),
         "init_layer_map": as_json(init_map),
+        "guided_layer_map": as_json(guided_map),
         "layer_scores": layer_scores.tolist(),
     }
     return Correspondence(chosen, node_map, scores, extra)

@@ -330,7 +330,9 @@ def _analyse_suite(pair: Pair, teacher, student, suite, cfg: StudyConfig, cache)
 def guided_components(student, teacher_id: str, correspondence, s_analysis) -> dict | None:
     """For a student trained with circuit guidance from this teacher (its train.json records
     the assignment): per assigned pair, whether the student component is in the student's
-    circuit here and whether the correspondence matches it back to its teacher component."""
+    circuit here and whether the correspondence matches it back to its teacher component (for
+    a head, the verdict of the pattern matching; for an MLP, true by construction when the
+    layers are mapped as assigned)."""
     guidance = student.meta.get("guidance")
     if not guidance or guidance.get("teacher") != teacher_id:
         return None

@@ -64,10 +64,11 @@ DEFINITIONS: list[tuple[str, str]] = [
     (
         "correspondence",
         "Student components mapped to teacher components: layers in order (the layers a "
-        "teacher-initialised student was copied from, else the order-preserving map under "
-        "which heads match best), heads by attention-pattern similarity solved as an "
-        "assignment problem, MLPs layer to layer. Student components keep their own names "
-        "(a1.h2) and their teacher match is written beside them.",
+        "teacher-initialised student was copied from, or those a circuit-guided student was "
+        "assigned, else the order-preserving map under which heads match best), heads by "
+        "attention-pattern similarity solved as an assignment problem, MLPs layer to layer. "
+        "Student components keep their own names (a1.h2) and their teacher match is written "
+        "beside them.",
     ),
     (
         "shared / teacher-only / student-only",

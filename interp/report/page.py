@@ -279,6 +279,7 @@ def _pair_section(pair: dict, figures: Figures) -> str:
 
 LAYER_MAP_RULES = {
     "init": "the teacher layers the student was copied from",
+    "guided": "the teacher layers the student's circuit guidance assigned it",
     "behaviour": "the order-preserving map under which heads match best",
     "depth": "relative depth",
 }

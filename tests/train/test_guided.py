@@ -150,7 +150,10 @@ def test_guided_recipes_train_end_to_end_and_record_their_assignment(tmp_path):
     assert {r["teacher component"]: r["assigned student component"] for r in rows} == found[
         "assignment"
     ]
-    node_map = part["diff"]["extra"]["correspondence"]["node_map"]
+    correspondence = part["diff"]["extra"]["correspondence"]
+    assert correspondence["extra"]["layer_map_rule"] == "guided"
+    assert correspondence["layer_map"] == {"0": 0}  # the teacher layer its components came from
+    node_map = correspondence["node_map"]
     for row in rows:
         assert row["took the role"] == (
             node_map[row["assigned student component"]] == row["teacher component"]
