@@ -48,6 +48,7 @@ RECIPE_PARAMS = {
     "guide_suite": "kd+attention / kd+causal: suites, comma-separated; the first on which the "
     "teacher has a circuit guides the student",
     "guide_circuit": "the teacher circuit, comma-separated (default: found on guide_suite)",
+    "guide_results": "a study's results.json to read the teacher circuit from (per guide_suite)",
     "guide_target": "faithfulness the found teacher circuit reaches (default 0.8)",
     "guide_weight": "weight of the circuit-guided loss (default 1.0)",
 }

@@ -133,11 +133,12 @@ def make_guidance(
     teacher_circuit: list[str] | None = None,
     target: float = 0.8,
     weight: float = 1.0,
+    faithfulness: float | None = None,
 ) -> Guidance:
-    """The guidance of a student: the teacher's circuit (given, or found on `suite`) and its
-    assignment to the student's components (through the teacher-init layer map when the
-    student was started from this teacher's layers, else by relative depth)."""
-    faithfulness = None
+    """The guidance of a student: the teacher's circuit (given, with the faithfulness it was
+    found with if known, or found on `suite`) and its assignment to the student's components
+    (through the teacher-init layer map when the student was started from this teacher's
+    layers, else by relative depth)."""
     if teacher_circuit is None:
         teacher_circuit, faithfulness = find_teacher_circuit(teacher, suite, target)
     for node in teacher_circuit:

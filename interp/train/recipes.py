@@ -10,6 +10,7 @@ every other layer and the head.
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -346,7 +347,7 @@ def build_entry(
     guide = None
     kind = guide_kind(recipe.loss)
     if kind is not None:
-        guidance = _guidance(entry, kind, teacher, model, bench)
+        guidance = _guidance(entry, kind, teacher, model, bench, manifest.root)
         guide = make_guide(
             kind,
             teacher,
@@ -381,9 +382,9 @@ def _temperature(recipe: Recipe) -> float:
     return float(recipe.params.get("temperature", 2.0))
 
 
-def _guidance(entry: ModelEntry, kind: str, teacher, student, bench) -> Guidance:
-    """The teacher circuit (given, or found on the first of the recipe's suites on which the
-    teacher has one) and its assignment to the student."""
+def _guidance(entry: ModelEntry, kind: str, teacher, student, bench, root: Path) -> Guidance:
+    """The teacher circuit (given as text, read from a study's results.json, or found on the
+    first of the recipe's suites on which the teacher has one) and its assignment."""
     params = entry.recipe.params
     spec = get_task(entry.task)
     names = [n.strip() for n in str(params.get("guide_suite", spec.analysed[0])).split(",")]
@@ -394,9 +395,17 @@ def _guidance(entry: ModelEntry, kind: str, teacher, student, bench) -> Guidance
             f"suites: {', '.join(bench.suites)}"
         )
     given = params.get("guide_circuit")
-    circuit = [n.strip() for n in str(given).split(",") if n.strip()] if given else None
+    circuits = {name: None for name in names}  # None: find it on the suite
+    if given:
+        circuits = {
+            name: ([n.strip() for n in str(given).split(",") if n.strip()], None) for name in names
+        }
+    elif params.get("guide_results"):
+        path = Path(str(params["guide_results"]))
+        circuits = study_circuits(path if path.is_absolute() else root / path, entry, names)
     failures = []
-    for name in names:
+    for name, known in circuits.items():
+        circuit, faithfulness = known if known is not None else (None, None)
         try:
             return make_guidance(
                 kind,
@@ -407,7 +416,32 @@ def _guidance(entry: ModelEntry, kind: str, teacher, student, bench) -> Guidance
                 circuit,
                 target=float(params.get("guide_target", 0.8)),
                 weight=float(params.get("guide_weight", 1.0)),
+                faithfulness=faithfulness,
             )
         except ValueError as err:
             failures.append(str(err))
     raise ManifestError(f"manifest entry '{entry.id}': {'; '.join(failures)}")
+
+
+def study_circuits(path: Path, entry: ModelEntry, suites: list[str]) -> dict:
+    """suite -> (circuit, faithfulness) of the recipe's teacher in a study's results.json, for
+    the suites (in order) where the study found it a non-empty circuit; a ManifestError naming
+    the file otherwise."""
+    where = f"manifest entry '{entry.id}': guide_results {path}"
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+        pairs = [p for p in results["pairs"] if p["teacher"] == entry.recipe.teacher]
+        found = {}
+        for suite in suites:
+            for pair in pairs:
+                circuit = pair["suites"].get(suite, {}).get("teacher", {}).get("circuit", {})
+                if circuit.get("nodes"):
+                    found[suite] = (list(circuit["nodes"]), circuit["meta"].get("faithfulness"))
+                    break
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ManifestError(f"{where}: cannot be read as study results ({err})") from None
+    if not found:
+        raise ManifestError(
+            f"{where}: no circuit of teacher '{entry.recipe.teacher}' on {', '.join(suites)}"
+        )
+    return found

@@ -15,7 +15,7 @@ from interp.train.guided import (
     assign_components,
     interchange_loss,
 )
-from interp.train.zoo import build_zoo
+from interp.train.zoo import BuildFailed, build_zoo
 from tests.conftest import padded_batch, tiny_config
 
 
@@ -113,6 +113,13 @@ models:
   - {{id: causal, role: student, task: digits,
      recipe: {{arch: {SMALLER_VIT}, loss: kd+causal, teacher: teacher, steps: 20,
               {TRAIN}, guide_circuit: "a1.h1,m0", guide_weight: 2.0}}}}}}
+  - {{id: from-results, role: student, task: digits,
+     recipe: {{arch: {SMALLER_VIT}, loss: kd+attention, teacher: teacher, steps: 5,
+              {TRAIN}, guide_suite: "marker_conflicting,colour_conflicting",
+              guide_results: reports/study-s0/results.json}}}}}}
+  - {{id: missing-results, role: student, task: digits,
+     recipe: {{arch: {SMALLER_VIT}, loss: kd+attention, teacher: teacher, steps: 5,
+              {TRAIN}, guide_suite: colour_conflicting, guide_results: nowhere.json}}}}}}
 pairs:
   - {{id: guided, teacher: teacher, student: attention, suites: [colour_conflicting]}}
 """
@@ -121,7 +128,7 @@ pairs:
 def test_guided_recipes_train_end_to_end_and_record_their_assignment(tmp_path):
     path = tmp_path / "checkpoints_manifest.yaml"
     path.write_text(textwrap.dedent(MANIFEST))
-    build_zoo(path)
+    build_zoo(path, only=["teacher", "attention", "causal"])
     manifest = Manifest.load(path)
     found = json.loads((manifest.location("attention") / "train.json").read_text())["guidance"]
     assert found["kind"] == "attention" and found["suite"] == "colour_conflicting"
@@ -159,3 +166,13 @@ def test_guided_recipes_train_end_to_end_and_record_their_assignment(tmp_path):
             node_map[row["assigned student component"]] == row["teacher component"]
         )
     assert "did the assigned components take the role?" in report.read_text(encoding="utf-8")
+
+    # a student guided by the circuit the study found (read from its results.json)
+    build_zoo(path, only=["from-results"])
+    read = load("from-results", manifest=manifest).meta["guidance"]
+    teacher_circuit = part["teacher"]["circuit"]
+    assert read["suite"] == "colour_conflicting"  # the study did not analyse marker_conflicting
+    assert read["teacher_circuit"] == teacher_circuit["nodes"]
+    assert read["faithfulness"] == teacher_circuit["meta"]["faithfulness"]
+    with pytest.raises(BuildFailed, match="nowhere.json: cannot be read as study results"):
+        build_zoo(path, only=["missing-results"])
