@@ -58,7 +58,7 @@ def _overlap_mass(
     return (mass * rows).sum((0, 2)) / rows.sum((0, 2))
 
 
-def _real_queries(batch: Batch) -> Tensor:
+def real_positions(batch: Batch) -> Tensor:
     """[batch, position]: the unpadded positions (every position of an image)."""
     if batch.attention_mask is None:
         shape = (len(batch), batch.n_positions)
@@ -70,7 +70,7 @@ def _special_and_negation(batch: Batch, special_ids, negation_ids) -> tuple[Tens
     """[batch, position] masks of the special tokens and the negation words; an image has one
     special token, its [CLS] at position 0, and no words."""
     if batch.input_ids is None:
-        special = torch.zeros_like(_real_queries(batch))
+        special = torch.zeros_like(real_positions(batch))
         special[:, 0] = True
         return special.float(), torch.zeros_like(special)
     ids = batch.input_ids
@@ -124,7 +124,7 @@ def _statistic_sums(model, batch: Batch, special_ids, negation_ids) -> dict:
     """Per statistic, ([layer, head] sum over the chunk's query tokens, [layer, head] count)."""
     names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(model.cfg.n_layers)]
     _, cache = model.run_with_cache(batch, names_filter=names)
-    queries = _real_queries(batch).float()[:, None]  # [batch, 1, query]
+    queries = real_positions(batch).float()[:, None]  # [batch, 1, query]
     is_special, is_negation = _special_and_negation(batch, special_ids, negation_ids)
     negation_rows = queries * is_negation.any(-1).float()[:, None, None]
     overlap = identical_token_mask(batch, special_ids) if batch.token_type_ids is not None else None
@@ -175,7 +175,7 @@ def pattern_divergence(
     total, weight_total = 0.0, 0.0
     for part in batch_chunks(teacher.cfg, batch, batch_size, "pattern divergence"):
         rows = batch[part]
-        weight = _real_queries(rows).float().cpu()  # [batch, query]
+        weight = real_positions(rows).float().cpu()  # [batch, query]
         total = total + _divergence_sums(teacher, student, rows, weight)
         weight_total = weight_total + weight.sum()
     return total / weight_total

@@ -20,6 +20,7 @@ input_v. Post-norm models renormalise the sum after every sub-layer; they get no
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -84,6 +85,20 @@ def node_names(model: HookedClassifier) -> list[str]:
         names += [f"a{layer}.h{h}" for h in range(model.cfg.n_heads)]
         names.append(f"m{layer}")
     return names
+
+
+NODE = re.compile(r"^(?:a(\d+)\.h(\d+)|m(\d+))$")
+
+
+def parse_node(name: str) -> tuple[Literal["head", "mlp"], int, int | None]:
+    """('head', layer, head) for `a<layer>.h<head>`, ('mlp', layer, None) for `m<layer>`; a
+    ValueError for any other name."""
+    match = NODE.match(name)
+    if not match:
+        raise ValueError(f"'{name}' is not a head (a<layer>.h<head>) or an MLP (m<layer>)")
+    if match.group(3) is not None:
+        return "mlp", int(match.group(3)), None
+    return "head", int(match.group(1)), int(match.group(2))
 
 
 def _layer_rank(name: str) -> float:

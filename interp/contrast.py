@@ -159,6 +159,29 @@ def separated_pairs(
     return kept
 
 
+MIN_SEPARATED = 8  # fewer separated pairs than this: analyse all pairs instead
+
+
+def teacher_selected_pairs(
+    teacher: HookedClassifier,
+    suite: ProbeSet,
+    n_pairs: int,
+    min_separation: float,
+    device: str | None = None,
+) -> tuple[ContrastPairs, dict]:
+    """The minimal pairs a study analyses: those the teacher tells apart by at least
+    `min_separation` logits (a circuit needs a behaviour to carry), or every pair if the teacher
+    separates fewer than MIN_SEPARATED; and a dict describing the selection."""
+    kept = separated_pairs(teacher, suite, min_separation)
+    only = kept if len(kept) >= MIN_SEPARATED else None
+    selection = {
+        "min_separation": min_separation,
+        "separated_by_teacher": len(kept),
+        "rule": "pairs the teacher separates" if only is not None else "all pairs",
+    }
+    return contrast_pairs(teacher, suite, n_pairs, device, only), selection
+
+
 def contrast_pairs(
     model: HookedClassifier,
     suite: ProbeSet,

@@ -27,6 +27,7 @@ from torch import Tensor
 
 from interp.analysis import ModelAnalysis
 from interp.attention import pattern_divergence
+from interp.attribution import parse_node
 from interp.circuits import Circuit, faithfulness
 from interp.contrast import ContrastPairs
 from interp.io import finite
@@ -116,14 +117,9 @@ def guided_layer_map(teacher: HookedClassifier, student: HookedClassifier) -> di
     chosen = depth_layer_map(student.cfg.n_layers, teacher.cfg.n_layers)
     assigned: dict[int, int] = {}
     for t_node, s_node in sorted(guidance["assignment"].items()):
-        s_layer, t_layer = _layer_of(s_node), _layer_of(t_node)
+        s_layer, t_layer = parse_node(s_node)[1], parse_node(t_node)[1]
         assigned[s_layer] = min(assigned.get(s_layer, t_layer), t_layer)
     return {**chosen, **assigned}
-
-
-def _layer_of(node: str) -> int:
-    """The layer of `a<layer>.h<head>` or `m<layer>`."""
-    return int(node[1:].split(".")[0])
 
 
 @torch.no_grad()

@@ -18,8 +18,9 @@ import torch
 from tqdm.auto import tqdm
 
 from interp.analysis import analyse_model
+from interp.attribution import parse_node
 from interp.checks import check_device, writable_folder
-from interp.contrast import ContrastPairs, contrast_pairs, separated_pairs
+from interp.contrast import ContrastPairs, contrast_pairs, teacher_selected_pairs
 from interp.diff import compare_pair, match_components, student_nodes_of
 from interp.evaluate import evaluate_manifest, table_records
 from interp.io import atomic_write_json, atomic_write_text, finite
@@ -112,7 +113,7 @@ def _matched_heads(teacher_analysis, correspondence) -> tuple[str, str] | None:
 
 def _patterns(model: HookedClassifier, head: str, batch) -> torch.Tensor:
     """[batch, query, key] attention pattern of one head (`a{layer}.h{index}`)."""
-    layer, index = (int(x) for x in head[1:].split(".h"))
+    _, layer, index = parse_node(head)
     name = f"blocks.{layer}.attn.hook_pattern"
     with torch.no_grad():
         _, cache = model.run_with_cache(batch.to(model.cfg.device), names_filter=[name])
@@ -186,9 +187,6 @@ def _image_attention(teacher, student, teacher_head, student_head, pairs) -> dic
     }
 
 
-MIN_SEPARATED = 8  # fewer separated pairs than this: analyse all pairs instead
-
-
 def analysis_pairs(
     teacher: HookedClassifier,
     student: HookedClassifier | None,
@@ -197,17 +195,10 @@ def analysis_pairs(
     min_separation: float,
     device: str,
 ) -> tuple[ContrastPairs, ContrastPairs | None, dict]:
-    """The same minimal pairs for teacher and student: those the teacher tells apart by at least
-    `min_separation` logits (a circuit needs a behaviour to carry), or every pair if the teacher
-    separates fewer than MIN_SEPARATED. The selection is described in the returned dict."""
-    kept = separated_pairs(teacher, suite, min_separation)
-    only = kept if len(kept) >= MIN_SEPARATED else None
-    selection = {
-        "min_separation": min_separation,
-        "separated_by_teacher": len(kept),
-        "rule": "pairs the teacher separates" if only is not None else "all pairs",
-    }
-    t_pairs = contrast_pairs(teacher, suite, n_pairs, device, only)
+    """The same minimal pairs for teacher and student, chosen on the teacher
+    (`interp.contrast.teacher_selected_pairs`); the selection is described in the returned
+    dict."""
+    t_pairs, selection = teacher_selected_pairs(teacher, suite, n_pairs, min_separation, device)
     s_pairs = same_pairs(student, suite, t_pairs, device) if student else None
     return t_pairs, s_pairs, selection
 

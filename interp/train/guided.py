@@ -20,23 +20,24 @@ error.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from interp.analysis import analyse_model
-from interp.contrast import contrast_pairs, separated_pairs
+from interp.attention import real_positions
+from interp.attribution import node_names, parse_node
+from interp.contrast import teacher_selected_pairs
 from interp.diff import depth_layer_map, init_layer_map
 from interp.models import Batch, HookedClassifier
+from interp.patching import hook_name
+from interp.train.losses import distillation_term
 from probes.core import ProbeSet
 
 GuideKind = Literal["attention", "causal"]
-NODE = re.compile(r"^(?:a(\d+)\.h(\d+)|m(\d+))$")
 
 
 @dataclass(frozen=True)
@@ -56,16 +57,6 @@ class Guidance:
         return asdict(self)
 
 
-def _parse(node: str) -> tuple[str, int, int | None]:
-    """('head', layer, head) or ('mlp', layer, None); a ValueError for other names."""
-    match = NODE.match(node)
-    if not match:
-        raise ValueError(f"'{node}' is not a head (a<layer>.h<head>) or an MLP (m<layer>)")
-    if match.group(3) is not None:
-        return "mlp", int(match.group(3)), None
-    return "head", int(match.group(1)), int(match.group(2))
-
-
 def assign_components(
     teacher_circuit: list[str],
     n_teacher_layers: int,
@@ -81,7 +72,7 @@ def assign_components(
     heads 0, 1, 2, ... (wrapping round when there are more than the student layer has).
     """
     layer_map = layer_map or depth_layer_map(n_student_layers, n_teacher_layers)
-    parsed = sorted((_parse(node), node) for node in teacher_circuit)
+    parsed = sorted((parse_node(node), node) for node in teacher_circuit)
 
     def student_layer(teacher_layer: int) -> int:
         return min(layer_map, key=lambda s: (abs(layer_map[s] - teacher_layer), s))
@@ -99,9 +90,6 @@ def assign_components(
     return assignment
 
 
-MIN_SEPARATED = 8  # as the study: fewer separated pairs than this, use every pair
-
-
 def find_teacher_circuit(
     teacher: HookedClassifier,
     suite: ProbeSet,
@@ -111,9 +99,7 @@ def find_teacher_circuit(
 ) -> tuple[list[str], float | None]:
     """The teacher's circuit on the suite's minimal pairs it separates (as `interp study`
     selects them) and its faithfulness; a ValueError when the circuit is empty."""
-    kept = separated_pairs(teacher, suite, min_separation)
-    only = kept if len(kept) >= MIN_SEPARATED else None
-    pairs = contrast_pairs(teacher, suite, n_pairs, teacher.cfg.device, only)
+    pairs, _ = teacher_selected_pairs(teacher, suite, n_pairs, min_separation)
     analysis = analyse_model(teacher, teacher.meta.get("id", "teacher"), suite.name, pairs, target)
     nodes = list(analysis.circuit["nodes"])
     if not nodes:
@@ -141,10 +127,9 @@ def make_guidance(
     layers, else by relative depth)."""
     if teacher_circuit is None:
         teacher_circuit, faithfulness = find_teacher_circuit(teacher, suite, target)
-    for node in teacher_circuit:
-        kind_of, layer, head = _parse(node)
-        if layer >= teacher.cfg.n_layers or (head is not None and head >= teacher.cfg.n_heads):
-            raise ValueError(f"teacher circuit component '{node}' is not in the teacher")
+    unknown = sorted(set(teacher_circuit) - set(node_names(teacher)))
+    if unknown:
+        raise ValueError(f"teacher circuit component(s) {unknown} are not in the teacher")
     copied = init_layer_map(teacher, student)
     assignment = assign_components(
         teacher_circuit,
@@ -174,13 +159,6 @@ def make_guide(kind: GuideKind, teacher: HookedClassifier, guidance: Guidance, *
     )
 
 
-def _query_mask(batch: Batch, n_positions: int) -> Tensor:
-    """[batch, query] 1.0 at real positions (every position of an image)."""
-    if batch.attention_mask is None:
-        return torch.ones(len(batch), n_positions, device=batch.pixel_values.device)
-    return batch.attention_mask.float()
-
-
 def attention_transfer_loss(
     teacher_patterns: dict[int, Tensor],
     student_patterns: dict[int, Tensor],
@@ -194,8 +172,8 @@ def attention_transfer_loss(
     terms = []
     weights = query_mask[:, None].float()  # [batch, 1, query]
     for t_node, s_node in assignment.items():
-        t_kind, t_layer, t_head = _parse(t_node)
-        _, s_layer, s_head = _parse(s_node)
+        t_kind, t_layer, t_head = parse_node(t_node)
+        _, s_layer, s_head = parse_node(s_node)
         if t_kind != "head":
             continue
         target = teacher_patterns[t_layer][:, t_head : t_head + 1]
@@ -207,23 +185,23 @@ def attention_transfer_loss(
     return torch.stack(terms).mean()
 
 
-def _heads_by_layer(assignment: dict[str, str], side: int) -> set[int]:
-    nodes = assignment if side == 0 else assignment.values()
-    return {_parse(n)[1] for n in nodes if _parse(n)[0] == "head"}
+def _head_layers(nodes) -> list[int]:
+    """The layers of the heads among `nodes`, in order."""
+    return sorted({layer for kind, layer, _ in map(parse_node, nodes) if kind == "head"})
 
 
 class AttentionGuide:
     """The student's forward pass that also returns the attention-transfer loss."""
 
     def __init__(self, teacher: HookedClassifier, guidance: Guidance):
-        if not any(_parse(n)[0] == "head" for n in guidance.assignment):
+        self.teacher_layers = _head_layers(guidance.assignment)
+        self.student_layers = _head_layers(guidance.assignment.values())
+        if not self.teacher_layers:
             raise ValueError(
                 f"the teacher circuit {guidance.teacher_circuit} has no head to transfer "
                 "attention from; use kd+causal or another suite"
             )
         self.teacher, self.guidance = teacher.eval(), guidance
-        self.teacher_layers = sorted(_heads_by_layer(guidance.assignment, 0))
-        self.student_layers = sorted(_heads_by_layer(guidance.assignment, 1))
 
     def __call__(self, student: HookedClassifier, rows: Batch, step: int) -> tuple[Tensor, Tensor]:
         patterns: dict[int, Tensor] = {}
@@ -241,14 +219,9 @@ class AttentionGuide:
         with torch.no_grad():
             _, cache = self.teacher.run_with_cache(rows, names_filter=names)
         teacher_patterns = {layer: cache[name] for layer, name in zip(self.teacher_layers, names)}
-        mask = _query_mask(rows, patterns[self.student_layers[0]].shape[-1])
+        mask = real_positions(rows).float()
         loss = attention_transfer_loss(teacher_patterns, patterns, self.guidance.assignment, mask)
         return logits, self.guidance.weight * loss
-
-
-def _hook_name(node: str) -> str:
-    kind, layer, _ = _parse(node)
-    return f"blocks.{layer}.attn.hook_z" if kind == "head" else f"blocks.{layer}.hook_mlp_out"
 
 
 def _source_rows(rows: Batch) -> Batch:
@@ -257,30 +230,22 @@ def _source_rows(rows: Batch) -> Batch:
     return rows[order.tolist()]
 
 
-def _shared_positions(base: Batch, source: Batch) -> Tensor | None:
-    """[batch, pos] positions real in both (None: images, every position)."""
-    if base.attention_mask is None:
-        return None
-    return base.attention_mask.bool() & source.attention_mask.bool()
-
-
 def interchange(model: HookedClassifier, base: Batch, source: Batch, node: str) -> Tensor:
     """`model`'s output on `base` with `node`'s output taken from `source` (a head's `hook_z`
     slice, or an MLP's output), at the positions real in both inputs. Returns the logits."""
-    kind, _, head = _parse(node)
-    name = _hook_name(node)
+    kind, layer, head = parse_node(node)
+    name = hook_name(kind, layer)
     with torch.no_grad():
         _, cache = model.run_with_cache(source, names_filter=[name])
     donor = cache[name]
-    shared = _shared_positions(base, source)
+    shared = real_positions(base) & real_positions(source)  # [batch, pos]
 
     def swap(tensor: Tensor, hook) -> Tensor:
         replaced = tensor.clone()
         value = donor[:, :, head] if kind == "head" else donor
         current = tensor[:, :, head] if kind == "head" else tensor
-        if shared is not None:
-            mask = shared.view(*shared.shape, *([1] * (value.ndim - 2)))
-            value = torch.where(mask, value, current)
+        mask = shared.view(*shared.shape, *([1] * (value.ndim - 2)))
+        value = torch.where(mask, value, current)
         if kind == "head":
             replaced[:, :, head] = value
         else:
@@ -305,10 +270,7 @@ def interchange_loss(
     with torch.no_grad():
         target = interchange(teacher, base, source, teacher_node)
     intervened = interchange(student, base, source, student_node)
-    teacher_log = F.log_softmax(target / temperature, dim=-1)
-    student_log = F.log_softmax(intervened / temperature, dim=-1)
-    kl = F.kl_div(student_log, teacher_log, log_target=True, reduction="batchmean")
-    return temperature**2 * kl
+    return distillation_term(intervened, target, temperature)
 
 
 class CausalGuide:

@@ -395,17 +395,16 @@ def _guidance(entry: ModelEntry, kind: str, teacher, student, bench, root: Path)
             f"suites: {', '.join(bench.suites)}"
         )
     given = params.get("guide_circuit")
-    circuits = {name: None for name in names}  # None: find it on the suite
     if given:
-        circuits = {
-            name: ([n.strip() for n in str(given).split(",") if n.strip()], None) for name in names
-        }
+        circuit = [n.strip() for n in str(given).split(",") if n.strip()]
+        circuits = {name: (circuit, None) for name in names}
     elif params.get("guide_results"):
         path = Path(str(params["guide_results"]))
         circuits = study_circuits(path if path.is_absolute() else root / path, entry, names)
+    else:  # found on each suite in turn
+        circuits = {name: (None, None) for name in names}
     failures = []
-    for name, known in circuits.items():
-        circuit, faithfulness = known if known is not None else (None, None)
+    for name, (circuit, faithfulness) in circuits.items():
         try:
             return make_guidance(
                 kind,
