@@ -35,12 +35,17 @@ def _add_selection_args(parser: argparse.ArgumentParser) -> None:
 
 def cmd_models_list(args: argparse.Namespace) -> int:
     from interp.manifest import Manifest
+    from interp.train.outdated import outdated
+    from interp.train.zoo import build_order
 
     manifest = Manifest.load(args.manifest)
+    stale = outdated(manifest, build_order(manifest, [m.id for m in manifest.models]))
     rows = [("id", "role", "task", "source", "checkpoint")]
     for entry in manifest.models:
         source = "path" if entry.path else f"recipe ({entry.recipe.loss})"
         state = "present" if manifest.exists(entry.id) else "missing"
+        if entry.id in stale:
+            state = "outdated"
         rows.append((entry.id, entry.role, entry.task, source, state))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
@@ -91,6 +96,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         executor=args.executor,
         address=args.address,
         storage=args.storage,
+        rebuild_outdated=args.rebuild_outdated,
     )
     print(f"built {len(report.built)} model(s) in {time.perf_counter() - started:.0f} s")
     return 0
@@ -102,11 +108,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from interp.evaluate import evaluate_manifest
     from interp.io import atomic_write_text
     from interp.manifest import Manifest
-    from interp.train.zoo import select
+    from interp.train.outdated import refuse_outdated
+    from interp.train.zoo import build_order, select
     from probes.nli import read_hans, read_mnli
 
     manifest = Manifest.load(args.manifest)
     ids = [m for m in select(manifest, args.only, args.tag, args.seed) if manifest.exists(m)]
+    refuse_outdated(manifest, build_order(manifest, ids))
     files = [read_hans(path) for path in args.hans or []]
     files += [read_mnli(path, name=Path(path).stem) for path in args.mnli or []]
     tables = evaluate_manifest(
@@ -466,6 +474,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_selection_args(train)
     _add_executor_args(train, jobs=1)
     train.add_argument("--device", default="cpu")
+    train.add_argument(
+        "--rebuild-outdated",
+        action="store_true",
+        help="rebuild checkpoints whose recipe or data changed since they were built (or whose "
+        "teacher, bias model or assistant was rebuilt); the old folders are kept as "
+        "<folder>.outdated",
+    )
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser(

@@ -24,6 +24,7 @@ from interp.models import ClassifierConfig, HookedClassifier, load, load_hf
 from interp.train.bias import BiasModel, fit_bias_model
 from interp.train.guided import Guidance, make_guidance, make_guide
 from interp.train.losses import confreg_loss, erm_loss, kd_loss, poe_loss, reweight_loss
+from interp.train.outdated import input_hashes
 from interp.train.trainer import Objective, TrainConfig, train
 from probes.tasks import get_task
 
@@ -306,6 +307,7 @@ def build_entry(
             bench.suites["in_distribution"].examples
         )
         bias.meta["recipe"] = recipe.model_dump()
+        bias.meta["data"] = asdict(bench.config)
         bias.meta["environment"] = environment or {}
         return bias.save(out_dir)
 
@@ -360,6 +362,7 @@ def build_entry(
         "recipe": recipe.model_dump(),
         "data": asdict(bench.config),
         "environment": environment or {},
+        "inputs": input_hashes(manifest, model_id),
         **({"init": model.meta["init"]} if "init" in model.meta else {}),
         **({"guidance": model.meta["guidance"]} if "guidance" in model.meta else {}),
     }

@@ -14,14 +14,8 @@ from interp.train.executor import (
     RayBackend,
     run_graph,
 )
+from interp.train.outdated import dependencies, outdated, refuse_outdated, set_aside
 from interp.train.recipes import check_recipe
-
-
-def dependencies(manifest: Manifest, model_id: str) -> list[str]:
-    recipe = manifest.entry(model_id).recipe
-    if recipe is None:
-        return []
-    return [ref for ref in (recipe.bias_model, recipe.teacher, recipe.assistant) if ref]
 
 
 def build_order(manifest: Manifest, targets: Sequence[str]) -> list[str]:
@@ -107,8 +101,12 @@ def build_zoo(
     executor: str = "local",
     address: str | None = None,
     storage: str = "shared",
+    rebuild_outdated: bool = False,
 ) -> BuildReport:
     """Build every missing recipe entry among the selection and its dependencies.
+
+    A built checkpoint that no longer matches the manifest (`interp.train.outdated`) is an
+    error naming it, or with `rebuild_outdated` is moved to <folder>.outdated and rebuilt.
 
     `executor="local"` trains inline (`jobs` 1) or in `jobs` worker processes; `"ray"` on a
     Ray cluster at `address` or a local Ray instance. Each task uses the manifest's
@@ -119,6 +117,12 @@ def build_zoo(
     if not isinstance(manifest, Manifest):
         manifest = Manifest.load(manifest)
     order = build_order(manifest, select(manifest, only, tags, seed))
+    if rebuild_outdated:
+        stale = outdated(manifest, order)
+        for model_id, folder in zip(stale, set_aside(manifest, list(stale))):
+            log(f"  {model_id}: outdated ({', '.join(stale[model_id])}); moved to {folder}")
+    else:
+        refuse_outdated(manifest, order)
     missing = [m for m in order if not manifest.exists(m)]
     without_recipe = [m for m in missing if manifest.entry(m).recipe is None]
     if without_recipe:
@@ -158,7 +162,9 @@ def ensure_built(
     **executor,
 ) -> None:
     """Build the missing ones among `model_ids` (when `build`; `executor`: the build_zoo
-    options jobs, device, executor, address, storage), then fail clearly if any is missing."""
+    options jobs, device, executor, address, storage), then fail clearly if any is missing.
+    Outdated checkpoints (and those built from them) are an error naming them."""
+    refuse_outdated(manifest, build_order(manifest, model_ids))
     missing = [m for m in model_ids if not manifest.exists(m)]
     if missing and build:
         log(f"building {len(missing)} missing model(s) of {len(model_ids)} ...")
