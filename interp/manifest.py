@@ -129,6 +129,8 @@ class Pair(_Strict):
     teacher: str
     student: str
     baseline: str | None = None  # the non-KD student, for the contribution metric
+    # models evaluated with the pair (validity and accuracy tables), not analysed
+    controls: list[str] = []
     suites: list[str] = Field(min_length=1)
     tags: list[str] = []
     seed_group: str | None = None
@@ -346,8 +348,8 @@ class Manifest(_Strict):
         for dup in sorted({i for i in pair_ids if pair_ids.count(i) > 1}):
             problems.append(f"pair '{dup}' is defined {pair_ids.count(dup)} times")
         for pair in self.pairs:
-            for field in ("teacher", "student", "baseline"):
-                ref = getattr(pair, field)
+            named = [(f, getattr(pair, f)) for f in ("teacher", "student", "baseline")]
+            for field, ref in named + [("controls", ref) for ref in pair.controls]:
                 if ref is not None and ref not in known:
                     problems.append(
                         f"pair '{pair.id}': field '{field}' names '{ref}', which is not defined"
@@ -358,8 +360,9 @@ class Manifest(_Strict):
                     check_suites(task, pair.suites)
                 except ValueError as err:
                     problems.append(f"pair '{pair.id}': field 'suites': {err}")
-                for field in ("student", "baseline"):
-                    other = by_id.get(getattr(pair, field) or "")
+                others = [(f, getattr(pair, f)) for f in ("student", "baseline")]
+                for field, ref in others + [("controls", ref) for ref in pair.controls]:
+                    other = by_id.get(ref or "")
                     if other is not None and other.task != task:
                         problems.append(
                             f"pair '{pair.id}': teacher '{pair.teacher}' is a {task} model but "
@@ -570,6 +573,10 @@ def expand_seeds(raw: dict) -> dict:
                 for field in fields:
                     if isinstance(target.get(field), str):
                         target[field] = rename(target[field], seed)
+                    elif isinstance(target.get(field), list):
+                        target[field] = [
+                            rename(r, seed) if isinstance(r, str) else r for r in target[field]
+                        ]
                 if container is not None and container in copy:
                     if container == "recipe":
                         target["seed"] = seed
@@ -578,7 +585,7 @@ def expand_seeds(raw: dict) -> dict:
         return out
 
     model_refs = {"recipe": ("teacher", "bias_model", "assistant")}
-    pair_refs = {None: ("teacher", "student", "baseline")}
+    pair_refs = {None: ("teacher", "student", "baseline", "controls")}
     return {
         **raw,
         "models": [c for m in models for c in copies(m, model_refs)],

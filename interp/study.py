@@ -84,10 +84,11 @@ def selected_pairs(manifest: Manifest, cfg: StudyConfig) -> list[Pair]:
 
 
 def pair_models(manifest: Manifest, pairs: list[Pair], seeds: list[int]) -> list[str]:
-    """Every model of the pairs, in every evaluated seed, in a stable order."""
+    """Every model of the pairs (and their controls), in every evaluated seed, in a stable
+    order."""
     ids: list[str] = []
     for pair in pairs:
-        for model_id in (pair.teacher, pair.student, pair.baseline):
+        for model_id in (pair.teacher, pair.student, pair.baseline, *pair.controls):
             if model_id is None:
                 continue
             group = manifest.entry(model_id).seed_group

@@ -158,3 +158,29 @@ def test_the_repository_manifest_is_valid():
     manifest = Manifest.load(Path(__file__).resolve().parents[1] / "checkpoints_manifest.yaml")
     assert {"poe-s0", "erm-s0"} <= {p.id for p in manifest.pairs}
     assert manifest.exists("minilm-l6")
+
+
+def test_pair_controls_follow_the_seed_are_checked_and_are_evaluated_with_the_pair(tmp_path):
+    from interp.study import pair_models
+
+    text = """
+    models:
+      - {id: t, role: teacher, task: nli, seeds: [0, 2], recipe: {arch: teacher, loss: erm}}
+      - {id: long, role: teacher, task: nli, seeds: [0, 2], recipe: {arch: teacher, loss: erm}}
+      - {id: plain, role: teacher, task: nli, recipe: {arch: teacher, loss: erm}}
+      - {id: s, role: student, task: nli, seeds: [0, 2],
+         recipe: {arch: student-small, loss: kd, teacher: t}}
+      - {id: v, role: teacher, task: digits, recipe: {arch: vit-teacher, loss: erm}}
+    pairs:
+      - {id: p, teacher: t, student: s, controls: [long, plain], suites: [negation],
+         seeds: [0, 2]}
+    """
+    manifest = Manifest.load(write(tmp_path, text))
+    assert manifest.pair("p-s2").controls == ["long-s2", "plain"]
+    assert pair_models(manifest, manifest.pairs, [0, 2]) == [
+        "t-s0", "t-s2", "s-s0", "s-s2", "long-s0", "long-s2", "plain"
+    ]  # fmt: skip
+    with pytest.raises(ManifestError, match="pair 'p-s0': field 'controls' names 'ghost'"):
+        Manifest.load(write(tmp_path, text.replace("[long, plain]", "[ghost]")))
+    with pytest.raises(ManifestError, match="teacher 't-s0' is a nli model but controls 'v'"):
+        Manifest.load(write(tmp_path, text.replace("[long, plain]", "[v]")))
