@@ -28,9 +28,10 @@ def jaccard(a: set[str], b: set[str]) -> float:
 
 
 def stability(circuits: Sequence[set[str]]) -> float | None:
-    """Mean Jaccard index over every pair of seeds; None with fewer than two seeds."""
+    """Mean Jaccard index over every pair of seeds; None with fewer than two seeds, or when
+    no seed has a circuit (nothing to agree on)."""
     pairs = list(itertools.combinations(circuits, 2))
-    if not pairs:
+    if not pairs or not any(circuits):
         return None
     return sum(jaccard(a, b) for a, b in pairs) / len(pairs)
 

@@ -23,6 +23,8 @@ def test_jaccard_and_stability():
     assert jaccard({"a", "b"}, {"b", "c"}) == pytest.approx(1 / 3)
     assert jaccard(set(), set()) == 1.0
     assert stability([{"a"}]) is None
+    assert stability([set(), set(), set()]) is None
+    assert stability([set(), {"a"}]) == 0.0
     # pairs: (ab, ab) 1, (ab, ac) 1/3, (ab, ac) 1/3 -> mean 5/9
     assert stability([{"a", "b"}, {"a", "b"}, {"a", "c"}]) == pytest.approx(5 / 9)
     assert [robust_threshold(n) for n in (1, 2, 3, 4, 6)] == [1, 2, 2, 3, 4]

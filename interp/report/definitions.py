@@ -89,7 +89,7 @@ DEFINITIONS: list[tuple[str, str]] = [
     (
         "stability across seeds",
         "The mean Jaccard index of a model's circuits over every pair of seeds (1: the same "
-        "components in every seed). Findings name only components found in at least two "
-        "thirds of the seeds (2 of 3).",
+        "components in every seed; n/a when no seed has a circuit). Findings name only "
+        "components found in at least two thirds of the seeds (2 of 3).",
     ),
 ]
