@@ -599,7 +599,10 @@ CLI_CASES = [
     ),
     (["study", "--suites", "typo", "--no-build"], "--suites: unknown nli suite(s) ['typo']"),
     (["train", "--only", "ghost"], "no manifest entry 'ghost'"),
-    (["train", "--tag", "nosuch"], "no manifest entry carries the tags ['nosuch']; tags: demo"),
+    (
+        ["train", "--tag", "nosuch"],
+        "no manifest entry carries the tags ['nosuch']; tags: control, demo",
+    ),
     (["train", "--tag", "demo", "--seed", "9"], "have no copy for seed 9; their seeds: 0, 1, 2"),
     (["eval", "--out", "{file}"], "--out {file}: is a file, not a folder"),
     (["circuit", "--model", "erm-teacher-s0", "--suite", "nope"], "unknown suite 'nope'"),
