@@ -182,53 +182,68 @@ def test_circuits_round_trip_through_json(tmp_path):
 @pytest.mark.parametrize(
     "norm,floors", [("pre", {"eap": 0.8}), ("post", {"eap": 0.5, "eap-ig": 0.5})]
 )
-def test_attribution_ranks_nodes_like_exact_patching_on_a_trained_model(norm, floors):
-    """A 2-layer model trained on the synthetic NLI data; node scores on the constituent
-    minimal pairs it tells apart (clean: non-entailed, corrupt: its entailed partner).
+def test_attribution_ranks_nodes_like_exact_patching_on_trained_models(norm, floors):
+    """2-layer models trained on the synthetic NLI data (seeds 0, 1, 2); node scores on the
+    constituent minimal pairs each tells apart (clean: non-entailed, corrupt: its entailed
+    partner), compared with exact single-node patching by Spearman over the 10 nodes, median
+    over the three models.
 
     Post-norm is the BERT family's layout (every Hugging Face model a user brings). Measured
-    here (seed 0): pre-norm EAP 0.99, EAP-IG 0.78; post-norm EAP 0.73, EAP-IG 0.61, and over
-    other seeds and data EAP between 0.09 and 0.99 on post-norm models. So the 0.8 target
-    holds for EAP on pre-norm models only: EAP-IG shares a joint effect among components that
-    each alone would (not) restore it, which single-node patching does not, and on post-norm
-    models the first-order estimate at the corrupt input misses large effects that the layer
-    norms after each sub-layer rescale (EAP is exactly first order there too:
-    `test_eap_is_the_first_order_effect_of_denoising_a_head`). On post-norm models, use exact
-    patching for single-node effects; the floors below only guard against regressions."""
+    (one thread, seeds 0 / 1 / 2): pre-norm EAP 1.00 / 0.96 / 1.00, EAP-IG 0.71 / 0.95 / 0.95;
+    post-norm EAP 0.88 / 0.58 / 0.95, EAP-IG 0.66 / 0.58 / 0.84. One model's figure is noisy
+    (seeds 3 and 4: post-norm EAP 0.56 and 0.62; trained on two threads, post-norm seed 0 gives
+    EAP-IG 0.32): most single nodes move the metric by almost the same amount, so a few rank
+    swaps among near-ties move Spearman over 10 nodes a lot. Hence the median of three, and one
+    thread for training and analysis (as the zoo trains), so the figures do not depend on the
+    machine's core count. So the 0.8 target holds for EAP on pre-norm models only: EAP-IG
+    shares a joint effect among components that each alone would (not) restore it, which
+    single-node patching does not, and on post-norm models the first-order estimate at the
+    corrupt input misses large effects that the layer norms after each sub-layer rescale (EAP
+    is exactly first order there too: `test_eap_is_the_first_order_effect_of_denoising_a_head`).
+    On post-norm models, use exact patching for single-node effects; the floors below only
+    guard against regressions."""
+    from statistics import median
+
     from scipy.stats import spearmanr
 
     from interp.contrast import contrast_pairs, separated_pairs
     from interp.inputs import encode_examples
     from interp.train.losses import erm_loss
+    from interp.train.task import torch_threads
     from interp.train.trainer import TrainConfig, train
     from probes.nli import THREE_WAY, NLIConfig, generate, nli_tokenizer
 
     bench = generate(NLIConfig(seed=0))
     tokenizer = nli_tokenizer()
-    cfg = ClassifierConfig(
-        n_layers=2,
-        d_model=64,
-        n_heads=4,
-        labels=THREE_WAY,
-        vocab_size=tokenizer.get_vocab_size(),
-        max_positions=64,
-        norm=norm,
-    )
-    model = HookedClassifier(cfg, seed=0, tokenizer=tokenizer)
-    train(
-        model,
-        encode_examples(model, bench.train.examples),
-        lambda logits, gold, index: erm_loss(logits, gold),
-        TrainConfig(steps=600),
-        progress=False,
-    )
     suite = bench.suites["constituent"]
-    pairs = contrast_pairs(model, suite, 48, only=separated_pairs(model, suite, 0.5))
-    assert len(pairs) == 48
-    metric = pairs.metric()
-    heads = patch_components(model, pairs.clean, pairs.corrupt, metric, "head")
-    mlps = patch_components(model, pairs.clean, pairs.corrupt, metric, "mlp", chunk_size=8)
-    exact = torch.cat([torch.cat([heads[layer], mlps[layer : layer + 1]]) for layer in range(2)])
+    correlations = {method: [] for method in floors}
+    for seed in range(3):
+        cfg = ClassifierConfig(
+            n_layers=2,
+            d_model=64,
+            n_heads=4,
+            labels=THREE_WAY,
+            vocab_size=tokenizer.get_vocab_size(),
+            max_positions=64,
+            norm=norm,
+        )
+        model = HookedClassifier(cfg, seed=seed, tokenizer=tokenizer)
+        with torch_threads(1):
+            train(
+                model,
+                encode_examples(model, bench.train.examples),
+                lambda logits, gold, index: erm_loss(logits, gold),
+                TrainConfig(steps=600),
+                progress=False,
+            )
+            pairs = contrast_pairs(model, suite, 48, only=separated_pairs(model, suite, 0.5))
+            assert len(pairs) == 48
+            metric = pairs.metric()
+            heads = patch_components(model, pairs.clean, pairs.corrupt, metric, "head")
+            mlps = patch_components(model, pairs.clean, pairs.corrupt, metric, "mlp", chunk_size=8)
+            exact = torch.cat([torch.cat([heads[i], mlps[i : i + 1]]) for i in range(2)])
+            for method in floors:
+                scores = attribute_nodes(model, pairs.clean, pairs.corrupt, metric, method=method)
+                correlations[method].append(spearmanr(exact.numpy(), scores.scores.numpy())[0])
     for method, floor in floors.items():
-        scores = attribute_nodes(model, pairs.clean, pairs.corrupt, metric, method=method)
-        assert spearmanr(exact.numpy(), scores.scores.numpy())[0] >= floor, method
+        assert median(correlations[method]) >= floor, (method, correlations[method])

@@ -166,7 +166,8 @@ def test_a_vit_image_classifier_matches_the_hf_forward(tmp_path):
         out = reference(pixel_values=pixels, output_hidden_states=True, output_attentions=True)
         logits, cache = ours.run_with_cache(pixels)
     assert (logits - out.logits).abs().max() < TOLERANCE
-    assert torch.allclose(ours(pixels), logits)  # model(pixel_values) returns the logits
+    with torch.no_grad():  # model(pixel_values) returns the logits, up to kernel rounding
+        assert (ours(pixels) - logits).abs().max() < TOLERANCE
     for layer in range(2):
         hidden = cache[f"blocks.{layer}.hook_resid_post"]
         assert (hidden - out.hidden_states[layer + 1]).abs().max() < TOLERANCE
