@@ -28,7 +28,12 @@ def _add_manifest_arg(parser: argparse.ArgumentParser) -> None:
 
 def _add_selection_args(parser: argparse.ArgumentParser) -> None:
     _add_manifest_arg(parser)
-    parser.add_argument("--only", nargs="+", metavar="ID", help="these entries (and their needs)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="ID",
+        help="these entries and their needs (a seeded entry's name: all its seeds)",
+    )
     parser.add_argument("--tag", nargs="+", help="entries carrying one of these tags")
     parser.add_argument("--seed", type=int, help="only this seed's copies of seeded entries")
 

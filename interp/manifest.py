@@ -10,6 +10,7 @@ its recipe gets that seed, and its references to other seeded entries get the sa
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib.resources
 import json
@@ -387,8 +388,23 @@ class Manifest(_Strict):
         for entry in self.models:
             if entry.id == model_id:
                 return entry
-        known = ", ".join(m.id for m in self.models) or "none"
-        raise ManifestError(f"no manifest entry '{model_id}' (known: {known})")
+        copies = self.seed_copies(model_id)
+        if copies:
+            raise ManifestError(
+                f"'{model_id}' has one entry per seed: {', '.join(copies)}; name one of them"
+            )
+        groups = sorted({m.seed_group for m in self.models if m.seed_group is not None})
+        known = [m.id for m in self.models] + groups
+        raise ManifestError(f"no manifest entry '{model_id}' ({known_names(model_id, known)})")
+
+    def seed_copies(self, group: str, seed: int | None = None) -> list[str]:
+        """The ids of a seeded entry's copies (`erm-teacher` -> erm-teacher-s0, ...), or only
+        the given seed's; empty when `group` is not a seeded entry."""
+        return [
+            m.id
+            for m in self.models
+            if m.seed_group == group and (seed is None or copy_seed(m) == seed)
+        ]
 
     def pair(self, pair_id: str) -> Pair:
         for pair in self.pairs:
@@ -527,6 +543,16 @@ def expand_sweeps(raw: dict) -> dict:
 def seeded_id(group: str, seed: int | str) -> str:
     """The id of an entry's or pair's copy for one seed (with "": the prefix of every copy)."""
     return f"{group}-s{seed}"
+
+
+def known_names(name: str, known: list[str], limit: int = 20) -> str:
+    """What to tell someone who named an unknown entry: all the names when they are few, else
+    the closest ones."""
+    if len(known) <= limit:
+        return f"known: {', '.join(known) or 'none'}"
+    close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
+    nearest = f"closest: {', '.join(close)}; " if close else ""
+    return f"{nearest}{len(known)} known, `interp models list` lists them"
 
 
 def copy_seed(item: ModelEntry | Pair) -> int | None:

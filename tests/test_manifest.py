@@ -144,6 +144,32 @@ def test_seeds_expand_into_one_entry_per_seed_with_matching_references(tmp_path)
     ]
 
 
+def test_a_seeded_entry_name_selects_its_copies_and_is_not_an_entry(tmp_path):
+    from interp.train.zoo import select
+
+    text = """
+    models:
+      - {id: bias, role: bias_model, task: nli, recipe: {arch: features, loss: erm}}
+      - {id: t, role: teacher, task: nli, seeds: [0, 2], recipe: {arch: teacher, loss: erm}}
+    """
+    manifest = Manifest.load(write(tmp_path, text))
+    assert select(manifest, ["t", "bias", "t-s0"], None) == ["t-s0", "t-s2", "bias"]
+    assert select(manifest, ["t"], None, seed=2) == ["t-s2"]
+    with pytest.raises(ManifestError, match="'t' has no copy for seed 1"):
+        select(manifest, ["t"], None, seed=1)
+    with pytest.raises(ManifestError, match="'t' has one entry per seed: t-s0, t-s2"):
+        manifest.entry("t")
+
+
+def test_an_unknown_id_in_a_long_manifest_names_the_closest_ones(tmp_path):
+    lines = [f"  - {{id: model-{i}, role: teacher, task: nli, path: m{i}}}" for i in range(30)]
+    manifest = Manifest.load(write(tmp_path, "models:\n" + "\n".join(lines) + "\n"))
+    with pytest.raises(ManifestError) as error:
+        manifest.entry("model-7x")
+    assert "closest: model-7" in str(error.value) and "30 known" in str(error.value)
+    assert "model-29" not in str(error.value)
+
+
 def test_bad_seeds_are_a_clear_error(tmp_path):
     text = (
         "models:\n  - {id: t, role: teacher, task: nli, seeds: 3, recipe: {arch: a, loss: erm}}\n"

@@ -45,13 +45,17 @@ def select(
     tags: Sequence[str] | None,
     seed: int | None = None,
 ):
-    """Entry ids named by `only`, or carrying one of `tags`, or all entries but the sweeps';
-    with `seed`, only unseeded entries and the copies of that seed. Tags or a seed that select
-    nothing are an error that lists what there is."""
-    if only:
+    """Entry ids named by `only` (a seeded entry's name meaning its copies), or carrying one of
+    `tags`, or all entries but the sweeps'; with `seed`, only unseeded entries and the copies of
+    that seed. Tags or a seed that select nothing are an error that lists what there is."""
+    if only:  # a seeded entry's name stands for its copies (of `seed` only, if given)
+        ids = []
         for model_id in only:
-            manifest.entry(model_id)  # clear error for an unknown id
-        return list(only)
+            copies = manifest.seed_copies(model_id, seed)
+            if manifest.seed_copies(model_id) and not copies:
+                raise ManifestError(f"'{model_id}' has no copy for seed {seed}")
+            ids += copies or [manifest.entry(model_id).id]  # clear error for an unknown id
+        return list(dict.fromkeys(ids))
     sweeps = {sweep.id for sweep in manifest.sweeps}
     if tags:
         chosen = [m for m in manifest.models if set(m.tags) & set(tags)]
