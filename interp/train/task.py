@@ -4,6 +4,7 @@ what an earlier, killed build of it left behind. Run inline, by a local worker o
 from __future__ import annotations
 
 import contextlib
+import platform
 import shutil
 import time
 
@@ -37,7 +38,15 @@ def build_task(manifest: Manifest, model_id: str, device: str, threads: int) -> 
     started = time.perf_counter()
     clear_leftovers(manifest, model_id)
     with torch_threads(threads):
-        environment = {"torch": torch.__version__, "threads": threads, "device": device}
+        environment = {
+            "torch": torch.__version__,
+            "threads": threads,
+            "device": device,
+            # float32 kernels differ by instruction set: weights are byte-identical on machines
+            # of one kind, not across kinds (an AVX-512 and an AVX2 machine differ)
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "machine": platform.machine(),
+        }
         build_entry(manifest, model_id, device=device, progress=False, environment=environment)
     return time.perf_counter() - started
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import torch
 
 from interp.manifest import Manifest
 from interp.models.weights import read_safetensors_metadata
@@ -66,6 +67,7 @@ def test_weights_do_not_depend_on_the_number_of_jobs(inline_build, tmp_path):
     assert len(hashes(tmp_path)) == 5
     info = json.loads((tmp_path / "ckpt" / "teacher-s1" / "train.json").read_text())
     assert info["environment"]["threads"] == 1 and info["environment"]["torch"]
+    assert info["environment"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
 
 
 def test_ray_builds_the_same_weights_and_leaves_no_process_behind(inline_build, tmp_path):
