@@ -381,8 +381,8 @@ class Manifest(_Strict):
         for sweep in self.sweeps:
             if sweep.id == sweep_id:
                 return sweep
-        known = ", ".join(s.id for s in self.sweeps) or "none"
-        raise ManifestError(f"no sweep '{sweep_id}' (known: {known})")
+        known = [s.id for s in self.sweeps]
+        raise ManifestError(f"no sweep '{sweep_id}' ({known_names(sweep_id, known)})")
 
     def entry(self, model_id: str) -> ModelEntry:
         for entry in self.models:
@@ -410,8 +410,8 @@ class Manifest(_Strict):
         for pair in self.pairs:
             if pair.id == pair_id:
                 return pair
-        known = ", ".join(p.id for p in self.pairs) or "none"
-        raise ManifestError(f"no pair '{pair_id}' (known: {known})")
+        known = [p.id for p in self.pairs]
+        raise ManifestError(f"no pair '{pair_id}' ({known_names(pair_id, known)})")
 
     def location(self, model_id: str) -> Path:
         """Where the entry's checkpoint lives (given path, or where its recipe writes it).
@@ -546,8 +546,8 @@ def seeded_id(group: str, seed: int | str) -> str:
 
 
 def known_names(name: str, known: list[str], limit: int = 20) -> str:
-    """What to tell someone who named an unknown entry: all the names when they are few, else
-    the closest ones."""
+    """What to tell someone who named an unknown entry, pair or sweep: all the names when they
+    are few, else the closest ones."""
     if len(known) <= limit:
         return f"known: {', '.join(known) or 'none'}"
     close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
