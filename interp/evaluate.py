@@ -18,6 +18,7 @@ import pandas as pd
 
 from interp.inputs import predict_labels
 from interp.models import HookedClassifier, load
+from interp.seeding import rng_for
 from probes.core import ProbeSet
 from probes.tasks import all_bias_types, get_task
 
@@ -144,7 +145,6 @@ def distillability_table(
     Output columns: metric values of teacher / student / baseline (mean and std over seeds),
     D and C (mean, std, bootstrap 95% interval), number of seeds and of examples.
     """
-    rng = np.random.default_rng(seed)
     rows = []
     groups: dict[str, list[dict]] = {}
     for pair in pairs:
@@ -164,6 +164,9 @@ def distillability_table(
             for r, role in enumerate(roles):
                 row[f"{role}_mean"] = means[r].mean()
                 row[f"{role}_std"] = means[r].std(ddof=1) if len(members) > 1 else 0.0
+            # Each group draws from its own generator: its interval does not depend on which
+            # other pairs the manifest holds or in which order.
+            rng = rng_for(seed, group, bias_type)
             boot = _bootstrap_means(matrix, n_bootstrap, rng)  # [role, boot]
             contrasts = {"D": (1, 0)}
             if "baseline" in roles:

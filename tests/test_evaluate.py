@@ -68,3 +68,22 @@ def test_models_on_different_examples_are_refused():
         distillability_table(
             examples, [{"group": "g", "teacher": "t", "student": "s"}], ["overlap"]
         )
+
+
+def test_an_interval_does_not_move_when_a_pair_is_added_before_its_group():
+    examples = pd.concat(
+        [
+            frame("t", [1] * 4 + [1, 1, 1, 0], ALIGNED),
+            frame("s", [1] * 4 + [1, 0, 1, 0], ALIGNED),
+            frame("t2", [1] * 4 + [0, 1, 1, 1], ALIGNED),
+            frame("s2", [1] * 4 + [0, 0, 0, 1], ALIGNED),
+        ]
+    )
+    mine = {"group": "mine", "teacher": "t", "student": "s"}
+    other = {"group": "other", "teacher": "t2", "student": "s2"}
+    alone = distillability_table(examples, [mine], ["overlap"], n_bootstrap=300)
+    after = distillability_table(examples, [other, mine], ["overlap"], n_bootstrap=300)
+    row_alone = alone.iloc[0]
+    row_after = after[after["group"] == "mine"].iloc[0]
+    for column in ("D_ci_low", "D_ci_high"):
+        assert row_after[column] == row_alone[column]
