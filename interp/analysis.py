@@ -1,9 +1,16 @@
 """Everything the study measures inside one model on one probe suite.
 
-For a model and the suite's minimal pairs: node attribution (EAP-IG by default), exact denoising
-of every head and MLP as the reference, their rank agreement, the faithfulness curve of the
-attribution ranking, the smallest circuit reaching a target faithfulness, edge scores inside that
-circuit (pre-norm models), and per-head attention statistics on the clean inputs.
+For a model and the suite's minimal pairs: attribution of every unit (EAP-IG by default; heads
+and MLPs, or each of them at [CLS] and elsewhere: `interp.units`), exact denoising of every unit
+as the reference, their rank agreement, the faithfulness curve of the ranking (with MIB's CPR and
+CMD), the smallest circuit reaching a target faithfulness, that circuit against random circuits
+of its shape (`interp.chance`) and, given control examples, its specificity
+(`interp.specificity`), edge scores inside the circuit (pre-norm models), and per-head attention
+statistics on the clean inputs.
+
+Where the attribution ranks units unlike exact patching (Spearman below RELIABLE_SPEARMAN), the
+ranking is unreliable and the circuit is built from the exact effects instead; the analysis
+records which ranking built it.
 
 EAP-IG over the input path is the default ranking because it finds the smallest faithful
 circuits on the zoo (`make bench`, attribution section), although plain EAP tracks the effect
@@ -19,15 +26,21 @@ import torch
 from scipy.stats import spearmanr
 
 from interp.attention import head_statistics
-from interp.attribution import Method, attribute_edges, attribute_nodes
+from interp.attribution import Method, NodeScores, attribute_edges, attribute_nodes
+from interp.chance import CHANCE_SAMPLES, chance_baseline
 from interp.chunking import batch_chunks
-from interp.circuits import Circuit, circuit_from_curve, faithfulness_curve
+from interp.circuits import Circuit, circuit_from_curve, denoise_units, faithfulness_curve
 from interp.contrast import ContrastPairs
+from interp.controls import Controls
 from interp.models import HookedClassifier
 from interp.patching import metric_rows, patch_components
+from interp.seeding import rng_for
+from interp.specificity import ExampleSet, specificity
+from interp.units import Units, check_units, unit_names
 from probes.nli.lexicon import NEGATION_WORDS
 
 SPECIAL_TOKENS = ("[CLS]", "[SEP]", "[PAD]", "<s>", "</s>", "<pad>")
+RELIABLE_SPEARMAN = 0.6  # below: the attribution ranking is unreliable, exact effects rank
 
 
 @dataclass
@@ -40,13 +53,18 @@ class ModelAnalysis:
     attribution_method: str  # eap, eap-ig or eap-ig-activations
     attribution: dict[str, float]  # node scores of that method
     exact: dict[str, float]  # exact denoising effect of each node (metric minus corrupt metric)
-    spearman: float  # attribution vs exact, over nodes
-    curve: dict  # faithfulness curve of the attribution ranking
+    spearman: float  # attribution vs exact, over units
+    curve: dict  # faithfulness curve of the ranking, with MIB's CPR and CMD under "mib"
     circuit: dict  # Circuit fields
     edges: dict[str, float]  # edge scores between circuit nodes (empty for post-norm models)
     head_stats: dict[str, list[list[float]]]  # statistic -> [layer][head]; NaN if undefined
     n_layers: int
     n_heads: int
+    units: str = "node"  # circuit units: node, or position (interp.units)
+    ranking: str = "attribution"  # what ordered the units: attribution, or exact (unreliable)
+    chance: dict | None = None  # ChanceBaseline fields; None without a circuit
+    specificity: dict | None = None  # Specificity fields; None without controls or circuit
+    units_choice: dict | None = None  # with units="auto": the budget and estimates behind it
 
     def circuit_object(self) -> Circuit:
         return Circuit(**self.circuit)
@@ -103,6 +121,70 @@ def mean_metrics(
     return sums[0] / n, sums[1] / n
 
 
+# The forward rate that converts an analysis's FLOPs into seconds when `units="auto"` picks the
+# finest units within a time budget: a fixed figure (measured on a 2-core CPU machine, see
+# README), so that the choice, and with it the results, do not depend on timing noise.
+FLOPS_PER_SECOND = 5e10
+UNIT_ORDER: tuple[str, ...] = ("position", "node")  # finest first
+
+
+def analysis_flops(
+    model: HookedClassifier, pairs: ContrastPairs, units: str, steps: int, chance_samples: int
+) -> float:
+    """Estimated FLOPs of one analysis: forward passes over the pairs (exact denoising of each
+    unit, the faithfulness curve, the chance baseline, attribution) at 2 FLOPs per block
+    parameter and token."""
+    cfg = model.cfg
+    n_units = len(unit_names(cfg.n_layers, cfg.n_heads, units))
+    passes = n_units + (n_units + 3) + (chance_samples + 2) + 3 * (steps + 1)
+    block_params = sum(p.numel() for p in model.blocks.parameters())
+    batch = pairs.clean
+    tokens = (
+        int(batch.attention_mask.shape[0] * batch.attention_mask.shape[1])
+        if batch.attention_mask is not None
+        else len(pairs) * cfg.n_positions
+    )
+    return float(passes) * 2.0 * block_params * tokens
+
+
+def choose_units(
+    model: HookedClassifier,
+    pairs: ContrastPairs,
+    budget_s: float,
+    steps: int = 5,
+    chance_samples: int = CHANCE_SAMPLES,
+) -> tuple[str, dict]:
+    """The finest units whose estimated analysis time fits `budget_s` (node units when none
+    does), and the estimates in seconds behind the choice."""
+    estimates = {
+        units: analysis_flops(model, pairs, units, steps, chance_samples) / FLOPS_PER_SECOND
+        for units in UNIT_ORDER
+    }
+    chosen = next((u for u in UNIT_ORDER if estimates[u] <= budget_s), UNIT_ORDER[-1])
+    return chosen, {"budget_s": budget_s, "estimated_s": estimates, "chosen": chosen}
+
+
+def _exact_effects(model, pairs, metric, units: Units, corrupt_value, batch_size) -> dict:
+    """Exact denoising effect of every unit (metric minus the corrupt metric)."""
+    cfg = model.cfg
+    if units == "position":
+        names = unit_names(cfg.n_layers, cfg.n_heads, units)
+        values = denoise_units(
+            model, pairs.clean, pairs.corrupt, metric, names, batch_size=batch_size
+        )
+        return {name: float(v) - corrupt_value for name, v in zip(names, values)}
+    chunked = dict(batch_size=batch_size)
+    heads = patch_components(model, pairs.clean, pairs.corrupt, metric, "head", **chunked)
+    mlps = patch_components(model, pairs.clean, pairs.corrupt, metric, "mlp", **chunked)
+    heads, mlps = heads - corrupt_value, mlps - corrupt_value
+    exact = {}
+    for layer in range(cfg.n_layers):
+        for head in range(cfg.n_heads):
+            exact[f"a{layer}.h{head}"] = float(heads[layer, head])
+        exact[f"m{layer}"] = float(mlps[layer])
+    return exact
+
+
 def analyse_model(
     model: HookedClassifier,
     model_id: str,
@@ -112,28 +194,52 @@ def analyse_model(
     steps: int = 5,
     method: Method = "eap-ig",
     batch_size: int | None = None,
+    units: Units | str = "node",
+    chance_samples: int = CHANCE_SAMPLES,
+    controls: Controls | None = None,
+    time_budget_s: float = 600.0,
 ) -> ModelAnalysis:
-    """Attribution, exact patching, circuit and attention statistics (module docstring), each
-    streamed over chunks of `batch_size` pairs (default: from the model size)."""
+    """Attribution, exact patching, circuit, its chance baseline and specificity, and attention
+    statistics (module docstring), each streamed over chunks of `batch_size` pairs (default:
+    from the model size). `chance_samples=0` skips the chance baseline. `units="auto"`: the
+    finest units whose estimated analysis time fits `time_budget_s` (`choose_units`)."""
+    if chance_samples < 0:
+        raise ValueError(f"chance_samples must be 0 (none) or more, got {chance_samples}")
+    units_choice = None
+    if units == "auto":
+        units, units_choice = choose_units(model, pairs, time_budget_s, steps, chance_samples)
+    check_units(units)
     metric = pairs.metric()
     model.eval()
     clean_value, corrupt_value = mean_metrics(model, pairs, batch_size)
     chunked = dict(batch_size=batch_size)
-    scores = attribute_nodes(model, pairs.clean, pairs.corrupt, metric, method, steps, **chunked)
-    heads = patch_components(model, pairs.clean, pairs.corrupt, metric, "head", **chunked)
-    mlps = patch_components(model, pairs.clean, pairs.corrupt, metric, "mlp", **chunked)
-    heads, mlps = heads - corrupt_value, mlps - corrupt_value
-    exact = {}
-    for layer in range(model.cfg.n_layers):
-        for head in range(model.cfg.n_heads):
-            exact[f"a{layer}.h{head}"] = float(heads[layer, head])
-        exact[f"m{layer}"] = float(mlps[layer])
+    scores = attribute_nodes(
+        model, pairs.clean, pairs.corrupt, metric, method, steps, units=units, **chunked
+    )
+    exact = _exact_effects(model, pairs, metric, units, corrupt_value, batch_size)
     attribution = scores.as_dict()
     names = list(attribution)
     rho = spearmanr([attribution[n] for n in names], [exact[n] for n in names]).statistic
+    ranking = "attribution"
+    if not rho >= RELIABLE_SPEARMAN:  # NaN too: a ranking that cannot be checked
+        ranking = "exact"
+        scores = NodeScores(torch.tensor([exact[n] for n in names]), names)
     curve = faithfulness_curve(model, pairs.clean, pairs.corrupt, metric, scores, **chunked)
     circuit = circuit_from_curve(curve, scores, target)
-    edges = _circuit_edges(model, pairs, circuit.nodes, steps, batch_size)
+    circuit.meta["ranking"] = ranking
+    chance = None
+    if circuit.nodes and chance_samples > 0:
+        rng = rng_for("chance", model_id, suite, units)
+        chance = chance_baseline(model, pairs, circuit.nodes, chance_samples, rng, batch_size)
+    specific = None
+    if circuit.nodes and controls is not None and defined_faithfulness(circuit):
+        target_set = ExampleSet(pairs.clean, pairs.gold, pairs.foil)
+        specific = specificity(
+            model, circuit.nodes, target_set, controls.examples, controls.reference, batch_size
+        )
+    edges = (
+        _circuit_edges(model, pairs, circuit.nodes, steps, batch_size) if units == "node" else {}
+    )
     circuit.edges = sorted(edges)
     stats = head_statistics(
         model, pairs.clean, special_ids(model), negation_ids(model), batch_size=batch_size
@@ -154,4 +260,14 @@ def analyse_model(
         head_stats={k: v.tolist() for k, v in stats.items()},  # NaN: undefined, never 0
         n_layers=model.cfg.n_layers,
         n_heads=model.cfg.n_heads,
+        units=units,
+        ranking=ranking,
+        chance=None if chance is None else asdict(chance),
+        specificity=None if specific is None else asdict(specific),
+        units_choice=units_choice,
     )
+
+
+def defined_faithfulness(circuit: Circuit) -> bool:
+    value = circuit.meta.get("faithfulness")
+    return value is not None and value == value

@@ -31,6 +31,7 @@ from interp.chunking import batch_chunks
 from interp.errors import InterpError
 from interp.models import Batch, HookedClassifier
 from interp.patching import Metric, metric_rows, prepare_pair
+from interp.units import Units, check_units, output_hooks, unit_names
 
 Method = Literal["eap", "eap-ig", "eap-ig-activations"]
 
@@ -80,11 +81,7 @@ class EdgeScores:
 
 
 def node_names(model: HookedClassifier) -> list[str]:
-    names = []
-    for layer in range(model.cfg.n_layers):
-        names += [f"a{layer}.h{h}" for h in range(model.cfg.n_heads)]
-        names.append(f"m{layer}")
-    return names
+    return unit_names(model.cfg.n_layers, model.cfg.n_heads, "node")
 
 
 NODE = re.compile(r"^(?:a(\d+)\.h(\d+)|m(\d+))$")
@@ -114,13 +111,6 @@ def _layer_rank(name: str) -> float:
 
 def _earlier(upstream: str, downstream: str) -> bool:
     return _layer_rank(upstream) < _layer_rank(downstream)
-
-
-def _node_activations(model: HookedClassifier) -> list[str]:
-    names = []
-    for layer in range(model.cfg.n_layers):
-        names += [f"blocks.{layer}.attn.hook_z", f"blocks.{layer}.hook_mlp_out"]
-    return names
 
 
 def _interpolated_gradients(
@@ -213,24 +203,37 @@ def attribute_nodes(
     steps: int = 5,
     device: str | None = None,
     batch_size: int | None = None,
+    units: Units = "node",
 ) -> NodeScores:
     """Estimated effect of denoising each head (`hook_z`) and MLP (`hook_mlp_out`), averaged
-    over examples; comparable with `patch_components(..., direction="denoise")`. Streams over
-    chunks of `batch_size` pairs (default: from the model size)."""
+    over examples; comparable with `patch_components(..., direction="denoise")`. With
+    `units="position"`, one score per head and MLP at [CLS] and one at the other positions
+    (`interp.units`; comparable with `circuits.denoise_units`). Streams over chunks of
+    `batch_size` pairs (default: from the model size)."""
+    check_units(units)
     model, clean, corrupt = prepare_pair(model, clean, corrupt, device)
     n = len(clean)
     total = None
     for part in batch_chunks(model.cfg, clean, batch_size, f"attribution ({method})"):
         sums = _node_score_sums(
-            model, clean[part], corrupt[part], metric_rows(metric, part, n), method, steps
+            model, clean[part], corrupt[part], metric_rows(metric, part, n), method, steps, units
         )
         total = sums if total is None else total + sums
-    return NodeScores((total / n).detach().cpu(), node_names(model))
+    names = unit_names(model.cfg.n_layers, model.cfg.n_heads, units)
+    return NodeScores((total / n).detach().cpu(), names)
 
 
-def _node_score_sums(model, clean, corrupt, metric, method, steps) -> Tensor:
-    """Per node, the attribution summed over the examples of one chunk."""
-    names = _node_activations(model)
+def _by_position(per_position: Tensor, units: Units) -> Tensor:
+    """[pos, ...] scores summed over every position (node units) or split into the first
+    position and the others (position units), classes first."""
+    if units == "node":
+        return per_position.sum(0)
+    return torch.cat([per_position[:1].sum(0), per_position[1:].sum(0)])
+
+
+def _node_score_sums(model, clean, corrupt, metric, method, steps, units="node") -> Tensor:
+    """Per unit, the attribution summed over the examples of one chunk."""
+    names = output_hooks(model.cfg.n_layers)
     with torch.no_grad():
         _, clean_cache = model.run_with_cache(clean, names_filter=names)
         _, corrupt_cache = model.run_with_cache(corrupt, names_filter=names)
@@ -242,10 +245,10 @@ def _node_score_sums(model, clean, corrupt, metric, method, steps) -> Tensor:
     for layer in range(model.cfg.n_layers):
         z = f"blocks.{layer}.attn.hook_z"
         delta = clean_cache[z] - corrupt_cache[z]
-        scores.append((delta * grads[z]).sum((0, 1, 3)))  # [head]
+        scores.append(_by_position((delta * grads[z]).sum((0, 3)), units))  # [pos, head]
         mlp = f"blocks.{layer}.hook_mlp_out"
         delta = clean_cache[mlp] - corrupt_cache[mlp]
-        scores.append((delta * grads[mlp]).sum().reshape(1))
+        scores.append(_by_position((delta * grads[mlp]).sum((0, 2)).unsqueeze(-1), units))
     return torch.cat(scores).detach()
 
 

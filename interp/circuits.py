@@ -26,6 +26,7 @@ from interp.chunking import batch_chunks
 from interp.io import atomic_write_text
 from interp.models import Batch, HookedClassifier
 from interp.patching import MAX_ROWS, Metric, metric_rows
+from interp.units import output_hooks, position_classes, unit_masks
 
 # Faithfulness is NaN when |m(model) - m(empty)| (metric units) is below this.
 SEPARATION_FLOOR = 0.05
@@ -70,25 +71,115 @@ def select_threshold(scores: NodeScores, threshold: float) -> Circuit:
     return Circuit([n for n, _ in chosen], dict(chosen), meta={"rule": f"|score| >= {threshold}"})
 
 
-def _keep_masks(model: HookedClassifier, circuits: Sequence[Sequence[str]]):
-    cfg = model.cfg
-    heads = torch.zeros(len(circuits), cfg.n_layers, cfg.n_heads, dtype=torch.bool)
-    mlps = torch.zeros(len(circuits), cfg.n_layers, dtype=torch.bool)
-    known = set(node_names(model))
-    for i, nodes in enumerate(circuits):
-        for name in nodes:
-            if name not in known:
-                raise ValueError(f"'{name}' is not a node of this model (e.g. a0.h1, m0)")
-            base, _, head = name.partition(".")
-            layer = int(base[1:])
-            if head:
-                heads[i, layer, int(head[1:])] = True
-            else:
-                mlps[i, layer] = True
-    return heads, mlps
+def _patch_hooks(model: HookedClassifier, source_cache: dict, heads: Tensor, mlps: Tensor, n: int):
+    """Forward hooks for a batch of k stacked copies of n rows: where a mask is True
+    (heads [k, layer, head, position class], MLPs [k, layer, position class]) the activation
+    takes its value from `source_cache` (one copy, n rows)."""
+    k = heads.shape[0]
+    device = model.cfg.device
+    heads, mlps = heads.to(device), mlps.to(device)
+
+    def patch_heads(act: Tensor, hook) -> Tensor:
+        layer = int(hook.name.split(".")[1])
+        act = act.view(k, n, *act.shape[1:])  # [k, n, pos, head, d_head]
+        classes = position_classes(act.shape[2], device)
+        take = heads[:, layer][:, :, classes].transpose(1, 2)  # [k, pos, head]
+        take = take.view(k, 1, act.shape[2], act.shape[3], 1)
+        return torch.where(take, source_cache[hook.name].unsqueeze(0), act).view(
+            k * n, *act.shape[2:]
+        )
+
+    def patch_mlps(act: Tensor, hook) -> Tensor:
+        layer = int(hook.name.split(".")[1])
+        act = act.view(k, n, *act.shape[1:])  # [k, n, pos, d_model]
+        classes = position_classes(act.shape[2], device)
+        take = mlps[:, layer][:, classes].view(k, 1, act.shape[2], 1)
+        return torch.where(take, source_cache[hook.name].unsqueeze(0), act).view(
+            k * n, *act.shape[2:]
+        )
+
+    hooks = []
+    for layer in range(model.cfg.n_layers):
+        hooks += [
+            (f"blocks.{layer}.attn.hook_z", patch_heads),
+            (f"blocks.{layer}.hook_mlp_out", patch_mlps),
+        ]
+    return hooks
 
 
 @torch.no_grad()
+def _masked_rows(
+    model: HookedClassifier,
+    base: Batch,
+    source: Batch,
+    metric: Metric,
+    unit_sets: Sequence[Sequence[str]],
+    take_units: bool,
+    chunk_size: int,
+) -> Tensor:
+    """[set, example] metric of `base` runs in which, per set, the units in it (`take_units`)
+    or every unit outside it take their values from the `source` run."""
+    cfg = model.cfg
+    _, source_cache = model.run_with_cache(source, names_filter=output_hooks(model.cfg.n_layers))
+    n = len(base)
+    values = []
+    for start in range(0, len(unit_sets), chunk_size):
+        group = unit_sets[start : start + chunk_size]
+        heads, mlps = unit_masks(cfg.n_layers, cfg.n_heads, group)
+        if not take_units:
+            heads, mlps = ~heads, ~mlps
+        with model.hooks(fwd_hooks=_patch_hooks(model, source_cache, heads, mlps, n)):
+            logits = model(base.repeat(len(group)))
+        values.append(metric(logits).view(len(group), n))
+    return torch.cat(values).cpu()
+
+
+def _streamed_rows(
+    model, base, source, metric, unit_sets, take_units, chunk_size, batch_size, max_rows
+) -> Tensor:
+    if len(base) == 0:
+        raise ValueError("no minimal pairs to evaluate a circuit on: the clean batch is empty")
+    model.eval()
+    base, source = base.to(model.cfg.device), source.to(model.cfg.device)
+    n = len(base)
+    parts = []
+    for part in batch_chunks(model.cfg, base, batch_size, "circuits"):
+        rows = part.stop - part.start
+        per_pass = max(1, min(chunk_size, max_rows // rows))
+        parts.append(
+            _masked_rows(
+                model,
+                base[part],
+                source[part],
+                metric_rows(metric, part, n),
+                unit_sets,
+                take_units,
+                per_pass,
+            )
+        )
+    return torch.cat(parts, dim=1)
+
+
+def circuit_metric_rows(
+    model: HookedClassifier,
+    clean: Batch,
+    corrupt: Batch,
+    metric: Metric,
+    circuits: Sequence[Sequence[str]],
+    chunk_size: int = 16,
+    batch_size: int | None = None,
+    max_rows: int = MAX_ROWS,
+) -> Tensor:
+    """[circuit, example] metric of the clean run with every unit outside each circuit patched
+    to its corrupt value (units: `interp.units`).
+
+    Streams over chunks of `batch_size` pairs; one forward pass stacks at most `chunk_size`
+    circuits and `max_rows` rows."""
+    return _streamed_rows(
+        model, clean, corrupt, metric, circuits, False, chunk_size, batch_size, max_rows
+    )
+
+
 def circuit_metric(
     model: HookedClassifier,
     clean: Batch,
@@ -99,63 +190,62 @@ def circuit_metric(
     batch_size: int | None = None,
     max_rows: int = MAX_ROWS,
 ) -> Tensor:
-    """Mean metric of the clean run with every node outside each circuit patched to corrupt.
-
-    Streams over chunks of `batch_size` pairs; one forward pass stacks at most `chunk_size`
-    circuits and `max_rows` rows."""
-    if len(clean) == 0:
-        raise ValueError("no minimal pairs to evaluate a circuit on: the clean batch is empty")
-    model.eval()
-    clean, corrupt = clean.to(model.cfg.device), corrupt.to(model.cfg.device)
-    n = len(clean)
-    total = torch.zeros(len(circuits))
-    for part in batch_chunks(model.cfg, clean, batch_size, "circuits"):
-        rows = part.stop - part.start
-        per_pass = max(1, min(chunk_size, max_rows // rows))
-        total += _circuit_sums(
-            model, clean[part], corrupt[part], metric_rows(metric, part, n), circuits, per_pass
-        )
-    return total / n
+    """Mean over examples of `circuit_metric_rows`."""
+    rows = circuit_metric_rows(
+        model, clean, corrupt, metric, circuits, chunk_size, batch_size, max_rows
+    )
+    return rows.mean(-1)
 
 
-def _circuit_sums(model, clean, corrupt, metric, circuits, chunk_size) -> Tensor:
-    """Per circuit, the metric summed over one chunk's examples."""
-    names = []
-    for layer in range(model.cfg.n_layers):
-        names += [f"blocks.{layer}.attn.hook_z", f"blocks.{layer}.hook_mlp_out"]
-    _, corrupt_cache = model.run_with_cache(corrupt, names_filter=names)
-    n = len(clean)
-    values = []
-    for start in range(0, len(circuits), chunk_size):
-        group = circuits[start : start + chunk_size]
-        k = len(group)
-        keep_heads, keep_mlps = _keep_masks(model, group)
-        keep_heads, keep_mlps = keep_heads.to(model.cfg.device), keep_mlps.to(model.cfg.device)
+def denoise_units(
+    model: HookedClassifier,
+    clean: Batch,
+    corrupt: Batch,
+    metric: Metric,
+    units: Sequence[str],
+    chunk_size: int = 16,
+    batch_size: int | None = None,
+    max_rows: int = MAX_ROWS,
+) -> Tensor:
+    """Exact denoising of each unit alone: the mean metric of the corrupt run with that unit
+    patched to its clean value (for whole nodes, `patch_components(direction="denoise")`)."""
+    rows = _streamed_rows(
+        model,
+        corrupt,
+        clean,
+        metric,
+        [[u] for u in units],
+        True,
+        chunk_size,
+        batch_size,
+        max_rows,
+    )
+    return rows.mean(-1)
 
-        def patch_heads(act: Tensor, hook, k=k, keep=keep_heads) -> Tensor:
-            layer = int(hook.name.split(".")[1])
-            act = act.view(k, n, *act.shape[1:])
-            source = corrupt_cache[hook.name].unsqueeze(0)
-            mask = keep[:, layer].view(k, 1, 1, -1, 1)
-            return torch.where(mask, act, source).view(k * n, *act.shape[2:])
 
-        def patch_mlps(act: Tensor, hook, k=k, keep=keep_mlps) -> Tensor:
-            layer = int(hook.name.split(".")[1])
-            act = act.view(k, n, *act.shape[1:])
-            source = corrupt_cache[hook.name].unsqueeze(0)
-            mask = keep[:, layer].view(k, 1, 1, 1)
-            return torch.where(mask, act, source).view(k * n, *act.shape[2:])
+def faithfulness_rows(
+    model: HookedClassifier,
+    clean: Batch,
+    corrupt: Batch,
+    metric: Metric,
+    circuits: Sequence[Sequence[str]],
+    batch_size: int | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Per example: the metric of the full model [n], of the empty circuit [n] and of each
+    circuit [circuit, n], all with the clean input running."""
+    every = node_names(model)
+    rows = circuit_metric_rows(
+        model, clean, corrupt, metric, [every, [], *circuits], batch_size=batch_size
+    )
+    return rows[0], rows[1], rows[2:]
 
-        hooks = []
-        for layer in range(model.cfg.n_layers):
-            hooks += [
-                (f"blocks.{layer}.attn.hook_z", patch_heads),
-                (f"blocks.{layer}.hook_mlp_out", patch_mlps),
-            ]
-        with model.hooks(fwd_hooks=hooks):
-            logits = model(clean.repeat(k))
-        values.append(metric(logits).view(k, n).sum(-1))
-    return torch.cat(values).cpu()
+
+def faithfulness_of(full: Tensor, empty: Tensor, circuit: Tensor) -> Tensor:
+    """(mean circuit - mean empty) / (mean full - mean empty) over the last axis; NaN where the
+    model does not tell clean from corrupt (the gap is below SEPARATION_FLOOR)."""
+    full, empty, circuit = full.mean(-1), empty.mean(-1), circuit.mean(-1)
+    gap = full - empty
+    return torch.where(gap.abs() < SEPARATION_FLOOR, torch.nan, (circuit - empty) / gap)
 
 
 def faithfulness(
@@ -167,13 +257,44 @@ def faithfulness(
     batch_size: int | None = None,
 ) -> Tensor:
     """Faithfulness of each circuit (see the module docstring)."""
-    every = node_names(model)
-    circuits = [every, [], *circuits]
-    values = circuit_metric(model, clean, corrupt, metric, circuits, batch_size=batch_size)
-    full, empty = values[0], values[1]
-    if abs(float(full - empty)) < SEPARATION_FLOOR:  # the model does not tell the pair apart
-        return torch.full_like(values[2:], float("nan"))
-    return (values[2:] - empty) / (full - empty)
+    full, empty, rows = faithfulness_rows(model, clean, corrupt, metric, circuits, batch_size)
+    return faithfulness_of(full, empty, rows)
+
+
+def faithfulness_interval(
+    full: Tensor, empty: Tensor, circuit: Tensor, rng: np.random.Generator, n_bootstrap: int = 1000
+) -> tuple[float, float]:
+    """95% bootstrap interval of one circuit's faithfulness, resampling examples (rows of the
+    three [n] tensors together); NaN bounds where most resamples are undefined."""
+    n = full.shape[-1]
+    draws = torch.from_numpy(rng.integers(0, n, size=(n_bootstrap, n)))
+    values = faithfulness_of(full[draws], empty[draws], circuit[draws]).numpy()
+    values = values[np.isfinite(values)]
+    if len(values) < n_bootstrap / 2:
+        return float("nan"), float("nan")
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)
+
+
+# The circuit sizes MIB's circuit track evaluates, as fractions of the scored units.
+MIB_FRACTIONS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+
+
+def mib_scores(fractions: Sequence[float], values: Sequence[float]) -> dict:
+    """CPR (area under the faithfulness curve; higher is better) and CMD (area between the
+    curve and 1; lower is better) by the trapezoid rule over the given unit fractions, as MIB
+    computes them over MIB_FRACTIONS (linear scale, from the smallest fraction to 1). NaN
+    where a point is undefined."""
+    x = np.asarray(fractions, dtype=float)
+    y = np.asarray(values, dtype=float)
+    if len(x) != len(y) or len(x) < 2:
+        raise ValueError("a CPR/CMD curve needs at least two points, one value per fraction")
+    if np.any(np.diff(x) <= 0):
+        raise ValueError(f"fractions must increase: {x.tolist()}")
+    return {
+        "cpr": float(np.trapezoid(y, x)),
+        "cmd": float(np.trapezoid(np.abs(1.0 - y), x)),
+    }
 
 
 def faithfulness_curve(
@@ -185,20 +306,30 @@ def faithfulness_curve(
     sizes: Sequence[int] | None = None,
     batch_size: int | None = None,
 ) -> dict:
-    """Faithfulness of the top-k circuits for each k, with the two areas over k / n_nodes."""
+    """Faithfulness of the top-k circuits for each k, with the two areas over k / n_units, and
+    MIB's CPR and CMD from the sizes at MIB_FRACTIONS (k = floor(fraction * n_units))."""
     ranked = [name for name, _ in scores.top(len(scores.names))]
     n = len(ranked)
-    sizes = list(range(n + 1)) if sizes is None else sorted(set(sizes) | {0, n})
+    mib_sizes = [int(fraction * n) for fraction in MIB_FRACTIONS]
+    sizes = list(range(n + 1)) if sizes is None else sorted(set(sizes) | {0, n} | set(mib_sizes))
     circuits = [ranked[:k] for k in sizes]
     values = faithfulness(model, clean, corrupt, metric, circuits, batch_size=batch_size)
     x = np.array(sizes, dtype=float) / n
     y = values.numpy().astype(float)
+    at_size = dict(zip(sizes, y.tolist()))
+    mib_values = [at_size[k] for k in mib_sizes]
     return {
         "sizes": sizes,
         "faithfulness": y.tolist(),
         "area_under": float(np.trapezoid(y, x)),
         "area_from_one": float(np.trapezoid(np.abs(1.0 - y), x)),
         "ranking": ranked,
+        "mib": {
+            "fractions": list(MIB_FRACTIONS),
+            "sizes": mib_sizes,
+            "faithfulness": mib_values,
+            **mib_scores(MIB_FRACTIONS, mib_values),
+        },
     }
 
 

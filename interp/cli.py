@@ -182,6 +182,10 @@ def cmd_study(args: argparse.Namespace) -> int:
         ig_steps=args.ig_steps,
         batch_size=args.batch_size,
         attribution=args.attribution,
+        units=args.units,
+        time_budget_s=args.time_budget,
+        chance_samples=args.chance_samples,
+        specificity=not args.no_specificity,
         bootstrap=args.bootstrap,
         build=not args.no_build,
         jobs=args.jobs,
@@ -268,10 +272,46 @@ def _write_json(out: str, name: str, data: dict) -> Path:
     return path
 
 
+def _analyse(args: argparse.Namespace, model, model_id: str, pairs):
+    """`analyse_model` with the command's settings and, unless --no-specificity, controls."""
+    from interp.analysis import analyse_model
+    from interp.controls import build_controls
+    from interp.manifest import Manifest
+    from probes.tasks import get_task
+
+    controls = None
+    if not args.no_specificity:
+        manifest = Manifest.load(args.manifest)
+        entry = manifest.entry(model_id)
+        benchmark = get_task(entry.task).benchmark(manifest.data_for(entry))
+        controls = build_controls(model, entry.task, benchmark, args.suite, args.pairs)
+    return analyse_model(
+        model,
+        model_id,
+        args.suite,
+        pairs,
+        target=args.target,
+        steps=args.ig_steps,
+        method=args.attribution,
+        batch_size=args.batch_size,
+        units=args.units,
+        chance_samples=args.chance_samples,
+        controls=controls,
+        time_budget_s=args.time_budget,
+    )
+
+
+def circuit_lines(analysis) -> list[str]:
+    """The circuit of an analysis in words: its units, faithfulness, the ranking that built
+    it, its chance baseline and its specificity."""
+    from interp.report.verdicts import circuit_sentences
+
+    return circuit_sentences(analysis.__dict__)
+
+
 def cmd_circuit(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from interp.analysis import analyse_model
     from interp.study import analysis_pairs
 
     model, suite = _load_for_analysis(args, args.model)
@@ -279,26 +319,14 @@ def cmd_circuit(args: argparse.Namespace) -> int:
         model, None, suite, args.pairs, args.min_separation, args.device
     )
     print(f"pairs: {selection['rule']} ({selection['separated_by_teacher']} separated)")
-    analysis = analyse_model(
-        model,
-        args.model,
-        args.suite,
-        pairs,
-        args.target,
-        args.ig_steps,
-        args.attribution,
-        args.batch_size,
-    )
-    circuit = analysis.circuit
+    analysis = _analyse(args, model, args.model, pairs)
     print(
         f"{args.model} on {args.suite} ({len(pairs)} pairs): clean logit diff "
         f"{analysis.clean_metric:.3f}, corrupt {analysis.corrupt_metric:.3f}; Spearman of "
         f"{args.attribution} with exact patching {analysis.spearman:.3f}"
     )
-    print(
-        f"circuit ({circuit['meta']['rule']}): {', '.join(circuit['nodes'])} "
-        f"(faithfulness {circuit['meta']['faithfulness']:.3f})"
-    )
+    for line in circuit_lines(analysis):
+        print(line)
     path = _write_json(args.out, f"circuit-{args.model}-{args.suite}.json", asdict(analysis))
     print(f"written to {path}")
     return 0
@@ -333,7 +361,6 @@ def cmd_attention(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from interp.analysis import analyse_model
     from interp.diff import compare_pair
     from interp.study import analysis_pairs
 
@@ -343,26 +370,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
         teacher, student, suite, args.pairs, args.min_separation, args.device
     )
     print(f"pairs: {selection['rule']} ({selection['separated_by_teacher']} separated)")
-    t_analysis = analyse_model(
-        teacher,
-        args.teacher,
-        args.suite,
-        t_pairs,
-        args.target,
-        args.ig_steps,
-        args.attribution,
-        args.batch_size,
-    )
-    s_analysis = analyse_model(
-        student,
-        args.student,
-        args.suite,
-        s_pairs,
-        args.target,
-        args.ig_steps,
-        args.attribution,
-        args.batch_size,
-    )
+    t_analysis = _analyse(args, teacher, args.teacher, t_pairs)
+    args.units = t_analysis.units  # the student in the units chosen for the teacher
+    s_analysis = _analyse(args, student, args.student, s_pairs)
     diff = compare_pair(
         teacher, student, t_analysis, s_analysis, t_pairs, s_pairs, batch_size=args.batch_size
     )
@@ -376,6 +386,11 @@ def cmd_diff(args: argparse.Namespace) -> int:
         f"{cross['teacher_circuit_on_student']:.3f}, student circuit on teacher "
         f"{cross['student_circuit_on_teacher']:.3f}"
     )
+    mechanism = diff.extra["mechanism"]
+    print(f"  mechanism: {mechanism['verdict']} ({mechanism['why']})")
+    for role, analysis in (("teacher", t_analysis), ("student", s_analysis)):
+        for line in circuit_lines(analysis):
+            print(f"  {role} {line}")
     for row in diff.extra["diverging_heads"][:5]:
         print(
             f"  diverging: student {row['student']} ~ teacher {row['teacher']} "
@@ -426,6 +441,32 @@ def _add_attribution_args(parser: argparse.ArgumentParser) -> None:
         choices=["eap", "eap-ig", "eap-ig-activations"],
         default="eap-ig",
         help="node ranking for circuit discovery (default: eap-ig)",
+    )
+    parser.add_argument(
+        "--units",
+        choices=["auto", "node", "position"],
+        default="auto",
+        help="circuit units: heads and MLPs (node), or each of them at [CLS] and at the other "
+        "positions (position: twice the units); auto (default): the finest whose estimated "
+        "analysis time per model fits --time-budget",
+    )
+    parser.add_argument(
+        "--time-budget",
+        type=float,
+        default=600.0,
+        help="with --units auto: seconds one model's analysis may take (default: 600)",
+    )
+    parser.add_argument(
+        "--chance-samples",
+        type=int,
+        default=200,
+        help="random circuits of the same shape each circuit is compared with (default: 200; "
+        "0: no chance baseline)",
+    )
+    parser.add_argument(
+        "--no-specificity",
+        action="store_true",
+        help="do not ablate circuits on control examples (in-distribution, other bias types)",
     )
 
 

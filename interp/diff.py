@@ -10,8 +10,11 @@ student trained with circuit guidance maps its layers as the guidance assigned t
 otherwise the order-preserving map whose head matching is most similar; or, on request, the
 depth-proportional map (student layer l to the teacher layer at the same relative depth). All
 three are recorded when known. MLPs map layer to layer. The diff
-then compares circuits in teacher names: shared components, teacher-only, student-only, and a
-weighted overlap of scores.
+then judges the two circuits by function first: cross-faithfulness, each circuit mapped onto
+the other model and evaluated there, with bootstrap intervals over the minimal pairs and a
+verdict (`mechanism_verdict`); and by structure second, in teacher names: shared components,
+teacher-only, student-only, and a weighted overlap of scores. Units split by position keep
+their position when mapped (`a1.h2@cls` -> `a2.h5@cls`).
 """
 
 from __future__ import annotations
@@ -28,10 +31,16 @@ from torch import Tensor
 from interp.analysis import ModelAnalysis
 from interp.attention import pattern_divergence
 from interp.attribution import parse_node
-from interp.circuits import Circuit, faithfulness
+from interp.circuits import Circuit, faithfulness_interval, faithfulness_of, faithfulness_rows
 from interp.contrast import ContrastPairs
-from interp.io import finite
+from interp.io import defined, finite
 from interp.models import Batch, HookedClassifier
+from interp.seeding import rng_for
+from interp.units import base_node, with_node
+
+# A direction of cross-faithfulness carries the other model's behaviour when the lower bound of
+# its 95% interval reaches this, and fails when the upper bound stays below it.
+CARRIES = 0.5
 
 
 def depth_layer_map(n_student: int, n_teacher: int) -> dict[int, int]:
@@ -51,10 +60,12 @@ class Correspondence:
     similarity: dict[str, float] = field(default_factory=dict)
     extra: dict = field(default_factory=dict)  # the depth map and per-layer-pair similarities
 
-    def to_teacher(self, student_node: str) -> str:
-        if student_node not in self.node_map:
-            raise KeyError(f"student component '{student_node}' has no teacher counterpart")
-        return self.node_map[student_node]
+    def to_teacher(self, student_unit: str) -> str:
+        """The teacher unit of a student unit (a node, or a node at a position class)."""
+        node = base_node(student_unit)
+        if node not in self.node_map:
+            raise KeyError(f"student component '{student_unit}' has no teacher counterpart")
+        return with_node(student_unit, self.node_map[node])
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -248,6 +259,20 @@ def diff_circuits(
     )
 
 
+def teacher_units_on_student(correspondence: Correspondence, units: list[str]) -> list[str]:
+    """The student units mapped onto the given teacher units (at the same position class)."""
+    inverse = student_nodes_of(correspondence)
+    return sorted({with_node(t, s) for t in units for s in inverse.get(base_node(t), [])})
+
+
+def _node_shares(attribution: dict[str, float]) -> dict[str, float]:
+    """Absolute attribution shares per head or MLP (units at positions summed into nodes)."""
+    totals: dict[str, float] = {}
+    for unit, value in attribution.items():
+        totals[base_node(unit)] = totals.get(base_node(unit), 0.0) + abs(value)
+    return _normalised(totals)
+
+
 def student_nodes_of(correspondence: Correspondence) -> dict[str, list[str]]:
     """Teacher component -> the student components mapped onto it (the inverse map)."""
     inverse: dict[str, list[str]] = {}
@@ -266,8 +291,8 @@ def diverging_heads(
     Divergence is 1 - pattern similarity of the matched heads; the rows also give each head's
     overlap and negation attention and its share of the model's absolute attribution.
     """
-    t_share = _normalised(teacher_analysis.attribution)
-    s_share = _normalised(student_analysis.attribution)
+    t_share = _node_shares(teacher_analysis.attribution)
+    s_share = _node_shares(student_analysis.attribution)
     rows = []
     for student_head, teacher_head in correspondence.node_map.items():
         if not student_head.startswith("a"):
@@ -309,24 +334,17 @@ def compare_pair(
     teacher_circuit = teacher_analysis.circuit_object()
     student_circuit = student_analysis.circuit_object()
     diff = diff_circuits(teacher_circuit, student_circuit, correspondence)
-    inverse = student_nodes_of(correspondence)
-    teacher_on_student = sorted({s for t in teacher_circuit.nodes for s in inverse.get(t, [])})
+    teacher_on_student = teacher_units_on_student(correspondence, teacher_circuit.nodes)
     student_on_teacher = sorted({correspondence.to_teacher(n) for n in student_circuit.nodes})
-    on_student = faithfulness(
-        student,
-        student_pairs.clean,
-        student_pairs.corrupt,
-        student_pairs.metric(),
-        [teacher_on_student],
-        batch_size=batch_size,
+    key = (teacher_analysis.model, student_analysis.model, teacher_analysis.suite)
+    on_student = cross_faithfulness(
+        student, student_pairs, teacher_on_student, rng_for("cross", *key, "t>s"), batch_size
     )
-    on_teacher = faithfulness(
-        teacher,
-        teacher_pairs.clean,
-        teacher_pairs.corrupt,
-        teacher_pairs.metric(),
-        [student_on_teacher],
-        batch_size=batch_size,
+    on_teacher = cross_faithfulness(
+        teacher, teacher_pairs, student_on_teacher, rng_for("cross", *key, "s>t"), batch_size
+    )
+    verdict = mechanism_verdict(
+        on_student, on_teacher, bool(teacher_circuit.nodes), bool(student_circuit.nodes)
     )
     diff.extra = {
         "correspondence": json.loads(correspondence.to_json()),
@@ -336,10 +354,74 @@ def compare_pair(
             "student": student_circuit.meta.get("faithfulness"),
         },
         "cross_faithfulness": {
-            "teacher_circuit_on_student": float(on_student[0]),
-            "student_circuit_on_teacher": float(on_teacher[0]),
+            "teacher_circuit_on_student": on_student["faithfulness"],
+            "student_circuit_on_teacher": on_teacher["faithfulness"],
         },
+        "cross_faithfulness_interval": {
+            "teacher_circuit_on_student": [on_student["low"], on_student["high"]],
+            "student_circuit_on_teacher": [on_teacher["low"], on_teacher["high"]],
+        },
+        "mechanism": verdict,
         "teacher_circuit_in_student_names": teacher_on_student,
         "diverging_heads": diverging_heads(teacher_analysis, student_analysis, correspondence),
     }
     return diff
+
+
+def cross_faithfulness(
+    model: HookedClassifier,
+    pairs: ContrastPairs,
+    units: list[str],
+    rng,
+    batch_size: int | None = None,
+    n_bootstrap: int = 1000,
+) -> dict:
+    """Faithfulness of `units` on the model's pairs, with a 95% bootstrap interval over the
+    pairs (NaN where the model does not tell the pairs apart)."""
+    full, empty, rows = faithfulness_rows(
+        model, pairs.clean, pairs.corrupt, pairs.metric(), [units], batch_size
+    )
+    value = float(faithfulness_of(full, empty, rows)[0])
+    low, high = faithfulness_interval(full, empty, rows[0], rng, n_bootstrap)
+    if value != value:
+        low = high = float("nan")
+    return {"faithfulness": value, "low": low, "high": high}
+
+
+def mechanism_verdict(
+    teacher_on_student: dict, student_on_teacher: dict, teacher_circuit: bool, student_circuit: bool
+) -> dict:
+    """Shared, partly shared or not shared mechanism, from the two directions of
+    cross-faithfulness: shared when both carry the other model's behaviour (lower bound of
+    the interval >= CARRIES), not shared when both fail (upper bound < CARRIES), partly shared
+    otherwise; undefined, with the reason, when a model has no behaviour or no circuit."""
+    if not teacher_circuit or not student_circuit:
+        which = "teacher" if not teacher_circuit else "student"
+        return {"verdict": "undefined", "why": f"the {which} has no circuit on these pairs"}
+    for name, direction, other in (
+        ("student", teacher_on_student, "teacher's"),
+        ("teacher", student_on_teacher, "student's"),
+    ):
+        if not defined(direction["faithfulness"]) or not defined(direction["low"]):
+            return {
+                "verdict": "undefined",
+                "why": f"the {name} does not tell the pairs apart, so the {other} circuit has "
+                "no behaviour to carry there",
+            }
+    carries = [d["low"] >= CARRIES for d in (teacher_on_student, student_on_teacher)]
+    fails = [d["high"] < CARRIES for d in (teacher_on_student, student_on_teacher)]
+    if all(carries):
+        verdict = "shared"
+    elif all(fails):
+        verdict = "not shared"
+    else:
+        verdict = "partly shared"
+    return {
+        "verdict": verdict,
+        "why": f"teacher circuit on the student {_interval(teacher_on_student)}, student "
+        f"circuit on the teacher {_interval(student_on_teacher)}",
+    }
+
+
+def _interval(direction: dict) -> str:
+    return f"{direction['faithfulness']:.2f} [{direction['low']:.2f}, {direction['high']:.2f}]"

@@ -11,6 +11,7 @@ import re
 
 from interp.report.figures import number
 from interp.report.page import summary_lines
+from interp.report.verdicts import circuit_status
 from probes.tasks import all_bias_types
 
 
@@ -113,6 +114,71 @@ def consistency_markdown(results: dict) -> list[str]:
     return lines
 
 
+def _cross(extra: dict, direction: str) -> str:
+    value = extra["cross_faithfulness"].get(direction)
+    interval = (extra.get("cross_faithfulness_interval") or {}).get(direction) or [None, None]
+    if value is None:
+        return "n/a"
+    if interval[0] is None:
+        return f"{value:.2f}"
+    return f"{value:.2f} [{interval[0]:.2f}, {interval[1]:.2f}]"
+
+
+def controls_markdown(results: dict) -> list[str]:
+    """Per comparison, seed and suite: each circuit after its controls (size, faithfulness,
+    chance, specificity, MIB scores) and the mechanism verdict of the diff."""
+    head = [
+        "comparison",
+        "seed",
+        "suite",
+        "teacher circuit",
+        "teacher: chance p / status / specific",
+        "student circuit",
+        "student: chance p / status / specific",
+        "CPR t / s",
+        "CMD t / s",
+        "teacher circuit on student",
+        "student circuit on teacher",
+        "mechanism",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def circuit(a: dict) -> str:
+        faith = a["circuit"]["meta"].get("faithfulness")
+        return f"{len(a['circuit']['nodes'])} {a.get('units', 'node')} units, f {number(faith)}"
+
+    def controls(a: dict) -> str:
+        chance = a.get("chance") or {}
+        spec = a.get("specificity") or {}
+        specific = spec.get("specific")
+        spec_text = "n/a" if specific is None else ("yes" if specific else "no")
+        if spec.get("ratio") is not None:
+            spec_text += f" ({spec['ratio']:.2f})"
+        return f"{number(chance.get('p_value'), 3)} / {circuit_status(a)} / {spec_text}"
+
+    for pair in results.get("pairs") or []:
+        for suite, part in pair["suites"].items():
+            t, st, extra = part["teacher"], part["student"], part["diff"]["extra"]
+            t_mib, s_mib = t["curve"].get("mib") or {}, st["curve"].get("mib") or {}
+            mechanism = (extra.get("mechanism") or {}).get("verdict", "n/a")
+            cells = [
+                pair["group"],
+                "-" if pair["seed"] is None else str(pair["seed"]),
+                suite,
+                circuit(t),
+                controls(t),
+                circuit(st),
+                controls(st),
+                f"{number(t_mib.get('cpr'))} / {number(s_mib.get('cpr'))}",
+                f"{number(t_mib.get('cmd'))} / {number(s_mib.get('cmd'))}",
+                _cross(extra, "teacher_circuit_on_student"),
+                _cross(extra, "student_circuit_on_teacher"),
+                mechanism,
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def findings_markdown(studies: list[tuple[str, dict]]) -> str:
     """The page for a list of (title, results) studies."""
     out = [
@@ -144,6 +210,15 @@ def findings_markdown(studies: list[tuple[str, dict]]) -> str:
             "### Distillability (M: accuracy on bias-conflicting examples)",
             "",
             *distillability_markdown(results),
+            "",
+            "### Circuits after their controls (per seed)",
+            "",
+            "Status: finding (beats random circuits of its shape and takes at most a quarter of "
+            "the units), distributed (beats chance but takes more), chance (does not beat "
+            "chance), no behaviour (the model does not tell the pairs apart). Specific: control "
+            "damage below half the target damage (their ratio in brackets).",
+            "",
+            *controls_markdown(results),
             "",
             "### Circuits across seeds",
             "",

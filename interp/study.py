@@ -21,6 +21,7 @@ from interp.analysis import analyse_model
 from interp.attribution import parse_node
 from interp.checks import check_device, writable_folder
 from interp.contrast import ContrastPairs, contrast_pairs, teacher_selected_pairs
+from interp.controls import build_controls
 from interp.diff import compare_pair, match_components, student_nodes_of
 from interp.evaluate import evaluate_manifest, table_records
 from interp.io import atomic_write_json, atomic_write_text, finite
@@ -29,6 +30,7 @@ from interp.models import HookedClassifier, load
 from interp.report import write_report
 from interp.seeds import seed_consistency
 from interp.train.zoo import ensure_built
+from interp.units import base_node
 from probes.tasks import check_suites, get_task
 
 
@@ -47,6 +49,10 @@ class StudyConfig:
     ig_steps: int = 5
     attribution: str = "eap-ig"  # node ranking: eap, eap-ig or eap-ig-activations
     bootstrap: int = 1000
+    units: str = "auto"  # node, position (interp.units), or auto: the finest within the budget
+    time_budget_s: float = 600.0  # with units="auto": seconds one model's analysis may take
+    chance_samples: int = 200  # random circuits of the same shape per circuit; 0: none
+    specificity: bool = True  # ablate each circuit on control examples too
     batch_size: int | None = None  # pairs per chunk of analysis; None: from the model size
     build: bool = True
     jobs: int = 2
@@ -100,8 +106,8 @@ def pair_models(manifest: Manifest, pairs: list[Pair], seeds: list[int]) -> list
 def _matched_heads(teacher_analysis, correspondence) -> tuple[str, str] | None:
     """The teacher's top circuit head (or top-ranked head) and the student head matched to it
     (or, when none maps there, the student's most similar head)."""
-    heads = [n for n in teacher_analysis.circuit["nodes"] if n.startswith("a")]
-    ranking = [n for n in teacher_analysis.curve["ranking"] if n.startswith("a")]
+    heads = [base_node(n) for n in teacher_analysis.circuit["nodes"] if n.startswith("a")]
+    ranking = [base_node(n) for n in teacher_analysis.curve["ranking"] if n.startswith("a")]
     teacher_head = (heads or ranking or [None])[0]
     if teacher_head is None:
         return None
@@ -232,18 +238,33 @@ class AnalysisCache:
             t_pairs, _, selection = analysis_pairs(
                 teacher, None, suite, cfg.n_pairs, cfg.min_separation, cfg.device
             )
-            analysis = analyse_model(
-                teacher,
-                teacher_id,
-                suite.name,
-                t_pairs,
-                cfg.target,
-                cfg.ig_steps,
-                cfg.attribution,
-                cfg.batch_size,
-            )
+            analysis = self.analyse(teacher_id, suite.name, t_pairs)
             self.teachers[key] = (t_pairs, analysis, selection)
         return self.teachers[key]
+
+    def analyse(self, model_id: str, suite: str, pairs: ContrastPairs, units: str | None = None):
+        """`analyse_model` with the study's settings (or the given units), and the controls of
+        its specificity."""
+        cfg, model = self.cfg, self.model(model_id)
+        controls = None
+        if cfg.specificity:
+            entry = self.manifest.entry(model_id)
+            benchmark = get_task(entry.task).benchmark(self.manifest.data_for(entry))
+            controls = build_controls(model, entry.task, benchmark, suite, cfg.n_pairs)
+        return analyse_model(
+            model,
+            model_id,
+            suite,
+            pairs,
+            target=cfg.target,
+            steps=cfg.ig_steps,
+            method=cfg.attribution,
+            batch_size=cfg.batch_size,
+            units=units or cfg.units,
+            chance_samples=cfg.chance_samples,
+            controls=controls,
+            time_budget_s=cfg.time_budget_s,
+        )
 
 
 def analyse_pair(
@@ -286,16 +307,9 @@ def analyse_pair(
 def _analyse_suite(pair: Pair, teacher, student, suite, cfg: StudyConfig, cache) -> dict:
     t_pairs, t_analysis, selection = cache.teacher(pair.teacher, suite)
     s_pairs = same_pairs(student, suite, t_pairs, cfg.device)
-    s_analysis = analyse_model(
-        student,
-        pair.student,
-        suite.name,
-        s_pairs,
-        cfg.target,
-        cfg.ig_steps,
-        cfg.attribution,
-        cfg.batch_size,
-    )
+    # The student in the teacher's units (with units="auto", those chosen for the teacher), so
+    # that the two circuits are made of the same kind of unit.
+    s_analysis = cache.analyse(pair.student, suite.name, s_pairs, units=t_analysis.units)
     correspondence = match_components(teacher, student, t_pairs.clean, batch_size=cfg.batch_size)
     diff = compare_pair(
         teacher,
@@ -328,7 +342,7 @@ def guided_components(student, teacher_id: str, correspondence, s_analysis) -> d
     guidance = student.meta.get("guidance")
     if not guidance or guidance.get("teacher") != teacher_id:
         return None
-    circuit = set(s_analysis.circuit["nodes"])
+    circuit = {base_node(n) for n in s_analysis.circuit["nodes"]}
     rows = [
         {
             "teacher component": t_node,
@@ -359,7 +373,7 @@ def consistency_across_seeds(analysed: list[dict]) -> list[dict]:
                     "student_faithfulness": finite(
                         part["student"]["circuit"]["meta"].get("faithfulness")
                     ),
-                    "student_to_teacher": diff["extra"]["correspondence"]["node_map"],
+                    "student_to_teacher": diff["student_in_teacher_names"],
                     "teacher_only": diff["teacher_only"],
                     "shared": diff["shared"],
                 }
@@ -445,6 +459,10 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> Path:
                 "ig_steps": cfg.ig_steps,
                 "attribution": cfg.attribution,
                 "suites": cfg.suites,
+                "units": cfg.units,
+                "time_budget_s": cfg.time_budget_s,
+                "chance_samples": cfg.chance_samples,
+                "specificity": cfg.specificity,
             },
             "models": model_ids,
             "roles": [[m, manifest.entry(m).role] for m in model_ids],

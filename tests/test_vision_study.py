@@ -55,7 +55,7 @@ def test_the_vision_study_reports_each_bias_type_and_analyses_image_pairs(vision
     assert set(pair["suites"]) == {"colour_conflicting", "marker_conflicting"}
     part = pair["suites"]["colour_conflicting"]
     assert part["teacher"]["n_pairs"] == 12 and part["student"]["n_pairs"] == 12
-    assert len(part["teacher"]["attribution"]) == 2 * 2 + 2
+    assert len(part["teacher"]["attribution"]) == 2 * (2 * 2 + 2)  # position units (auto)
     example = part["attention_example"]
     assert example["kind"] == "image" and len(example["renderings"]) == 2
     for rendering in example["renderings"]:

@@ -58,8 +58,45 @@ DEFINITIONS: list[tuple[str, str]] = [
     ),
     (
         "circuit",
-        "The smallest set of attention heads and MLPs, taken in the order of their attribution "
-        "(EAP-IG by default), whose faithfulness reaches the target (0.8 by default).",
+        "The smallest set of units, taken in the order of their attribution (EAP-IG by "
+        "default), whose faithfulness reaches the target (0.8 by default). Where the "
+        "attribution ranks units unlike exact patching (Spearman below 0.6), the ranking is "
+        "unreliable and the exact effects order the units instead.",
+    ),
+    (
+        "units",
+        "What a circuit is made of: attention heads and MLPs (node units, a0.h1 and m0), or "
+        "each of them at [CLS], where the classifier reads (a0.h1@cls), and at every other "
+        "position (a0.h1@rest): position units.",
+    ),
+    (
+        "chance baseline",
+        "The circuit's faithfulness against that of 200 random sets of units of the same shape "
+        "(as many heads in each layer, as many MLPs), on the same pairs with the same patching. "
+        "The circuit beats chance when it is above the 95th percentile of the random sets; its "
+        "p-value is (1 + random sets at least as faithful) / (1 + random sets).",
+    ),
+    (
+        "finding / distributed",
+        "A circuit is a finding when it beats chance and takes at most a quarter of the model's "
+        "units. A circuit that beats chance but takes more says that the behaviour is "
+        "distributed over the model; the report then draws no circuit.",
+    ),
+    (
+        "specificity",
+        "The circuit's units are mean-ablated (set to their mean output over in-distribution "
+        "inputs, at [CLS] and elsewhere apart). Damage on a set of examples is the share of "
+        "the logit margin (label minus its contrast) lost, over the examples the model gets "
+        "right: on the circuit's own pairs (target) and on controls (in-distribution examples, "
+        "the minimal pairs of the task's other bias types). Specific: the largest control "
+        "damage is below half the target damage.",
+    ),
+    (
+        "CPR / CMD",
+        "MIB's circuit scores of a ranking: faithfulness of the top-ranked circuits at 0.1%, "
+        "0.2%, 0.5%, 1%, 2%, 5%, 10%, 20%, 50% and 100% of the units (rounded down), and by "
+        "the trapezoid rule over those fractions the area under the curve (CPR, higher is "
+        "better) and the area between the curve and 1 (CMD, lower is better).",
     ),
     (
         "correspondence",
@@ -84,7 +121,17 @@ DEFINITIONS: list[tuple[str, str]] = [
     (
         "cross-faithfulness",
         "Each circuit mapped onto the other model through the correspondence and evaluated "
-        "there: does the teacher's circuit carry the student's behaviour, and the reverse?",
+        "there: does the teacher's circuit carry the student's behaviour, and the reverse? "
+        "Each with a 95% bootstrap interval over the minimal pairs.",
+    ),
+    (
+        "mechanism verdict",
+        "The diff judged by function, from the two directions of cross-faithfulness. A "
+        "direction carries when the lower bound of its interval is at least 0.5 and fails when "
+        "the upper bound is below 0.5. Shared mechanism: both carry; not shared: both fail; "
+        "partly shared: otherwise. Undefined when a model has no circuit or does not tell the "
+        "pairs apart. Component overlap is supporting evidence only: different components can "
+        "carry the same function.",
     ),
     (
         "stability across seeds",

@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from interp.io import defined
+from interp.units import base_node, parse_unit
 
 COLOURS = {"teacher": "#1f77b4", "student": "#d62728", "baseline": "#7f7f7f"}
 
@@ -60,8 +61,13 @@ def _head_grid(scores: dict[str, float], n_layers: int, n_heads: int) -> np.ndar
 
 
 def _signed_shares(scores: dict[str, float]) -> dict[str, float]:
+    """Each head's or MLP's signed share of the total absolute score (units at positions
+    summed into their node)."""
+    nodes: dict[str, float] = {}
+    for unit, value in scores.items():
+        nodes[base_node(unit)] = nodes.get(base_node(unit), 0.0) + value
     total = sum(abs(v) for v in scores.values())
-    return {k: (v / total if total > 0 else 0.0) for k, v in scores.items()}
+    return {k: (v / total if total > 0 else 0.0) for k, v in nodes.items()}
 
 
 def attribution_heatmaps(teacher: dict, student: dict, node_map: dict[str, str]) -> go.Figure:
@@ -190,10 +196,11 @@ def _node_position(name: str, n_heads: int) -> tuple[float, float]:
         return -1.0, n_heads / 2
     if name == "logits":
         return float("inf"), n_heads / 2
-    if name.startswith("m"):
-        return int(name[1:]) + 0.5, n_heads + 0.5
-    layer, head = (int(x) for x in name[1:].split(".h"))
-    return float(layer), float(head)
+    kind, layer, head, position = parse_unit(name)
+    shift = {None: 0.0, "cls": -0.15, "rest": 0.15}[position]  # a unit at [CLS] left of its node
+    if kind == "mlp":
+        return layer + 0.5 + shift, n_heads + 0.5
+    return layer + shift, float(head)
 
 
 def circuit_figure(analysis: dict, max_edges: int = 40) -> go.Figure:
@@ -211,6 +218,8 @@ def circuit_figure(analysis: dict, max_edges: int = 40) -> go.Figure:
     for name, value in edges:
         upstream, downstream = name.split("->")
         target = downstream.rsplit(".", 1)[0] if downstream.count(".") == 2 else downstream
+        if upstream not in position or target not in position:  # edges join whole nodes only
+            continue
         (x0, y0), (x1, y1) = position[upstream], position[target]
         fig.add_scatter(
             x=[x0, x1],

@@ -12,6 +12,7 @@ from interp.io import atomic_write_text, defined
 from interp.report import figures as fg
 from interp.report.definitions import DEFINITIONS
 from interp.report.figures import esc, number
+from interp.report.verdicts import circuit_sentences, circuit_status, mechanism_sentence
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -168,6 +169,7 @@ def summary_lines(results: dict) -> list[str]:
                 f"there is no circuit to compare; {gaps}."
             )
             continue
+        lines.append(control_line(group, suite, parts))
         matches = consistency["student"]["teacher_match"]
         lines.append(
             f"{group} on {suite} ({_seed_note(consistency)}): teacher circuit "
@@ -178,6 +180,63 @@ def summary_lines(results: dict) -> list[str]:
             f"{', '.join(consistency['teacher_only']['robust']) or 'none'}; {gaps}."
         )
     return lines
+
+
+def _status_counts(analyses: list[dict]) -> str:
+    statuses = [circuit_status(a) for a in analyses]
+    specific = [
+        a["specificity"]["specific"]
+        for a in analyses
+        if a.get("specificity") and a["specificity"].get("specific") is not None
+    ]
+    words = {
+        "finding": "beats chance",
+        "distributed": "beats chance but is distributed",
+        "chance": "does not beat chance",
+        "no behaviour": "has no behaviour to carry",
+        "unchecked": "was not compared with chance",
+    }
+    counts = [f"{words[k]} in {statuses.count(k)}" for k in words if statuses.count(k)]
+    text = ", ".join(counts)
+    if specific:
+        text += f"; specific in {sum(specific)} of {len(specific)}"
+    return text
+
+
+def control_line(group: str, suite: str, parts: list[dict]) -> str:
+    """Per comparison and suite over its seeds: the mechanism verdicts, and how the teacher's
+    and the student's circuits fared against chance and on controls."""
+    verdicts = [p["diff"]["extra"].get("mechanism", {}).get("verdict", "not judged") for p in parts]
+    counted = ", ".join(f"{v} in {verdicts.count(v)}" for v in dict.fromkeys(verdicts))
+    return (
+        f"{group} on {suite}, judged by function over {len(parts)} seed(s): mechanism {counted}; "
+        f"the teacher's circuit {_status_counts([p['teacher'] for p in parts])}; the student's "
+        f"{_status_counts([p['student'] for p in parts])}."
+    )
+
+
+def _circuit_row(role: str, a: dict) -> dict:
+    chance = a.get("chance") or {}
+    spec = a.get("specificity") or {}
+    mib = a["curve"].get("mib") or {}
+    return {
+        "model": a["model"],
+        "role": role,
+        "clean logit diff": a["clean_metric"],
+        "corrupt logit diff": a["corrupt_metric"],
+        "ranked by": a["attribution_method"]
+        if a.get("ranking") != "exact"
+        else "exact (unreliable attribution)",
+        "Spearman with exact patching": a["spearman"],
+        "circuit size": f"{len(a['circuit']['nodes'])} {a.get('units', 'node')} units",
+        "circuit faithfulness": a["circuit"]["meta"].get("faithfulness"),
+        "chance p-value": chance.get("p_value"),
+        "status": circuit_status(a),
+        "control / target damage": spec.get("ratio"),
+        "specific": spec.get("specific"),
+        "CPR": mib.get("cpr"),
+        "CMD": mib.get("cmd"),
+    }
 
 
 def _pair_section(pair: dict, figures: Figures) -> str:
@@ -198,21 +257,13 @@ def _pair_section(pair: dict, figures: Figures) -> str:
         )
         parts.append(
             table(
-                [
-                    {
-                        "model": a["model"],
-                        "role": role,
-                        "clean logit diff": a["clean_metric"],
-                        "corrupt logit diff": a["corrupt_metric"],
-                        "attribution": a["attribution_method"],
-                        "Spearman with exact patching": a["spearman"],
-                        "circuit size": len(a["circuit"]["nodes"]),
-                        "circuit faithfulness": a["circuit"]["meta"].get("faithfulness"),
-                    }
-                    for role, a in (("teacher", teacher), ("student", student))
-                ]
+                [_circuit_row(role, a) for role, a in (("teacher", teacher), ("student", student))]
             )
         )
+        parts.append(f"<p><b>{esc(mechanism_sentence(diff))}</b></p>")
+        for role, a in (("teacher", teacher), ("student", student)):
+            sentences = "; ".join(circuit_sentences(a))
+            parts.append(f'<p class="muted">{esc(role)} {esc(a["model"])}: {esc(sentences)}.</p>')
         parts.append(
             f"<h4>Head attribution ({esc(teacher['attribution_method'])}), side by side and "
             "difference</h4>"
@@ -221,16 +272,18 @@ def _pair_section(pair: dict, figures: Figures) -> str:
         parts.append(figures.html(fg.attribution_heatmaps(teacher, student, node_map)))
         parts.append("<h4>Circuits</h4>")
         for analysis in (teacher, student):
-            if defined(analysis["circuit"]["meta"].get("faithfulness")):
+            status = circuit_status(analysis)
+            if status in ("finding", "unchecked"):
                 parts.append(figures.html(fg.circuit_figure(analysis)))
             else:
                 parts.append(
-                    f'<p class="muted">{esc(analysis["model"])}: no circuit; the model does not '
-                    "tell clean from corrupt inputs apart, so faithfulness is undefined.</p>"
+                    f'<p class="muted">{esc(analysis["model"])}: no circuit drawn; '
+                    f"{esc(STATUS_WHY[status])}.</p>"
                 )
         parts.append("<h4>Circuit diff</h4>")
         parts.append(_layer_map_line(extra["correspondence"]))
         cross = extra["cross_faithfulness"]
+        intervals = extra.get("cross_faithfulness_interval", {})
         to_teacher = diff["student_in_teacher_names"]
         student_circuit = student["circuit"]["nodes"]
         parts.append(
@@ -247,8 +300,14 @@ def _pair_section(pair: dict, figures: Figures) -> str:
                             to_teacher,
                         ),
                         "weighted overlap": diff["weighted_overlap"],
-                        "teacher circuit on student": cross["teacher_circuit_on_student"],
-                        "student circuit on teacher": cross["student_circuit_on_teacher"],
+                        "teacher circuit on student": _with_interval(
+                            cross["teacher_circuit_on_student"],
+                            intervals.get("teacher_circuit_on_student"),
+                        ),
+                        "student circuit on teacher": _with_interval(
+                            cross["student_circuit_on_teacher"],
+                            intervals.get("student_circuit_on_teacher"),
+                        ),
                     }
                 ]
             )
@@ -275,6 +334,23 @@ def _pair_section(pair: dict, figures: Figures) -> str:
             parts.append("<h4>Attention of a circuit head and its student match</h4>")
             parts.append(figures.html(fg.attention_figure(example)))
     return "\n".join(parts)
+
+
+STATUS_WHY = {
+    "no behaviour": "the model does not tell clean from corrupt inputs apart, so faithfulness "
+    "is undefined",
+    "chance": "its circuit does not beat random circuits of the same shape",
+    "distributed": "its smallest faithful circuit takes more than a quarter of the units: the "
+    "behaviour is distributed",
+}
+
+
+def _with_interval(value, interval) -> str:
+    if not defined(value):
+        return "n/a"
+    if not interval or not all(defined(v) for v in interval):
+        return f"{value:.2f}"
+    return f"{value:.2f} [{interval[0]:.2f}, {interval[1]:.2f}]"
 
 
 LAYER_MAP_RULES = {

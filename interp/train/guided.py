@@ -100,7 +100,9 @@ def find_teacher_circuit(
     """The teacher's circuit on the suite's minimal pairs it separates (as `interp study`
     selects them) and its faithfulness; a ValueError when the circuit is empty."""
     pairs, _ = teacher_selected_pairs(teacher, suite, n_pairs, min_separation)
-    analysis = analyse_model(teacher, teacher.meta.get("id", "teacher"), suite.name, pairs, target)
+    analysis = analyse_model(
+        teacher, teacher.meta.get("id", "teacher"), suite.name, pairs, target, chance_samples=0
+    )
     nodes = list(analysis.circuit["nodes"])
     if not nodes:
         raise ValueError(

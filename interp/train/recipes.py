@@ -26,6 +26,7 @@ from interp.train.guided import Guidance, make_guidance, make_guide
 from interp.train.losses import confreg_loss, erm_loss, kd_loss, poe_loss, reweight_loss
 from interp.train.outdated import input_hashes
 from interp.train.trainer import Objective, TrainConfig, train
+from interp.units import base_node
 from probes.tasks import get_task
 
 TEXT_ARCHS = {
@@ -438,7 +439,9 @@ def study_circuits(path: Path, entry: ModelEntry, suites: list[str]) -> dict:
             for pair in pairs:
                 circuit = pair["suites"].get(suite, {}).get("teacher", {}).get("circuit", {})
                 if circuit.get("nodes"):
-                    found[suite] = (list(circuit["nodes"]), circuit["meta"].get("faithfulness"))
+                    # Guidance assigns whole heads and MLPs: units at positions join their node.
+                    nodes = list(dict.fromkeys(base_node(n) for n in circuit["nodes"]))
+                    found[suite] = (nodes, circuit["meta"].get("faithfulness"))
                     break
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
         raise ManifestError(f"{where}: cannot be read as study results ({err})") from None

@@ -1,0 +1,113 @@
+"""Circuits and diffs in words: what a circuit is worth after its controls.
+
+A circuit is a finding only when it beats random circuits of its shape (`interp.chance`) and
+takes at most DISTRIBUTED_SHARE of the model's units; a faithful circuit larger than that says
+that the behaviour is spread over the model, and the report says so instead of drawing it.
+Specificity (`interp.specificity`) is reported beside, whichever way it goes.
+"""
+
+from __future__ import annotations
+
+from interp.io import defined
+from interp.units import unit_names
+
+DISTRIBUTED_SHARE = 0.25  # a circuit above this share of the units is no localised mechanism
+
+
+def _units(analysis: dict) -> int:
+    return len(unit_names(analysis["n_layers"], analysis["n_heads"], analysis.get("units", "node")))
+
+
+def circuit_status(analysis: dict) -> str:
+    """One of: no behaviour, unchecked, chance, distributed, finding."""
+    meta = analysis["circuit"]["meta"]
+    if not defined(meta.get("faithfulness")) or not analysis["circuit"]["nodes"]:
+        return "no behaviour"
+    chance = analysis.get("chance")
+    if not chance or chance.get("beats_chance") is None:
+        return "unchecked"
+    if not chance["beats_chance"]:
+        return "chance"
+    if len(analysis["circuit"]["nodes"]) > DISTRIBUTED_SHARE * _units(analysis):
+        return "distributed"
+    return "finding"
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.0f}%"
+
+
+def circuit_sentences(analysis: dict) -> list[str]:
+    """The circuit, its ranking, its chance baseline, its specificity and MIB scores."""
+    circuit, meta = analysis["circuit"], analysis["circuit"]["meta"]
+    if not defined(meta.get("faithfulness")):
+        return ["no circuit: the model does not tell clean from corrupt inputs apart"]
+    total = _units(analysis)
+    size = len(circuit["nodes"])
+    reached = (
+        "" if meta.get("reached", True) else f" (no circuit reaches the target {meta['rule']})"
+    )
+    lines = [
+        f"circuit of {size} of {total} {analysis.get('units', 'node')} units ("
+        f"{_percent(size / total)}), faithfulness {meta['faithfulness']:.2f}{reached}: "
+        f"{', '.join(circuit['nodes']) or 'none'}"
+    ]
+    method, rho = analysis["attribution_method"], analysis["spearman"]
+    if analysis.get("ranking") == "exact":
+        lines.append(
+            f"ranked by exact patching: the {method} ranking is unreliable here (Spearman "
+            f"{rho:.2f} with exact patching, below 0.6)"
+        )
+    else:
+        lines.append(f"ranked by {method} (Spearman {rho:.2f} with exact patching)")
+    chance = analysis.get("chance")
+    if chance and chance.get("beats_chance") is not None:
+        verdict = "beats chance" if chance["beats_chance"] else "does NOT beat chance"
+        lines.append(
+            f"{verdict}: above {chance['percentile']:.1f}% of {chance['n_samples']} random "
+            f"circuits of its shape (p = {chance['p_value']:.3f}; their 95th percentile "
+            f"{chance['random_p95']:.2f}, mean {chance['random_mean']:.2f})"
+        )
+    elif chance:
+        lines.append("no chance baseline: no other circuit has its shape")
+    if circuit_status(analysis) == "distributed":
+        lines.append(
+            f"distributed: the smallest faithful circuit takes {_percent(size / total)} of the "
+            f"units (more than {_percent(DISTRIBUTED_SHARE)}), so it locates no mechanism"
+        )
+    lines += specificity_sentences(analysis.get("specificity"))
+    mib = analysis["curve"].get("mib")
+    if mib:
+        lines.append(
+            f"MIB scores of the ranking: CPR {_number(mib['cpr'])}, CMD {_number(mib['cmd'])}"
+        )
+    return lines
+
+
+def specificity_sentences(specificity: dict | None) -> list[str]:
+    if not specificity:
+        return []
+    target = specificity["target"]["damage"]
+    if target is None or specificity["control_damage"] is None:
+        return ["specificity undefined: too few examples the model answers right"]
+    controls = ", ".join(
+        f"{name} {_percent(d['damage'])}"
+        for name, d in specificity["controls"].items()
+        if d["damage"] is not None
+    )
+    verdict = "specific" if specificity["specific"] else "NOT specific"
+    return [
+        f"{verdict}: ablating it removes {_percent(target)} of the margin on its own pairs and "
+        f"up to {_percent(specificity['control_damage'])} on controls ({controls})"
+    ]
+
+
+def _number(value) -> str:
+    return f"{value:.2f}" if defined(value) else "n/a"
+
+
+def mechanism_sentence(diff: dict) -> str:
+    mechanism = diff["extra"].get("mechanism")
+    if not mechanism:
+        return "mechanism: not judged"
+    return f"mechanism {mechanism['verdict']}: {mechanism['why']}"
