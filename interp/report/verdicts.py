@@ -52,6 +52,13 @@ def circuit_sentences(analysis: dict) -> list[str]:
         f"{_percent(size / total)}), faithfulness {meta['faithfulness']:.2f}{reached}: "
         f"{', '.join(circuit['nodes']) or 'none'}"
     ]
+    choice = analysis.get("units_choice")
+    if choice:
+        estimates = ", ".join(f"{u} {t:.0f} s" for u, t in choice["estimated_s"].items())
+        lines.append(
+            f"units: {choice['chosen']}, the finest whose estimated analysis time fits the "
+            f"{choice['budget_s']:.0f} s budget (estimates: {estimates})"
+        )
     method, rho = analysis["attribution_method"], analysis["spearman"]
     if analysis.get("ranking") == "exact":
         lines.append(
