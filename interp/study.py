@@ -30,7 +30,7 @@ from interp.models import HookedClassifier, load
 from interp.report import write_report
 from interp.seeds import seed_consistency
 from interp.train.zoo import ensure_built
-from interp.units import base_node
+from interp.units import UNITS, base_node
 from probes.tasks import check_suites, get_task
 
 
@@ -422,11 +422,22 @@ def analysed_suites(manifest: Manifest, pair: Pair, cfg: StudyConfig) -> list[st
     return [s for s in pair.suites if s in wanted]
 
 
+def check_circuit_settings(cfg: StudyConfig) -> None:
+    """The circuit settings, checked before anything is built or analysed."""
+    if cfg.units not in ("auto", *UNITS):
+        raise ValueError(f"--units {cfg.units}: auto, {' or '.join(UNITS)}")
+    if not cfg.chance_samples >= 0:
+        raise ValueError(f"--chance-samples {cfg.chance_samples}: 0 (none) or more")
+    if not cfg.time_budget_s > 0 or cfg.time_budget_s == float("inf"):
+        raise ValueError(f"--time-budget {cfg.time_budget_s}: a positive number of seconds")
+
+
 def run_study(cfg: StudyConfig, progress: bool = True) -> Path:
     """Build (if asked), evaluate, analyse and report; returns the path of index.html."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
     check_device(cfg.device)
+    check_circuit_settings(cfg)
     writable_folder(cfg.out)
     manifest = Manifest.load(cfg.manifest)
     pairs = check_selection(manifest, cfg)

@@ -598,6 +598,8 @@ CLI_CASES = [
         "have no copy for the seeds [7]; their seeds: 0, 1, 2",
     ),
     (["study", "--suites", "typo", "--no-build"], "--suites: unknown nli suite(s) ['typo']"),
+    (["study", "--chance-samples", "-3", "--no-build"], "--chance-samples -3: 0 (none) or more"),
+    (["study", "--time-budget", "0", "--no-build"], "--time-budget 0.0: a positive number"),
     (["train", "--only", "ghost"], "no manifest entry 'ghost'"),
     (
         ["train", "--tag", "nosuch"],
