@@ -211,3 +211,50 @@ def test_an_analysis_reports_its_circuit_against_chance_and_controls():
     words = " ".join(circuit_sentences(analysis.__dict__))
     assert "beats chance" in words and "specific" in words and "NOT" not in words
     no_hooks_left(model)
+
+
+@pytest.mark.parametrize(
+    "task, suite, controls",
+    [
+        ("nli", "lexical_overlap", ["negation"]),
+        ("nli", "subsequence", ["negation"]),
+        ("nli", "negation", ["lexical_overlap"]),
+        ("digits", "colour_conflicting", ["marker_conflicting"]),
+    ],
+)
+def test_the_controls_of_a_suite_are_the_other_bias_types(task, suite, controls):
+    from interp.controls import control_suites
+
+    assert control_suites(task, suite) == controls
+
+
+def test_a_circuit_that_beats_chance_with_most_of_the_units_is_distributed():
+    from interp.report.verdicts import circuit_sentences, circuit_status
+
+    nodes = unit_names(1, 8, "node")  # 9 units
+    analysis = {
+        "n_layers": 1,
+        "n_heads": 8,
+        "units": "node",
+        "attribution_method": "eap-ig",
+        "spearman": 0.9,
+        "ranking": "attribution",
+        "circuit": {"nodes": nodes[:4], "meta": {"faithfulness": 0.85, "rule": "f >= 0.8"}},
+        "curve": {},
+        "chance": {
+            "beats_chance": True,
+            "percentile": 99.0,
+            "n_samples": 200,
+            "p_value": 0.01,
+            "random_p95": 0.5,
+            "random_mean": 0.2,
+        },
+    }
+    assert circuit_status(analysis) == "distributed"  # 4 of 9 units: more than a quarter
+    assert any(line.startswith("distributed") for line in circuit_sentences(analysis))
+    analysis["circuit"]["nodes"] = nodes[:2]
+    assert circuit_status(analysis) == "finding"
+    analysis["chance"]["beats_chance"] = False
+    assert circuit_status(analysis) == "chance"
+    analysis["circuit"]["meta"]["faithfulness"] = None
+    assert circuit_status(analysis) == "no behaviour"
