@@ -179,6 +179,62 @@ def controls_markdown(results: dict) -> list[str]:
     return lines
 
 
+def _counts(analyses: list[dict]) -> str:
+    """found / beat chance / finding / specific, out of the seeds."""
+    found = [a for a in analyses if circuit_status(a) != "no behaviour"]
+    beat = [a for a in found if (a.get("chance") or {}).get("beats_chance")]
+    finding = [a for a in found if circuit_status(a) == "finding"]
+    specific = [a for a in found if (a.get("specificity") or {}).get("specific")]
+    return f"{len(found)} / {len(beat)} / {len(finding)} / {len(specific)}"
+
+
+def _mean(values: list) -> str:
+    values = [v for v in values if v is not None and v == v]
+    return number(sum(values) / len(values)) if values else "n/a"
+
+
+def controls_summary_markdown(results: dict) -> list[str]:
+    """Per comparison and suite over its seeds: how many circuits were found, beat chance, are
+    findings (beat chance within a quarter of the units) and are specific; mean CPR and CMD;
+    the mechanism verdicts."""
+    head = [
+        "comparison",
+        "suite",
+        "seeds",
+        "teacher circuits: found / beat chance / finding / specific",
+        "student circuits: found / beat chance / finding / specific",
+        "CPR teacher / student",
+        "CMD teacher / student",
+        "mechanism (per seed)",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for pair in results.get("pairs") or []:
+        for suite, part in pair["suites"].items():
+            groups.setdefault((pair["group"], suite), []).append(part)
+    for (group, suite), parts in groups.items():
+        teachers, students = [p["teacher"] for p in parts], [p["student"] for p in parts]
+
+        def mib(analyses: list[dict], key: str) -> str:
+            return _mean([(a["curve"].get("mib") or {}).get(key) for a in analyses])
+
+        verdicts = [
+            (p["diff"]["extra"].get("mechanism") or {}).get("verdict", "n/a") for p in parts
+        ]
+        cells = [
+            group,
+            suite,
+            str(len(parts)),
+            _counts(teachers),
+            _counts(students),
+            f"{mib(teachers, 'cpr')} / {mib(students, 'cpr')}",
+            f"{mib(teachers, 'cmd')} / {mib(students, 'cmd')}",
+            ", ".join(verdicts),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def findings_markdown(studies: list[tuple[str, dict]]) -> str:
     """The page for a list of (title, results) studies."""
     out = [
@@ -211,12 +267,17 @@ def findings_markdown(studies: list[tuple[str, dict]]) -> str:
             "",
             *distillability_markdown(results),
             "",
-            "### Circuits after their controls (per seed)",
+            "### Circuits after their controls",
             "",
             "Status: finding (beats random circuits of its shape and takes at most a quarter of "
             "the units), distributed (beats chance but takes more), chance (does not beat "
             "chance), no behaviour (the model does not tell the pairs apart). Specific: control "
-            "damage below half the target damage (their ratio in brackets).",
+            "damage below half the target damage (their ratio in brackets). Mechanism: the "
+            "verdict of cross-faithfulness (definitions.md).",
+            "",
+            *controls_summary_markdown(results),
+            "",
+            "Per seed:",
             "",
             *controls_markdown(results),
             "",

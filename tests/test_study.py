@@ -192,3 +192,7 @@ def test_the_findings_page_is_written_from_the_results(study, tmp_path, capsys):
     validity = results["validity"][0]
     assert f"| teacher | 0 | {validity['in_distribution']:.3f} |" in page
     assert "**poe on lexical_overlap**" in page
+    assert "### Circuits after their controls" in page
+    for suite in ("lexical_overlap", "negation"):
+        verdict = results["pairs"][0]["suites"][suite]["diff"]["extra"]["mechanism"]["verdict"]
+        assert f"| poe | {suite} | 1 |" in page and f"| {verdict} |" in page
