@@ -122,14 +122,18 @@ def _masked_rows(
     cfg = model.cfg
     _, source_cache = model.run_with_cache(source, names_filter=output_hooks(model.cfg.n_layers))
     n = len(base)
+    # Patches act inside the blocks: the embeddings are computed once and stacked, not once
+    # per copy (for images that is the patch unfolding, the slowest step on a CPU).
+    resid, additive_mask = model.embed(base)
     values = []
     for start in range(0, len(unit_sets), chunk_size):
         group = unit_sets[start : start + chunk_size]
         heads, mlps = unit_masks(cfg.n_layers, cfg.n_heads, group)
         if not take_units:
             heads, mlps = ~heads, ~mlps
+        k = len(group)
         with model.hooks(fwd_hooks=_patch_hooks(model, source_cache, heads, mlps, n)):
-            logits = model(base.repeat(len(group)))
+            logits = model.run_from(0, resid.repeat(k, 1, 1), additive_mask.repeat(k, 1, 1, 1))
         values.append(metric(logits).view(len(group), n))
     return torch.cat(values).cpu()
 

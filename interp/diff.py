@@ -346,6 +346,11 @@ def compare_pair(
     verdict = mechanism_verdict(
         on_student, on_teacher, bool(teacher_circuit.nodes), bool(student_circuit.nodes)
     )
+    if teacher_circuit.nodes and not teacher_on_student:
+        verdict["why"] += (
+            "; the correspondence maps none of the teacher's circuit onto the student (its "
+            "layers there have no student counterpart), so that direction is 0 by construction"
+        )
     diff.extra = {
         "correspondence": json.loads(correspondence.to_json()),
         "curves": {"teacher": teacher_analysis.curve, "student": student_analysis.curve},
