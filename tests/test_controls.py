@@ -258,3 +258,20 @@ def test_a_circuit_that_beats_chance_with_most_of_the_units_is_distributed():
     assert circuit_status(analysis) == "chance"
     analysis["circuit"]["meta"]["faithfulness"] = None
     assert circuit_status(analysis) == "no behaviour"
+
+
+def test_the_summary_warns_when_no_seed_has_a_circuit_that_is_a_finding():
+    from interp.report.page import _not_a_finding
+
+    def analysis(size: int, beats: bool) -> dict:
+        nodes = unit_names(1, 8, "node")[:size]
+        return {
+            "n_layers": 1,
+            "n_heads": 8,
+            "units": "node",
+            "circuit": {"nodes": nodes, "meta": {"faithfulness": 0.9}},
+            "chance": {"beats_chance": beats},
+        }
+
+    assert _not_a_finding([analysis(4, True), analysis(2, False)]).startswith(" (not a finding")
+    assert _not_a_finding([analysis(4, True), analysis(2, True)]) == ""  # seed 2's is a finding

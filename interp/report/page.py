@@ -172,9 +172,11 @@ def summary_lines(results: dict) -> list[str]:
         lines.append(control_line(group, suite, parts))
         matches = consistency["student"]["teacher_match"]
         lines.append(
-            f"{group} on {suite} ({_seed_note(consistency)}): teacher circuit "
+            f"{group} on {suite} ({_seed_note(consistency)}): teacher circuit"
+            f"{_not_a_finding([p['teacher'] for p in parts])} "
             f"{', '.join(consistency['teacher']['robust']) or 'none'} (stability "
-            f"{number(consistency['teacher']['stability'])}); student circuit "
+            f"{number(consistency['teacher']['stability'])}); student circuit"
+            f"{_not_a_finding([p['student'] for p in parts])} "
             f"{student_names(consistency['student']['robust'], matches)} (stability "
             f"{number(consistency['student']['stability'])}); teacher-only "
             f"{', '.join(consistency['teacher_only']['robust']) or 'none'}; {gaps}."
@@ -201,6 +203,14 @@ def _status_counts(analyses: list[dict]) -> str:
     if specific:
         text += f"; specific in {sum(specific)} of {len(specific)}"
     return text
+
+
+def _not_a_finding(analyses: list[dict]) -> str:
+    """A warning when no seed's circuit is a finding (it fails chance or is distributed)."""
+    statuses = {circuit_status(a) for a in analyses} - {"no behaviour"}
+    if not statuses or "finding" in statuses or statuses == {"unchecked"}:
+        return ""
+    return " (not a finding in any seed: distributed or not above chance)"
 
 
 def control_line(group: str, suite: str, parts: list[dict]) -> str:
