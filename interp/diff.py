@@ -346,7 +346,7 @@ def compare_pair(
     verdict = mechanism_verdict(
         on_student, on_teacher, bool(teacher_circuit.nodes), bool(student_circuit.nodes)
     )
-    if teacher_circuit.nodes and not teacher_on_student:
+    if verdict["verdict"] != "undefined" and teacher_circuit.nodes and not teacher_on_student:
         verdict["why"] += (
             "; the correspondence maps none of the teacher's circuit onto the student (its "
             "layers there have no student counterpart), so that direction is 0 by construction"
