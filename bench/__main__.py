@@ -4,7 +4,7 @@ import argparse
 
 import torch
 
-from bench import attribution, granularity, hook_overhead, memory, patching, scaling
+from bench import attribution, controls, granularity, hook_overhead, memory, patching, scaling
 
 
 def main() -> None:
@@ -19,6 +19,7 @@ def main() -> None:
     patching.run(args.device, min(args.repeats, 5))
     attribution.run(device=args.device)
     granularity.run(device=args.device)
+    controls.run(device=args.device)
     scaling.run(args.device)
     memory.run(args.device, args.large)
 
