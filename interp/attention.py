@@ -133,7 +133,10 @@ def _statistic_sums(model, batch: Batch, special_ids, negation_ids) -> dict:
     for name in names:
         pattern = cache[name]  # [batch, head, query, key]
         special = (pattern * is_special[:, None, None]).sum(-1)
-        entropy = -(pattern * pattern.clamp_min(1e-12).log()).sum(-1)
+        # In float64: the float32 log takes a vectorised or a scalar path by where the data
+        # lies in memory, which moved the last digit of results.json between processes.
+        p64 = pattern.double()
+        entropy = -(p64 * p64.clamp_min(1e-12).log()).sum(-1).to(pattern.dtype)
         negation = (pattern * is_negation.float()[:, None, None]).sum(-1)
         sums["special"].append(((special * queries).sum((0, 2)), queries.sum((0, 2))))
         sums["entropy"].append(((entropy * queries).sum((0, 2)), queries.sum((0, 2))))
