@@ -32,6 +32,7 @@ from interp.chunking import batch_chunks
 from interp.circuits import Circuit, circuit_from_curve, denoise_units, faithfulness_curve
 from interp.contrast import ContrastPairs
 from interp.controls import Controls
+from interp.io import defined
 from interp.models import HookedClassifier
 from interp.patching import metric_rows, patch_components
 from interp.seeding import rng_for
@@ -232,7 +233,7 @@ def analyse_model(
         rng = rng_for("chance", model_id, suite, units)
         chance = chance_baseline(model, pairs, circuit.nodes, chance_samples, rng, batch_size)
     specific = None
-    if circuit.nodes and controls is not None and defined_faithfulness(circuit):
+    if circuit.nodes and controls is not None and defined(circuit.meta.get("faithfulness")):
         target_set = ExampleSet(pairs.clean, pairs.gold, pairs.foil)
         specific = specificity(
             model, circuit.nodes, target_set, controls.examples, controls.reference, batch_size
@@ -266,8 +267,3 @@ def analyse_model(
         specificity=None if specific is None else asdict(specific),
         units_choice=units_choice,
     )
-
-
-def defined_faithfulness(circuit: Circuit) -> bool:
-    value = circuit.meta.get("faithfulness")
-    return value is not None and value == value

@@ -79,8 +79,9 @@ def chance_baseline(
     """The circuit's faithfulness on `pairs` against `n_samples` random sets of its shape."""
     if n_samples < 1:
         raise ValueError(f"a chance baseline needs at least one random set, got {n_samples}")
-    units = units_of(circuit[0]) if circuit else "node"
-    every = unit_names(model.cfg.n_layers, model.cfg.n_heads, units)
+    if not circuit:  # no circuit, nothing to set against chance
+        return ChanceBaseline(None, n_samples, 1, None, None, None, None, None)
+    every = unit_names(model.cfg.n_layers, model.cfg.n_heads, units_of(circuit[0]))
     rng = rng if rng is not None else np.random.default_rng(0)
     drawn, n_possible = random_circuits(every, circuit, n_samples, rng)
     full, empty, rows = faithfulness_rows(
@@ -88,7 +89,7 @@ def chance_baseline(
     )
     values = faithfulness_of(full, empty, rows).numpy().astype(float)
     own, random = values[0], values[1:]
-    if not np.isfinite(own) or not circuit:
+    if not np.isfinite(own):
         return ChanceBaseline(None, n_samples, n_possible, None, None, None, None, None)
     p95 = float(np.percentile(random, CHANCE_PERCENTILE))
     at_least = int(np.sum(random >= own - 1e-9))

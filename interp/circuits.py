@@ -71,10 +71,10 @@ def select_threshold(scores: NodeScores, threshold: float) -> Circuit:
     return Circuit([n for n, _ in chosen], dict(chosen), meta={"rule": f"|score| >= {threshold}"})
 
 
-def _patch_hooks(model: HookedClassifier, source_cache: dict, heads: Tensor, mlps: Tensor, n: int):
+def patch_hooks(model: HookedClassifier, source_cache: dict, heads: Tensor, mlps: Tensor, n: int):
     """Forward hooks for a batch of k stacked copies of n rows: where a mask is True
     (heads [k, layer, head, position class], MLPs [k, layer, position class]) the activation
-    takes its value from `source_cache` (one copy, n rows)."""
+    takes its value from `source_cache` (one copy: n rows, or one row that every row shares)."""
     k = heads.shape[0]
     device = model.cfg.device
     heads, mlps = heads.to(device), mlps.to(device)
@@ -132,7 +132,7 @@ def _masked_rows(
         if not take_units:
             heads, mlps = ~heads, ~mlps
         k = len(group)
-        with model.hooks(fwd_hooks=_patch_hooks(model, source_cache, heads, mlps, n)):
+        with model.hooks(fwd_hooks=patch_hooks(model, source_cache, heads, mlps, n)):
             logits = model.run_from(0, resid.repeat(k, 1, 1), additive_mask.repeat(k, 1, 1, 1))
         values.append(metric(logits).view(len(group), n))
     return torch.cat(values).cpu()

@@ -275,16 +275,13 @@ def _write_json(out: str, name: str, data: dict) -> Path:
 def _analyse(args: argparse.Namespace, model, model_id: str, pairs):
     """`analyse_model` with the command's settings and, unless --no-specificity, controls."""
     from interp.analysis import analyse_model
-    from interp.controls import build_controls
+    from interp.controls import manifest_controls
     from interp.manifest import Manifest
-    from probes.tasks import get_task
 
     controls = None
     if not args.no_specificity:
         manifest = Manifest.load(args.manifest)
-        entry = manifest.entry(model_id)
-        benchmark = get_task(entry.task).benchmark(manifest.data_for(entry))
-        controls = build_controls(model, entry.task, benchmark, args.suite, args.pairs)
+        controls = manifest_controls(manifest, model_id, model, args.suite, args.pairs)
     return analyse_model(
         model,
         model_id,

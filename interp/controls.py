@@ -57,3 +57,10 @@ def build_controls(
             continue
         examples[name] = ExampleSet(pairs.clean, pairs.gold, pairs.foil)
     return Controls(encoded.batch, examples)
+
+
+def manifest_controls(manifest, model_id: str, model: HookedClassifier, suite: str, n_pairs: int):
+    """`build_controls` for a manifest entry: its task and the benchmark of its data settings."""
+    entry = manifest.entry(model_id)
+    benchmark = get_task(entry.task).benchmark(manifest.data_for(entry))
+    return build_controls(model, entry.task, benchmark, suite, n_pairs)

@@ -36,7 +36,7 @@ from interp.contrast import ContrastPairs
 from interp.io import defined, finite
 from interp.models import Batch, HookedClassifier
 from interp.seeding import rng_for
-from interp.units import base_node, with_node
+from interp.units import base_node, node_totals, with_node
 
 # A direction of cross-faithfulness carries the other model's behaviour when the lower bound of
 # its 95% interval reaches this, and fails when the upper bound stays below it.
@@ -267,10 +267,7 @@ def teacher_units_on_student(correspondence: Correspondence, units: list[str]) -
 
 def _node_shares(attribution: dict[str, float]) -> dict[str, float]:
     """Absolute attribution shares per head or MLP (units at positions summed into nodes)."""
-    totals: dict[str, float] = {}
-    for unit, value in attribution.items():
-        totals[base_node(unit)] = totals.get(base_node(unit), 0.0) + abs(value)
-    return _normalised(totals)
+    return _normalised(node_totals({unit: abs(v) for unit, v in attribution.items()}))
 
 
 def student_nodes_of(correspondence: Correspondence) -> dict[str, list[str]]:

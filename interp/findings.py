@@ -11,7 +11,7 @@ import re
 
 from interp.report.figures import number
 from interp.report.page import summary_lines
-from interp.report.verdicts import circuit_status
+from interp.report.verdicts import circuit_status, cross_faithfulness_text
 from probes.tasks import all_bias_types
 
 
@@ -114,16 +114,6 @@ def consistency_markdown(results: dict) -> list[str]:
     return lines
 
 
-def _cross(extra: dict, direction: str) -> str:
-    value = extra["cross_faithfulness"].get(direction)
-    interval = (extra.get("cross_faithfulness_interval") or {}).get(direction) or [None, None]
-    if value is None:
-        return "n/a"
-    if interval[0] is None:
-        return f"{value:.2f}"
-    return f"{value:.2f} [{interval[0]:.2f}, {interval[1]:.2f}]"
-
-
 def controls_markdown(results: dict) -> list[str]:
     """Per comparison, seed and suite: each circuit after its controls (size, faithfulness,
     chance, specificity, MIB scores) and the mechanism verdict of the diff."""
@@ -171,8 +161,8 @@ def controls_markdown(results: dict) -> list[str]:
                 controls(st),
                 f"{number(t_mib.get('cpr'))} / {number(s_mib.get('cpr'))}",
                 f"{number(t_mib.get('cmd'))} / {number(s_mib.get('cmd'))}",
-                _cross(extra, "teacher_circuit_on_student"),
-                _cross(extra, "student_circuit_on_teacher"),
+                cross_faithfulness_text(extra, "teacher_circuit_on_student"),
+                cross_faithfulness_text(extra, "student_circuit_on_teacher"),
                 mechanism,
             ]
             lines.append("| " + " | ".join(cells) + " |")

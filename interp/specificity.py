@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from interp.chunking import batch_chunks
+from interp.circuits import patch_hooks
 from interp.models import Batch, HookedClassifier
 from interp.units import POSITIONS, output_hooks, position_classes, unit_masks
 
@@ -99,29 +100,10 @@ def mean_outputs(
     }
 
 
-def _ablation_hooks(model: HookedClassifier, units: list[str], means: dict[str, Tensor]):
-    heads, mlps = unit_masks(model.cfg.n_layers, model.cfg.n_heads, [units])
-    heads, mlps = heads[0].to(model.cfg.device), mlps[0].to(model.cfg.device)
-
-    def ablate_heads(act: Tensor, hook) -> Tensor:  # [batch, pos, head, d_head]
-        layer = int(hook.name.split(".")[1])
-        classes = position_classes(act.shape[1], act.device)
-        take = heads[layer][:, classes].T.view(1, act.shape[1], act.shape[2], 1)
-        return torch.where(take, means[hook.name][classes].unsqueeze(0), act)
-
-    def ablate_mlps(act: Tensor, hook) -> Tensor:  # [batch, pos, d_model]
-        layer = int(hook.name.split(".")[1])
-        classes = position_classes(act.shape[1], act.device)
-        take = mlps[layer][classes].view(1, act.shape[1], 1)
-        return torch.where(take, means[hook.name][classes].unsqueeze(0), act)
-
-    hooks = []
-    for layer in range(model.cfg.n_layers):
-        if heads[layer].any():
-            hooks.append((f"blocks.{layer}.attn.hook_z", ablate_heads))
-        if mlps[layer].any():
-            hooks.append((f"blocks.{layer}.hook_mlp_out", ablate_mlps))
-    return hooks
+def _mean_source(means: dict[str, Tensor], n_positions: int, device) -> dict[str, Tensor]:
+    """The means laid out over positions, one row that every example shares."""
+    classes = position_classes(n_positions, device)
+    return {name: mean[classes].unsqueeze(0) for name, mean in means.items()}
 
 
 @torch.no_grad()
@@ -134,13 +116,14 @@ def ablation_damage(
 ) -> Damage:
     """The damage of mean-ablating `units` on `examples` (module docstring)."""
     full, ablated = [], []
-    hooks = _ablation_hooks(model, units, means)
+    heads, mlps = unit_masks(model.cfg.n_layers, model.cfg.n_heads, [units])
     for part in batch_chunks(model.cfg, examples.batch, batch_size):
         rows = examples.batch[part].to(model.cfg.device)
         gold = examples.gold[part].to(model.cfg.device)
         contrast = None if examples.contrast is None else examples.contrast[part].to(gold.device)
         full.append(_margins(model(rows), gold, contrast).cpu())
-        with model.hooks(fwd_hooks=hooks):
+        source = _mean_source(means, rows.shape[1], model.cfg.device)
+        with model.hooks(fwd_hooks=patch_hooks(model, source, heads, mlps, len(rows))):
             ablated.append(_margins(model(rows), gold, contrast).cpu())
     full_t, ablated_t = torch.cat(full), torch.cat(ablated)
     right = full_t > 0

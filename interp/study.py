@@ -21,7 +21,7 @@ from interp.analysis import analyse_model
 from interp.attribution import parse_node
 from interp.checks import check_device, writable_folder
 from interp.contrast import ContrastPairs, contrast_pairs, teacher_selected_pairs
-from interp.controls import build_controls
+from interp.controls import manifest_controls
 from interp.diff import compare_pair, match_components, student_nodes_of
 from interp.evaluate import evaluate_manifest, table_records
 from interp.io import atomic_write_json, atomic_write_text, finite
@@ -248,9 +248,7 @@ class AnalysisCache:
         cfg, model = self.cfg, self.model(model_id)
         controls = None
         if cfg.specificity:
-            entry = self.manifest.entry(model_id)
-            benchmark = get_task(entry.task).benchmark(self.manifest.data_for(entry))
-            controls = build_controls(model, entry.task, benchmark, suite, cfg.n_pairs)
+            controls = manifest_controls(self.manifest, model_id, model, suite, cfg.n_pairs)
         return analyse_model(
             model,
             model_id,

@@ -60,6 +60,14 @@ def base_node(name: str) -> str:
     return name.split("@", 1)[0]
 
 
+def node_totals(scores: dict[str, float]) -> dict[str, float]:
+    """Scores per head or MLP: units at positions summed into their node, in first-seen order."""
+    totals: dict[str, float] = {}
+    for unit, value in scores.items():
+        totals[base_node(unit)] = totals.get(base_node(unit), 0.0) + value
+    return totals
+
+
 def with_node(unit: str, node: str) -> str:
     """The unit of another node at the same position class: (`a1.h2@cls`, `a0.h3`) ->
     `a0.h3@cls`."""

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from interp.io import defined
-from interp.units import base_node, parse_unit
+from interp.units import node_totals, parse_unit
 
 COLOURS = {"teacher": "#1f77b4", "student": "#d62728", "baseline": "#7f7f7f"}
 
@@ -63,11 +63,8 @@ def _head_grid(scores: dict[str, float], n_layers: int, n_heads: int) -> np.ndar
 def _signed_shares(scores: dict[str, float]) -> dict[str, float]:
     """Each head's or MLP's signed share of the total absolute score (units at positions
     summed into their node)."""
-    nodes: dict[str, float] = {}
-    for unit, value in scores.items():
-        nodes[base_node(unit)] = nodes.get(base_node(unit), 0.0) + value
     total = sum(abs(v) for v in scores.values())
-    return {k: (v / total if total > 0 else 0.0) for k, v in nodes.items()}
+    return {k: (v / total if total > 0 else 0.0) for k, v in node_totals(scores).items()}
 
 
 def attribution_heatmaps(teacher: dict, student: dict, node_map: dict[str, str]) -> go.Figure:

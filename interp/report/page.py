@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from interp.io import atomic_write_text, defined
+from interp.io import atomic_write_text
 from interp.report import figures as fg
 from interp.report.definitions import DEFINITIONS
 from interp.report.figures import esc, number
-from interp.report.verdicts import circuit_sentences, circuit_status, mechanism_sentence
+from interp.report.verdicts import (
+    circuit_sentences,
+    circuit_status,
+    cross_faithfulness_text,
+    mechanism_sentence,
+)
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -292,8 +297,6 @@ def _pair_section(pair: dict, figures: Figures) -> str:
                 )
         parts.append("<h4>Circuit diff</h4>")
         parts.append(_layer_map_line(extra["correspondence"]))
-        cross = extra["cross_faithfulness"]
-        intervals = extra.get("cross_faithfulness_interval", {})
         to_teacher = diff["student_in_teacher_names"]
         student_circuit = student["circuit"]["nodes"]
         parts.append(
@@ -310,13 +313,11 @@ def _pair_section(pair: dict, figures: Figures) -> str:
                             to_teacher,
                         ),
                         "weighted overlap": diff["weighted_overlap"],
-                        "teacher circuit on student": _with_interval(
-                            cross["teacher_circuit_on_student"],
-                            intervals.get("teacher_circuit_on_student"),
+                        "teacher circuit on student": cross_faithfulness_text(
+                            extra, "teacher_circuit_on_student"
                         ),
-                        "student circuit on teacher": _with_interval(
-                            cross["student_circuit_on_teacher"],
-                            intervals.get("student_circuit_on_teacher"),
+                        "student circuit on teacher": cross_faithfulness_text(
+                            extra, "student_circuit_on_teacher"
                         ),
                     }
                 ]
@@ -353,14 +354,6 @@ STATUS_WHY = {
     "distributed": "its smallest faithful circuit takes more than a quarter of the units: the "
     "behaviour is distributed",
 }
-
-
-def _with_interval(value, interval) -> str:
-    if not defined(value):
-        return "n/a"
-    if not interval or not all(defined(v) for v in interval):
-        return f"{value:.2f}"
-    return f"{value:.2f} [{interval[0]:.2f}, {interval[1]:.2f}]"
 
 
 LAYER_MAP_RULES = {

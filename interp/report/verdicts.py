@@ -109,6 +109,17 @@ def specificity_sentences(specificity: dict | None) -> list[str]:
     ]
 
 
+def cross_faithfulness_text(extra: dict, direction: str) -> str:
+    """One direction of a diff's cross-faithfulness with its interval: `0.72 [0.65, 0.79]`."""
+    value = extra["cross_faithfulness"].get(direction)
+    interval = (extra.get("cross_faithfulness_interval") or {}).get(direction)
+    if not defined(value):
+        return "n/a"
+    if not interval or not all(defined(v) for v in interval):
+        return f"{value:.2f}"
+    return f"{value:.2f} [{interval[0]:.2f}, {interval[1]:.2f}]"
+
+
 def _number(value) -> str:
     return f"{value:.2f}" if defined(value) else "n/a"
 
