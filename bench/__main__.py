@@ -19,6 +19,7 @@ def main() -> None:
     patching.run(args.device, min(args.repeats, 5))
     attribution.run(device=args.device)
     granularity.run(device=args.device)
+    granularity.run(device=args.device, edges=True)
     controls.run(device=args.device)
     scaling.run(args.device)
     memory.run(args.device, args.large)

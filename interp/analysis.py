@@ -1,7 +1,8 @@
 """Everything the study measures inside one model on one probe suite.
 
 For a model and the suite's minimal pairs: attribution of every unit (EAP-IG by default; heads
-and MLPs, or each of them at [CLS] and elsewhere: `interp.units`), exact denoising of every unit
+and MLPs, each of them at [CLS] and elsewhere, or the edges between them in pre-norm models:
+`interp.units`), exact denoising of every unit
 as the reference, their rank agreement, the faithfulness curve of the ranking (with MIB's CPR and
 CMD), the smallest circuit reaching a target faithfulness, that circuit against random circuits
 of its shape (`interp.chance`) and, given control examples, its specificity
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from scipy.stats import spearmanr
 
@@ -29,9 +31,16 @@ from interp.attention import head_statistics
 from interp.attribution import Method, NodeScores, attribute_edges, attribute_nodes
 from interp.chance import CHANCE_SAMPLES, chance_baseline
 from interp.chunking import batch_chunks
-from interp.circuits import Circuit, circuit_from_curve, denoise_units, faithfulness_curve
+from interp.circuits import (
+    MIB_FRACTIONS,
+    Circuit,
+    circuit_from_curve,
+    denoise_units,
+    faithfulness_curve,
+)
 from interp.contrast import ContrastPairs
 from interp.controls import Controls
+from interp.edges import check_edges
 from interp.io import defined
 from interp.models import HookedClassifier
 from interp.patching import metric_rows, patch_components
@@ -57,11 +66,12 @@ class ModelAnalysis:
     spearman: float  # attribution vs exact, over units
     curve: dict  # faithfulness curve of the ranking, with MIB's CPR and CMD under "mib"
     circuit: dict  # Circuit fields
-    edges: dict[str, float]  # edge scores between circuit nodes (empty for post-norm models)
+    edges: dict[str, float]  # edge scores between circuit nodes, or of the circuit's edges
+    # (units="edge"); empty for post-norm models
     head_stats: dict[str, list[list[float]]]  # statistic -> [layer][head]; NaN if undefined
     n_layers: int
     n_heads: int
-    units: str = "node"  # circuit units: node, or position (interp.units)
+    units: str = "node"  # circuit units: node, position or edge (interp.units)
     ranking: str = "attribution"  # what ordered the units: attribution, or exact (unreliable)
     chance: dict | None = None  # ChanceBaseline fields; None without a circuit
     specificity: dict | None = None  # Specificity fields; None without controls or circuit
@@ -137,7 +147,8 @@ def analysis_flops(
     parameter and token."""
     cfg = model.cfg
     n_units = len(unit_names(cfg.n_layers, cfg.n_heads, units))
-    passes = n_units + (n_units + 3) + (chance_samples + 2) + 3 * (steps + 1)
+    curve_points = len(curve_sizes(n_units, units) or range(n_units + 1))
+    passes = n_units + (curve_points + 2) + (chance_samples + 2) + 3 * (steps + 1)
     block_params = sum(p.numel() for p in model.blocks.parameters())
     batch = pairs.clean
     tokens = (
@@ -168,7 +179,7 @@ def choose_units(
 def _exact_effects(model, pairs, metric, units: Units, corrupt_value, batch_size) -> dict:
     """Exact denoising effect of every unit (metric minus the corrupt metric)."""
     cfg = model.cfg
-    if units == "position":
+    if units in ("position", "edge"):
         names = unit_names(cfg.n_layers, cfg.n_heads, units)
         values = denoise_units(
             model, pairs.clean, pairs.corrupt, metric, names, batch_size=batch_size
@@ -184,6 +195,41 @@ def _exact_effects(model, pairs, metric, units: Units, corrupt_value, batch_size
             exact[f"a{layer}.h{head}"] = float(heads[layer, head])
         exact[f"m{layer}"] = float(mlps[layer])
     return exact
+
+
+EDGE_CURVE_POINTS = 40  # circuit sizes on the edge faithfulness curve, besides MIB's
+
+
+def curve_sizes(n_units: int, units: str) -> list[int] | None:
+    """The circuit sizes a faithfulness curve evaluates: every size for nodes and positions;
+    for edges (hundreds or thousands) MIB's sizes and EDGE_CURVE_POINTS sizes spaced
+    geometrically from 1 to every edge."""
+    if units != "edge":
+        return None
+    grid = np.unique(np.geomspace(1, n_units, EDGE_CURVE_POINTS).round().astype(int))
+    mib = [int(fraction * n_units) for fraction in MIB_FRACTIONS]
+    return sorted({0, n_units, *grid.tolist(), *mib})
+
+
+def _attribution(model, pairs, metric, method, steps, units, batch_size) -> NodeScores:
+    """Attribution scores of every unit (for edges, `attribute_edges` in edge-name order)."""
+    if units != "edge":
+        return attribute_nodes(
+            model,
+            pairs.clean,
+            pairs.corrupt,
+            metric,
+            method,
+            steps,
+            units=units,
+            batch_size=batch_size,
+        )
+    scores, _ = attribute_edges(
+        model, pairs.clean, pairs.corrupt, metric, method, steps, batch_size=batch_size
+    )
+    by_name = scores.edges()
+    names = unit_names(model.cfg.n_layers, model.cfg.n_heads, "edge")
+    return NodeScores(torch.tensor([by_name[n] for n in names]), names)
 
 
 def analyse_model(
@@ -210,13 +256,13 @@ def analyse_model(
     if units == "auto":
         units, units_choice = choose_units(model, pairs, time_budget_s, steps, chance_samples)
     check_units(units)
+    if units == "edge":
+        check_edges(model)
     metric = pairs.metric()
     model.eval()
     clean_value, corrupt_value = mean_metrics(model, pairs, batch_size)
     chunked = dict(batch_size=batch_size)
-    scores = attribute_nodes(
-        model, pairs.clean, pairs.corrupt, metric, method, steps, units=units, **chunked
-    )
+    scores = _attribution(model, pairs, metric, method, steps, units, batch_size)
     exact = _exact_effects(model, pairs, metric, units, corrupt_value, batch_size)
     attribution = scores.as_dict()
     names = list(attribution)
@@ -225,7 +271,10 @@ def analyse_model(
     if not rho >= RELIABLE_SPEARMAN:  # NaN too: a ranking that cannot be checked
         ranking = "exact"
         scores = NodeScores(torch.tensor([exact[n] for n in names]), names)
-    curve = faithfulness_curve(model, pairs.clean, pairs.corrupt, metric, scores, **chunked)
+    sizes = curve_sizes(len(names), units)
+    curve = faithfulness_curve(
+        model, pairs.clean, pairs.corrupt, metric, scores, sizes=sizes, **chunked
+    )
     circuit = circuit_from_curve(curve, scores, target)
     circuit.meta["ranking"] = ranking
     chance = None
@@ -238,9 +287,12 @@ def analyse_model(
         specific = specificity(
             model, circuit.nodes, target_set, controls.examples, controls.reference, batch_size
         )
-    edges = (
-        _circuit_edges(model, pairs, circuit.nodes, steps, batch_size) if units == "node" else {}
-    )
+    if units == "edge":
+        edges = {name: attribution[name] for name in circuit.nodes}
+    elif units == "node":
+        edges = _circuit_edges(model, pairs, circuit.nodes, steps, batch_size)
+    else:
+        edges = {}
     circuit.edges = sorted(edges)
     stats = head_statistics(
         model, pairs.clean, special_ids(model), negation_ids(model), batch_size=batch_size

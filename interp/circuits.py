@@ -1,11 +1,13 @@
 """Circuits: chosen components with scores, selection rules, and faithfulness by exact patching.
 
 A node circuit keeps some heads and MLPs; every other head and MLP is patched to its value on
-the corrupt input while the clean input runs. Faithfulness is
+the corrupt input while the clean input runs. An edge circuit (`interp.edges`) keeps some edges;
+every other edge carries its sender's corrupt output. Faithfulness is
     (m(circuit) - m(empty)) / (m(model) - m(empty)),
-with the empty circuit patching every node, so 1 means the circuit alone carries the clean
-behaviour. It is NaN when the model barely tells clean from corrupt (|m(model) - m(empty)| below
-SEPARATION_FLOOR): there is then no behaviour for a circuit to carry.
+with the empty circuit patching every unit (for edges, that is the corrupt run), so 1 means the
+circuit alone carries the clean behaviour. It is NaN when the model barely tells clean from
+corrupt (|m(model) - m(empty)| below SEPARATION_FLOOR): there is then no behaviour for a
+circuit to carry.
 A curve over circuit sizes summarises a ranking: the area under it (higher is better)
 and the area between it and 1 (0 is best), as in the MIB benchmark.
 """
@@ -21,12 +23,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from interp.attribution import NodeScores, node_names
+from interp.attribution import NodeScores
 from interp.chunking import batch_chunks
+from interp.edges import edge_rows
 from interp.io import atomic_write_text
 from interp.models import Batch, HookedClassifier
 from interp.patching import MAX_ROWS, Metric, metric_rows
-from interp.units import output_hooks, position_classes, unit_masks
+from interp.units import output_hooks, position_classes, unit_masks, unit_names, units_of
 
 # Faithfulness is NaN when |m(model) - m(empty)| (metric units) is below this.
 SEPARATION_FLOOR = 0.05
@@ -138,8 +141,18 @@ def _masked_rows(
     return torch.cat(values).cpu()
 
 
+def units_in(unit_sets: Sequence[Sequence[str]], default: str = "node") -> str:
+    """How the units in `unit_sets` are patched: "edge", or "node" for heads and MLPs whole or
+    at positions (which mix freely); `default` when all sets are empty. A ValueError when
+    edges and nodes are mixed."""
+    kinds = {"edge" if units_of(u) == "edge" else "node" for units in unit_sets for u in units}
+    if len(kinds) > 1:
+        raise ValueError("circuits mix edges with heads and MLPs")
+    return kinds.pop() if kinds else default
+
+
 def _streamed_rows(
-    model, base, source, metric, unit_sets, take_units, chunk_size, batch_size, max_rows
+    model, base, source, metric, unit_sets, take_units, chunk_size, batch_size, max_rows, units
 ) -> Tensor:
     if len(base) == 0:
         raise ValueError("no minimal pairs to evaluate a circuit on: the clean batch is empty")
@@ -150,8 +163,9 @@ def _streamed_rows(
     for part in batch_chunks(model.cfg, base, batch_size, "circuits"):
         rows = part.stop - part.start
         per_pass = max(1, min(chunk_size, max_rows // rows))
+        rows_of = edge_rows if units_in(unit_sets, units) == "edge" else _masked_rows
         parts.append(
-            _masked_rows(
+            rows_of(
                 model,
                 base[part],
                 source[part],
@@ -173,14 +187,16 @@ def circuit_metric_rows(
     chunk_size: int = 16,
     batch_size: int | None = None,
     max_rows: int = MAX_ROWS,
+    units: str = "node",
 ) -> Tensor:
     """[circuit, example] metric of the clean run with every unit outside each circuit patched
-    to its corrupt value (units: `interp.units`).
+    to its corrupt value (units: `interp.units`; `units` names the granularity where every
+    circuit is empty).
 
     Streams over chunks of `batch_size` pairs; one forward pass stacks at most `chunk_size`
     circuits and `max_rows` rows."""
     return _streamed_rows(
-        model, clean, corrupt, metric, circuits, False, chunk_size, batch_size, max_rows
+        model, clean, corrupt, metric, circuits, False, chunk_size, batch_size, max_rows, units
     )
 
 
@@ -212,7 +228,8 @@ def denoise_units(
     max_rows: int = MAX_ROWS,
 ) -> Tensor:
     """Exact denoising of each unit alone: the mean metric of the corrupt run with that unit
-    patched to its clean value (for whole nodes, `patch_components(direction="denoise")`)."""
+    patched to its clean value (for whole nodes, `patch_components(direction="denoise")`; for
+    an edge, its receiver reads the sender's clean output)."""
     rows = _streamed_rows(
         model,
         corrupt,
@@ -223,6 +240,7 @@ def denoise_units(
         chunk_size,
         batch_size,
         max_rows,
+        "node",
     )
     return rows.mean(-1)
 
@@ -234,12 +252,15 @@ def faithfulness_rows(
     metric: Metric,
     circuits: Sequence[Sequence[str]],
     batch_size: int | None = None,
+    units: str | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Per example: the metric of the full model [n], of the empty circuit [n] and of each
-    circuit [circuit, n], all with the clean input running."""
-    every = node_names(model)
+    circuit [circuit, n], all with the clean input running. `units`: the circuits' granularity
+    (default: that of their units, node when all are empty)."""
+    units = units or units_in(circuits)
+    every = unit_names(model.cfg.n_layers, model.cfg.n_heads, "edge" if units == "edge" else "node")
     rows = circuit_metric_rows(
-        model, clean, corrupt, metric, [every, [], *circuits], batch_size=batch_size
+        model, clean, corrupt, metric, [every, [], *circuits], batch_size=batch_size, units=units
     )
     return rows[0], rows[1], rows[2:]
 
@@ -259,9 +280,12 @@ def faithfulness(
     metric: Metric,
     circuits: Sequence[Sequence[str]],
     batch_size: int | None = None,
+    units: str | None = None,
 ) -> Tensor:
     """Faithfulness of each circuit (see the module docstring)."""
-    full, empty, rows = faithfulness_rows(model, clean, corrupt, metric, circuits, batch_size)
+    full, empty, rows = faithfulness_rows(
+        model, clean, corrupt, metric, circuits, batch_size, units
+    )
     return faithfulness_of(full, empty, rows)
 
 
@@ -317,7 +341,9 @@ def faithfulness_curve(
     mib_sizes = [int(fraction * n) for fraction in MIB_FRACTIONS]
     sizes = list(range(n + 1)) if sizes is None else sorted(set(sizes) | {0, n} | set(mib_sizes))
     circuits = [ranked[:k] for k in sizes]
-    values = faithfulness(model, clean, corrupt, metric, circuits, batch_size=batch_size)
+    values = faithfulness(
+        model, clean, corrupt, metric, circuits, batch_size=batch_size, units=units_in([ranked])
+    )
     x = np.array(sizes, dtype=float) / n
     y = values.numpy().astype(float)
     at_size = dict(zip(sizes, y.tolist()))

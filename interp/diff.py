@@ -36,7 +36,7 @@ from interp.contrast import ContrastPairs
 from interp.io import defined, finite
 from interp.models import Batch, HookedClassifier
 from interp.seeding import rng_for
-from interp.units import base_node, node_totals, with_node
+from interp.units import map_unit, node_totals
 
 # A direction of cross-faithfulness carries the other model's behaviour when the lower bound of
 # its 95% interval reaches this, and fails when the upper bound stays below it.
@@ -61,11 +61,30 @@ class Correspondence:
     extra: dict = field(default_factory=dict)  # the depth map and per-layer-pair similarities
 
     def to_teacher(self, student_unit: str) -> str:
-        """The teacher unit of a student unit (a node, or a node at a position class)."""
-        node = base_node(student_unit)
-        if node not in self.node_map:
-            raise KeyError(f"student component '{student_unit}' has no teacher counterpart")
-        return with_node(student_unit, self.node_map[node])
+        """The teacher unit of a student unit (a node, a node at a position class, or an edge
+        between the teacher counterparts of its ends)."""
+
+        def counterpart(node: str) -> list[str]:
+            if node not in self.node_map:
+                raise KeyError(f"student component '{student_unit}' has no teacher counterpart")
+            return [self.node_map[node]]
+
+        mapped = map_unit(student_unit, counterpart)
+        if not mapped:  # an edge whose ends map out of the forward order
+            raise KeyError(f"student edge '{student_unit}' has no teacher counterpart")
+        return mapped[0]
+
+    def to_teacher_all(self, student_units: list[str]) -> dict[str, str]:
+        """Student unit -> teacher unit for each unit that has one: every node does; an edge
+        whose ends map to teacher components in the wrong forward order has none."""
+        mapped = {}
+        for unit in student_units:
+            try:
+                mapped[unit] = self.to_teacher(unit)
+            except KeyError:
+                if "->" not in unit:
+                    raise
+        return mapped
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -236,7 +255,7 @@ def diff_circuits(
     The weighted overlap is the weighted Jaccard index of the two circuits' absolute scores,
     each normalised to sum to 1 (1: same components with the same weight shares).
     """
-    mapped = {node: correspondence.to_teacher(node) for node in student_circuit.nodes}
+    mapped = correspondence.to_teacher_all(student_circuit.nodes)
     teacher_nodes = set(teacher_circuit.nodes)
     student_nodes = set(mapped.values())
     teacher_weights = _normalised(
@@ -244,7 +263,7 @@ def diff_circuits(
     )
     student_weights: dict[str, float] = {}
     for node, weight in _normalised(
-        {n: student_circuit.scores.get(n, 1.0) for n in student_circuit.nodes}
+        {n: student_circuit.scores.get(n, 1.0) for n in mapped}
     ).items():
         student_weights[mapped[node]] = student_weights.get(mapped[node], 0.0) + weight
     union = sorted(teacher_nodes | student_nodes)  # a fixed order: sums equal in every process
@@ -260,9 +279,10 @@ def diff_circuits(
 
 
 def teacher_units_on_student(correspondence: Correspondence, units: list[str]) -> list[str]:
-    """The student units mapped onto the given teacher units (at the same position class)."""
+    """The student units mapped onto the given teacher units (at the same position class; for
+    an edge, every edge between student counterparts of its ends)."""
     inverse = student_nodes_of(correspondence)
-    return sorted({with_node(t, s) for t in units for s in inverse.get(base_node(t), [])})
+    return sorted({s for t in units for s in map_unit(t, lambda n: inverse.get(n, []))})
 
 
 def _node_shares(attribution: dict[str, float]) -> dict[str, float]:
@@ -332,13 +352,24 @@ def compare_pair(
     student_circuit = student_analysis.circuit_object()
     diff = diff_circuits(teacher_circuit, student_circuit, correspondence)
     teacher_on_student = teacher_units_on_student(correspondence, teacher_circuit.nodes)
-    student_on_teacher = sorted({correspondence.to_teacher(n) for n in student_circuit.nodes})
+    student_on_teacher = sorted(set(correspondence.to_teacher_all(student_circuit.nodes).values()))
     key = (teacher_analysis.model, student_analysis.model, teacher_analysis.suite)
+    granularity = teacher_analysis.units
     on_student = cross_faithfulness(
-        student, student_pairs, teacher_on_student, rng_for("cross", *key, "t>s"), batch_size
+        student,
+        student_pairs,
+        teacher_on_student,
+        rng_for("cross", *key, "t>s"),
+        batch_size,
+        granularity=granularity,
     )
     on_teacher = cross_faithfulness(
-        teacher, teacher_pairs, student_on_teacher, rng_for("cross", *key, "s>t"), batch_size
+        teacher,
+        teacher_pairs,
+        student_on_teacher,
+        rng_for("cross", *key, "s>t"),
+        batch_size,
+        granularity=granularity,
     )
     verdict = mechanism_verdict(
         on_student, on_teacher, bool(teacher_circuit.nodes), bool(student_circuit.nodes)
@@ -377,11 +408,13 @@ def cross_faithfulness(
     rng,
     batch_size: int | None = None,
     n_bootstrap: int = 1000,
+    granularity: str | None = None,
 ) -> dict:
     """Faithfulness of `units` on the model's pairs, with a 95% bootstrap interval over the
-    pairs (NaN where the model does not tell the pairs apart)."""
+    pairs (NaN where the model does not tell the pairs apart). `granularity`: that of the
+    units (needed when they are empty)."""
     full, empty, rows = faithfulness_rows(
-        model, pairs.clean, pairs.corrupt, pairs.metric(), [units], batch_size
+        model, pairs.clean, pairs.corrupt, pairs.metric(), [units], batch_size, granularity
     )
     value = float(faithfulness_of(full, empty, rows)[0])
     low, high = faithfulness_interval(full, empty, rows[0], rng, n_bootstrap)

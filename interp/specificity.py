@@ -1,7 +1,8 @@
 """Is a circuit specific to its task? The damage of ablating it, on its task and on controls.
 
 The circuit's units are mean-ablated: each takes its mean output over in-distribution examples
-(at [CLS] and at the other positions separately), every other unit runs as usual. Damage on a
+(at [CLS] and at the other positions separately), every other unit runs as usual; for an edge,
+its receiver reads the sender's mean output. Damage on a
 set of examples is the share of the model's margin that the ablation removes,
     1 - mean margin(ablated) / mean margin(model),
 over the examples the intact model gets right (margin > 0), with the margin the logit of the
@@ -14,15 +15,18 @@ types. A circuit is specific when its largest control damage is below half its t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
 from interp.chunking import batch_chunks
-from interp.circuits import patch_hooks
+from interp.circuits import patch_hooks, units_in
+from interp.edges import edge_mode, edge_patch_hooks, sender_hooks
 from interp.models import Batch, HookedClassifier
-from interp.units import POSITIONS, output_hooks, position_classes, unit_masks
+from interp.units import POSITIONS, edge_masks, output_hooks, position_classes, unit_masks
 
 SPECIFIC_RATIO = 0.5  # control damage at or above this share of the target damage: not specific
 MIN_EXAMPLES = 4  # fewer correctly answered examples than this: damage undefined
@@ -68,13 +72,20 @@ def _margins(logits: Tensor, gold: Tensor, contrast: Tensor | None) -> Tensor:
 
 @torch.no_grad()
 def mean_outputs(
-    model: HookedClassifier, batch: Batch, batch_size: int | None = None
+    model: HookedClassifier, batch: Batch, batch_size: int | None = None, units: str = "node"
 ) -> dict[str, Tensor]:
     """Per activation, its mean over real (unpadded) tokens at each position class:
-    [2, head, d_head] for heads, [2, d_model] for MLPs."""
+    [2, head, d_head] for heads, [2, d_model] for MLPs; for edges, every sender's output
+    (`interp.edges.sender_hooks`)."""
+    if units == "edge":
+        with edge_mode(model):
+            return _means(model, batch, batch_size, sender_hooks(model.cfg.n_layers))
+    return _means(model, batch, batch_size, output_hooks(model.cfg.n_layers))
+
+
+def _means(model, batch: Batch, batch_size: int | None, names: list[str]) -> dict[str, Tensor]:
     sums: dict[str, Tensor] = {}
     counts = torch.zeros(len(POSITIONS), device=model.cfg.device)
-    names = output_hooks(model.cfg.n_layers)
     for part in batch_chunks(model.cfg, batch, batch_size):
         rows = batch[part].to(model.cfg.device)
         _, cache = model.run_with_cache(rows, names_filter=names)
@@ -116,14 +127,14 @@ def ablation_damage(
 ) -> Damage:
     """The damage of mean-ablating `units` on `examples` (module docstring)."""
     full, ablated = [], []
-    heads, mlps = unit_masks(model.cfg.n_layers, model.cfg.n_heads, [units])
-    for part in batch_chunks(model.cfg, examples.batch, batch_size):
-        rows = examples.batch[part].to(model.cfg.device)
-        gold = examples.gold[part].to(model.cfg.device)
+    cfg = model.cfg
+    for part in batch_chunks(cfg, examples.batch, batch_size):
+        rows = examples.batch[part].to(cfg.device)
+        gold = examples.gold[part].to(cfg.device)
         contrast = None if examples.contrast is None else examples.contrast[part].to(gold.device)
         full.append(_margins(model(rows), gold, contrast).cpu())
-        source = _mean_source(means, rows.shape[1], model.cfg.device)
-        with model.hooks(fwd_hooks=patch_hooks(model, source, heads, mlps, len(rows))):
+        source = _mean_source(means, rows.shape[1], cfg.device)
+        with _ablation(model, units, source, len(rows)):
             ablated.append(_margins(model(rows), gold, contrast).cpu())
     full_t, ablated_t = torch.cat(full), torch.cat(ablated)
     right = full_t > 0
@@ -140,6 +151,20 @@ def ablation_damage(
     )
 
 
+@contextmanager
+def _ablation(model: HookedClassifier, units: list[str], source: dict, n: int) -> Iterator[None]:
+    """Hooks that give the circuit's units (or edges) their values from `source`."""
+    cfg = model.cfg
+    if units_in([units]) == "edge":
+        masks = edge_masks(cfg.n_layers, cfg.n_heads, [units])
+        with edge_mode(model), model.hooks(fwd_hooks=edge_patch_hooks(model, source, masks, n)):
+            yield
+        return
+    heads, mlps = unit_masks(cfg.n_layers, cfg.n_heads, [units])
+    with model.hooks(fwd_hooks=patch_hooks(model, source, heads, mlps, n)):
+        yield
+
+
 def specificity(
     model: HookedClassifier,
     units: list[str],
@@ -152,7 +177,7 @@ def specificity(
     `reference` (in-distribution inputs)."""
     if not units:
         raise ValueError("an empty circuit has no specificity to measure")
-    means = mean_outputs(model, reference, batch_size)
+    means = mean_outputs(model, reference, batch_size, units_in([units]))
     on_target = ablation_damage(model, units, target, means, batch_size)
     on_controls = {
         name: ablation_damage(model, units, examples, means, batch_size)

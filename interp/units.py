@@ -6,6 +6,12 @@ output at the first position (`@cls`: [CLS], where the classifier reads) and at 
 position (`@rest`), so that a circuit can keep a head where the decision is read and drop it
 elsewhere. Masks over units are [circuit, layer, head, position class] for heads and
 [circuit, layer, position class] for MLPs; a whole node covers both classes.
+
+At `edge` granularity (pre-norm models, whose residual stream is a sum of the outputs before
+it) a unit is an edge `sender->receiver`: a sender is the embeddings `embed`, a head or an MLP;
+a receiver is a head's query, key or value input (`a2.h1.q`), an MLP's input (`m1`) or the
+classifier's input (`logits`), and the sender lies earlier in the forward pass. The node an
+edge belongs to (`base_node`) is its sender, whose output it carries.
 """
 
 from __future__ import annotations
@@ -17,11 +23,14 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-Units = Literal["node", "position"]
-UNITS: tuple[str, ...] = ("node", "position")
+Units = Literal["node", "position", "edge"]
+UNITS: tuple[str, ...] = ("node", "position", "edge")
 POSITIONS: tuple[str, ...] = ("cls", "rest")  # position classes: first position, the others
+INPUTS: tuple[str, ...] = ("q", "k", "v")  # a head's inputs, each a receiver of edges
 
 UNIT = re.compile(r"^(?:a(\d+)\.h(\d+)|m(\d+))(?:@(cls|rest))?$")
+SENDER = re.compile(r"^(?:embed|a\d+\.h\d+|m\d+)$")
+RECEIVER = re.compile(r"^(?:a\d+\.h\d+\.[qkv]|m\d+|logits)$")
 
 
 def check_units(units: str) -> None:
@@ -30,8 +39,11 @@ def check_units(units: str) -> None:
 
 
 def unit_names(n_layers: int, n_heads: int, units: Units = "node") -> list[str]:
-    """Every unit in forward order: a layer's heads, then its MLP (each split by position)."""
+    """Every unit in forward order: a layer's heads, then its MLP (each split by position); for
+    edges, by receiver in forward order, then by sender."""
     check_units(units)
+    if units == "edge":
+        return edge_names(n_layers, n_heads)
     suffixes = [""] if units == "node" else [f"@{p}" for p in POSITIONS]
     names = []
     for layer in range(n_layers):
@@ -56,15 +68,19 @@ def parse_unit(name: str) -> tuple[Literal["head", "mlp"], int, int | None, str 
 
 
 def base_node(name: str) -> str:
-    """The head or MLP a unit belongs to: `a1.h2@cls` -> `a1.h2`."""
-    return name.split("@", 1)[0]
+    """The head or MLP a unit belongs to: `a1.h2@cls` -> `a1.h2`; an edge's sender
+    (`a0.h1->m1` -> `a0.h1`, `embed` for the embeddings)."""
+    return name.split("->", 1)[0] if "->" in name else name.split("@", 1)[0]
 
 
 def node_totals(scores: dict[str, float]) -> dict[str, float]:
-    """Scores per head or MLP: units at positions summed into their node, in first-seen order."""
+    """Scores per head or MLP: units at positions summed into their node, edges into their
+    sender (the embeddings left out), in first-seen order."""
     totals: dict[str, float] = {}
     for unit, value in scores.items():
-        totals[base_node(unit)] = totals.get(base_node(unit), 0.0) + value
+        node = base_node(unit)
+        if node != "embed":
+            totals[node] = totals.get(node, 0.0) + value
     return totals
 
 
@@ -75,9 +91,109 @@ def with_node(unit: str, node: str) -> str:
     return f"{node}@{suffix}" if suffix else node
 
 
+def map_unit(unit: str, node_map) -> list[str]:
+    """The units of another model that stand for `unit`, given `node_map(node) -> [nodes]` of
+    that model: a node's or position unit's images, and for an edge every edge between an
+    image of its sender and an image of its receiver's node (same input; the embeddings and
+    logits map to themselves)."""
+    if "->" not in unit:
+        return [with_node(unit, node) for node in node_map(base_node(unit))]
+    sender, receiver = unit.split("->")
+    node, inp = _receiver_parts(receiver)
+    senders = [sender] if sender == "embed" else node_map(sender)
+    receivers = [node] if node == "logits" else node_map(node)
+    return [f"{s}->{r}{inp}" for s in senders for r in receivers if _earlier(s, r)]
+
+
+def _receiver_parts(receiver: str) -> tuple[str, str]:
+    """(node, ".q" / ".k" / ".v" or "") of a receiver name."""
+    if receiver.count(".") == 2:
+        node, inp = receiver.rsplit(".", 1)
+        return node, f".{inp}"
+    return receiver, ""
+
+
 def units_of(name: str) -> str:
     """The granularity a unit name belongs to."""
+    if "->" in name:
+        return "edge"
     return "position" if "@" in name else "node"
+
+
+def _rank(node: str) -> float:
+    """Order in the forward pass: embed < a0 < m0 < a1 < ... < logits."""
+    if node == "embed":
+        return -1.0
+    if node == "logits":
+        return float("inf")
+    base = node.split(".")[0]
+    return int(base[1:]) + (0.5 if base.startswith("m") else 0.0)
+
+
+def _earlier(sender: str, receiver_node: str) -> bool:
+    return _rank(sender) < _rank(receiver_node)
+
+
+def senders(n_layers: int, n_heads: int) -> list[str]:
+    """Every edge sender in forward order: the embeddings, then each layer's heads and MLP."""
+    return ["embed", *unit_names(n_layers, n_heads, "node")]
+
+
+def receivers(n_layers: int, n_heads: int) -> list[str]:
+    """Every edge receiver in forward order: each layer's head inputs (all queries, then keys,
+    then values), its MLP, and finally the classifier's input."""
+    names = []
+    for layer in range(n_layers):
+        for inp in INPUTS:
+            names += [f"a{layer}.h{h}.{inp}" for h in range(n_heads)]
+        names.append(f"m{layer}")
+    return [*names, "logits"]
+
+
+def edge_names(n_layers: int, n_heads: int) -> list[str]:
+    """Every edge (sender earlier than the receiver's node), by receiver then sender."""
+    return [
+        f"{s}->{r}"
+        for r in receivers(n_layers, n_heads)
+        for s in senders(n_layers, n_heads)
+        if _earlier(s, _receiver_parts(r)[0])
+    ]
+
+
+def parse_edge(name: str) -> tuple[str, str]:
+    """(sender, receiver) of an edge name; a ValueError for any other name."""
+    sender, arrow, receiver = name.partition("->")
+    if not arrow or not SENDER.match(sender) or not RECEIVER.match(receiver):
+        raise ValueError(
+            f"'{name}' is not an edge (sender->receiver: a sender embed, a<l>.h<h> or m<l>; a "
+            "receiver a<l>.h<h>.q|k|v, m<l> or logits)"
+        )
+    if not _earlier(sender, _receiver_parts(receiver)[0]):
+        raise ValueError(f"edge '{name}': the sender does not come before the receiver")
+    return sender, receiver
+
+
+def edge_ends(name: str) -> tuple[str, str]:
+    """(sender, receiver's node) of an edge: `a0.h1->a1.h2.q` -> (`a0.h1`, `a1.h2`)."""
+    sender, receiver = parse_edge(name)
+    return sender, _receiver_parts(receiver)[0]
+
+
+def edge_masks(n_layers: int, n_heads: int, circuits: Sequence[Sequence[str]]) -> Tensor:
+    """[circuit, sender, receiver] boolean masks of the edges in each circuit (axes ordered as
+    `senders` and `receivers`)."""
+    sender_index = {n: i for i, n in enumerate(senders(n_layers, n_heads))}
+    receiver_index = {n: i for i, n in enumerate(receivers(n_layers, n_heads))}
+    masks = torch.zeros(len(circuits), len(sender_index), len(receiver_index), dtype=torch.bool)
+    for i, edges in enumerate(circuits):
+        for name in edges:
+            sender, receiver = parse_edge(name)
+            if sender not in sender_index or receiver not in receiver_index:
+                raise ValueError(
+                    f"'{name}' is not an edge of this model ({n_layers} layers of {n_heads} heads)"
+                )
+            masks[i, sender_index[sender], receiver_index[receiver]] = True
+    return masks
 
 
 def unit_masks(
@@ -111,9 +227,18 @@ def position_classes(n_positions: int, device=None) -> Tensor:
 
 def strata(name: str) -> tuple:
     """The group a unit is exchanged within when a circuit's shape is kept: heads within their
-    layer (and position class), MLPs across layers (within their position class)."""
+    layer (and position class), MLPs across layers (within their position class); edges within
+    the pair (sender's layer and kind, receiver's layer and kind)."""
+    if "->" in name:
+        sender, receiver = parse_edge(name)
+        return ("edge", _group(sender), _group(_receiver_parts(receiver)[0]))
     kind, layer, _, position = parse_unit(name)
     return ("head", layer, position) if kind == "head" else ("mlp", position)
+
+
+def _group(node: str) -> str:
+    """A node's layer and kind: `a3` for any head of layer 3, `m3`, `embed` or `logits`."""
+    return node.split(".")[0]
 
 
 def output_hooks(n_layers: int) -> list[str]:

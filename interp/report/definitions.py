@@ -53,8 +53,10 @@ DEFINITIONS: list[tuple[str, str]] = [
         "faithfulness",
         "(m(circuit) - m(empty)) / (m(model) - m(empty)), with m the mean logit difference on "
         "the clean inputs when every component outside the circuit takes its value from the "
-        "corrupt input. 1: the circuit alone carries the behaviour. Undefined (n/a, and no "
-        "circuit drawn) when the model does not tell the pairs apart.",
+        "corrupt input (for an edge circuit: every edge outside it carries its sender's "
+        "corrupt output, so the empty circuit is the corrupt run). 1: the circuit alone "
+        "carries the behaviour. Undefined (n/a, and no circuit drawn) when the model does not "
+        "tell the pairs apart.",
     ),
     (
         "circuit",
@@ -65,14 +67,18 @@ DEFINITIONS: list[tuple[str, str]] = [
     ),
     (
         "units",
-        "What a circuit is made of: attention heads and MLPs (node units, a0.h1 and m0), or "
+        "What a circuit is made of: attention heads and MLPs (node units, a0.h1 and m0), "
         "each of them at [CLS], where the classifier reads (a0.h1@cls), and at every other "
-        "position (a0.h1@rest): position units.",
+        "position (a0.h1@rest): position units; or, in pre-norm models, the edges between "
+        "them (edge units, sender->receiver: a0.h1->a1.h2.q into a head's query, key or value "
+        "input, m0->m1 into an MLP, a1.h0->logits into the classifier; the embeddings send "
+        "too). An edge is patched alone: only its receiver reads the sender's other output.",
     ),
     (
         "chance baseline",
         "The circuit's faithfulness against that of 200 random sets of units of the same shape "
-        "(as many heads in each layer, as many MLPs), on the same pairs with the same patching. "
+        "(as many heads in each layer, as many MLPs; for edges, as many between each pair of "
+        "sending and receiving layers and kinds), on the same pairs with the same patching. "
         "The circuit beats chance when it is above the 95th percentile of the random sets; its "
         "p-value is (1 + random sets at least as faithful) / (1 + random sets).",
     ),
@@ -85,7 +91,8 @@ DEFINITIONS: list[tuple[str, str]] = [
     (
         "specificity",
         "The circuit's units are mean-ablated (set to their mean output over in-distribution "
-        "inputs, at [CLS] and elsewhere apart). Damage on a set of examples is the share of "
+        "inputs, at [CLS] and elsewhere apart; an edge's receiver reads its sender's mean "
+        "output). Damage on a set of examples is the share of "
         "the logit margin (label minus its contrast) lost, over the examples the model gets "
         "right: on the circuit's own pairs (target) and on controls (in-distribution examples, "
         "the minimal pairs of the task's other bias types). Specific: the largest control "
@@ -94,7 +101,8 @@ DEFINITIONS: list[tuple[str, str]] = [
     (
         "CPR / CMD",
         "MIB's circuit scores of a ranking: faithfulness of the top-ranked circuits at 0.1%, "
-        "0.2%, 0.5%, 1%, 2%, 5%, 10%, 20%, 50% and 100% of the units (rounded down), and by "
+        "0.2%, 0.5%, 1%, 2%, 5%, 10%, 20%, 50% and 100% of the units (rounded down; of the "
+        "edges for an edge ranking), and by "
         "the trapezoid rule over those fractions the area under the curve (CPR, higher is "
         "better) and the area between the curve and 1 (CMD, lower is better).",
     ),

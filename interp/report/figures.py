@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from interp.io import defined
-from interp.units import node_totals, parse_unit
+from interp.units import edge_ends, node_totals, parse_unit
 
 COLOURS = {"teacher": "#1f77b4", "student": "#d62728", "baseline": "#7f7f7f"}
 
@@ -24,30 +24,94 @@ def number(value, digits: int = 2) -> str:
 
 
 def accuracy_figure(subcases: list[dict], models: list[tuple[str, str]]) -> go.Figure:
-    """Accuracy per (suite, subcase, label) for each model; `models` are (id, role) in order."""
+    """Accuracy per subcase (and label) for each model: one heatmap panel per suite, stacked,
+    subcases as rows sorted by their mean accuracy over the models, models as columns in study
+    order; `models` are (id, role)."""
     subcases = [r for r in subcases if r["suite"] != "in_distribution"]  # suites: a table
-    keys = sorted({(r["suite"], r["subcase"], r["label"]) for r in subcases})
-    fig = go.Figure()
-    for model_id, role in models:
-        values = {
-            (r["suite"], r["subcase"], r["label"]): r["accuracy"]
-            for r in subcases
-            if r["model"] == model_id
-        }
-        fig.add_bar(
-            name=esc(f"{role}: {model_id}"),
-            x=[esc(f"{s} / {c} ({lab})") for s, c, lab in keys],
-            y=[values.get(k) for k in keys],
+    suites = sorted({r["suite"] for r in subcases})
+    if not suites:
+        return go.Figure()
+    names = [model_id for model_id, _ in models]
+    value = {(r["suite"], r["subcase"], r["label"], r["model"]): r["accuracy"] for r in subcases}
+    keys = {
+        suite: sorted({(r["subcase"], r["label"]) for r in subcases if r["suite"] == suite})
+        for suite in suites
+    }
+    total = sum(len(k) for k in keys.values())
+    fig = make_subplots(
+        rows=len(suites),
+        cols=1,
+        subplot_titles=[esc(s) for s in suites],
+        row_heights=[len(keys[s]) / total for s in suites],
+        vertical_spacing=0.2 / len(suites),
+        shared_xaxes=True,
+    )
+    for row, suite in enumerate(suites, start=1):
+        grid = [[value.get((suite, c, lab, m)) for m in names] for c, lab in keys[suite]]
+        means = [np.nanmean([v for v in line if v is not None] or [np.nan]) for line in grid]
+        order = np.argsort(means, kind="stable")
+        fig.add_heatmap(
+            z=[grid[i] for i in order],
+            x=[esc(m) for m in names],
+            y=[esc(f"{keys[suite][i][0]} ({keys[suite][i][1]})") for i in order],
+            zmin=0,
+            zmax=1,
+            colorscale="RdBu",
+            showscale=row == 1,
+            colorbar=dict(title="accuracy", len=0.5, y=1, yanchor="top"),
+            hovertemplate="%{y}<br>%{x}: %{z:.3f}<extra></extra>",
+            row=row,
+            col=1,
         )
+    fig.update_yaxes(automargin=True, tickfont=dict(size=10))
+    fig.update_xaxes(showticklabels=False)
+    fig.update_xaxes(showticklabels=len(names) <= 12, tickangle=0, row=len(suites), col=1)
+    fig.update_layout(height=min(900, 120 + 14 * total + 40 * len(suites)), margin=dict(t=40))
+    return fig
+
+
+def answer_figure(rows: list[dict], reference: dict[str, float]) -> go.Figure:
+    """Per bias type (one panel each), accuracy on bias-conflicting examples of each
+    comparison's teacher, KD student and non-KD student (bars: mean over seeds; whiskers: one
+    standard deviation over seeds), with the reference teacher's (ERM) as a dashed line."""
+    bias_types = list(dict.fromkeys(r["bias_type"] for r in rows))
+    fig = make_subplots(
+        rows=1, cols=max(1, len(bias_types)), subplot_titles=[esc(b) for b in bias_types]
+    )
+    roles = (("teacher", "teacher"), ("student", "KD student"), ("baseline", "non-KD student"))
+    for col, bias in enumerate(bias_types, start=1):
+        part = [r for r in rows if r["bias_type"] == bias]
+        for role, label in roles:
+            fig.add_bar(
+                name=label,
+                legendgroup=role,
+                showlegend=col == 1,
+                x=[esc(r["group"]) for r in part],
+                y=[r.get(f"{role}_mean") for r in part],
+                error_y=dict(type="data", array=[r.get(f"{role}_std") or 0 for r in part]),
+                marker_color=COLOURS[role],
+                hovertemplate=f"{label}: %{{y:.3f}}<extra></extra>",
+                row=1,
+                col=col,
+            )
+        if bias in reference:
+            fig.add_hline(
+                y=reference[bias],
+                line_dash="dash",
+                line_color="#333",
+                row=1,
+                col=col,
+                annotation_text="ERM teacher",
+                annotation_position="top left",
+            )
+    fig.update_yaxes(range=[0, 1.05])
+    fig.update_yaxes(title_text="accuracy on bias-conflicting examples", col=1)
     fig.update_layout(
         barmode="group",
-        yaxis_title="accuracy",
-        yaxis_range=[0, 1.05],
-        height=560,
-        margin=dict(b=220, t=90),
-        legend=dict(orientation="h", y=1.02, yanchor="bottom"),
+        height=380,
+        margin=dict(t=60),
+        legend=dict(orientation="h", y=1.12, yanchor="bottom"),
     )
-    fig.update_xaxes(tickangle=-60)
     return fig
 
 
@@ -204,7 +268,14 @@ def circuit_figure(analysis: dict, max_edges: int = 40) -> go.Figure:
     """Circuit nodes placed by layer (heads stacked, MLP above them), the strongest edges drawn
     with width by |score| (red positive, blue negative)."""
     n_heads, n_layers = analysis["n_heads"], analysis["n_layers"]
-    nodes = list(analysis["circuit"]["nodes"]) + ["embed", "logits"]
+    units = analysis.get("units", "node")
+    scores = analysis["circuit"]["scores"]
+    nodes = list(analysis["circuit"]["nodes"])
+    if units == "edge":  # the nodes are the ends of the circuit's edges, sized by what they send
+        nodes = list(dict.fromkeys(end for e in nodes for end in edge_ends(e)))
+        nodes = [n for n in nodes if n not in ("embed", "logits")]
+        scores = _signed_shares(scores)
+    nodes += ["embed", "logits"]
     position = {}
     for node in nodes:
         x, y = _node_position(node, n_heads)
@@ -230,7 +301,6 @@ def circuit_figure(analysis: dict, max_edges: int = 40) -> go.Figure:
             text=esc(f"{name}: {value:+.3f}"),
             showlegend=False,
         )
-    scores = analysis["circuit"]["scores"]
     fig.add_scatter(
         x=[position[n][0] for n in nodes],
         y=[position[n][1] for n in nodes],
@@ -245,7 +315,10 @@ def circuit_figure(analysis: dict, max_edges: int = 40) -> go.Figure:
         showlegend=False,
     )
     fig.update_layout(
-        title=esc(f"{analysis['model']} circuit ({len(analysis['circuit']['nodes'])} nodes)"),
+        title=esc(
+            f"{analysis['model']} circuit ({len(analysis['circuit']['nodes'])} {units} units"
+            + (f"; the {len(edges)} strongest edges drawn)" if units == "edge" else ")")
+        ),
         xaxis=dict(
             title="layer",
             tickvals=list(range(-1, n_layers + 1)),
@@ -271,7 +344,7 @@ def faithfulness_figure(curves: dict[str, dict], names: dict[str, str]) -> go.Fi
         )
     fig.add_hline(y=1.0, line_dash="dot", line_color="#999")
     fig.update_layout(
-        xaxis_title="circuit size (fraction of heads and MLPs, ranked by attribution)",
+        xaxis_title="circuit size (fraction of the units, ranked)",
         yaxis_title="faithfulness",
         height=360,
     )

@@ -130,6 +130,37 @@ def _seed_note(consistency: dict) -> str:
     return note
 
 
+def d_sentence(row: dict) -> str:
+    """`distillability D = -0.48 [-0.62, -0.39] over 3 seed(s) (the verdict)` of a
+    distillability row."""
+    d, low, high = row["D_mean"], row["D_ci_low"], row["D_ci_high"]
+    if high < 0:
+        verdict = "the student lost part of the teacher's robustness"
+    elif low > 0:
+        verdict = "the student is more robust than the teacher"
+    else:
+        verdict = "no clear difference: the interval contains 0"
+    seeds = row.get("seeds", 1)
+    return f"distillability D = {d:+.3f} [{low:+.3f}, {high:+.3f}] over {seeds} seed(s) ({verdict})"
+
+
+def _answer_section(results: dict, figures: "Figures") -> str:
+    """The first screen: per bias type, the teacher's, KD student's and non-KD student's
+    accuracy on bias-conflicting examples, and D's verdict per comparison."""
+    rows = [r for r in results["distillability"] if r.get("D_mean") is not None]
+    if not rows:
+        return '<p class="muted">No comparison with a KD student to answer from.</p>'
+    reference = {r["bias_type"]: r["teacher_mean"] for r in rows if r["group"] == "erm"}
+    sentences = "".join(
+        f"<li>{esc(r['group'])} / {esc(r['bias_type'])}: {esc(d_sentence(r))}</li>" for r in rows
+    )
+    return (
+        '<div class="answer">'
+        + figures.html(fg.answer_figure(rows, reference))
+        + f'<ul class="summary">{sentences}</ul></div>'
+    )
+
+
 def summary_lines(results: dict) -> list[str]:
     """Plain sentences of the main findings, computed from the results.
 
@@ -138,21 +169,12 @@ def summary_lines(results: dict) -> list[str]:
     """
     lines = []
     for row in results["distillability"]:
-        d = row.get("D_mean")
-        if d is None:
+        if row.get("D_mean") is None:
             continue
-        low, high = row["D_ci_low"], row["D_ci_high"]
-        if high < 0:
-            verdict = "the student lost part of the teacher's robustness"
-        elif low > 0:
-            verdict = "the student is more robust than the teacher"
-        else:
-            verdict = "no clear difference: the interval contains 0"
-        seeds = row.get("seeds", 1)
         lines.append(
             f"{row['group']} / {row['bias_type']}: teacher {row['teacher_mean']:.3f}, "
-            f"KD student {row['student_mean']:.3f} on bias-conflicting examples; distillability "
-            f"D = {d:+.3f} [{low:+.3f}, {high:+.3f}] over {seeds} seed(s) ({verdict})."
+            f"KD student {row['student_mean']:.3f} on bias-conflicting examples; "
+            f"{d_sentence(row)}."
         )
     by_group = {}
     for pair in results["pairs"]:
@@ -309,7 +331,11 @@ def _pair_section(pair: dict, figures: Figures) -> str:
                             student_circuit, to_teacher
                         ),
                         "student only (~teacher match)": student_names(
-                            [n for n in student_circuit if to_teacher[n] in diff["student_only"]],
+                            [
+                                n
+                                for n in student_circuit
+                                if to_teacher.get(n) in diff["student_only"]
+                            ],
                             to_teacher,
                         ),
                         "weighted overlap": diff["weighted_overlap"],
@@ -451,8 +477,10 @@ def render(results: dict) -> str:
     seeds = ", ".join(str(s) for s in results["seeds"])
     body = [
         f"<h1>Do students debias like teachers? Study {esc(results['run'])}</h1>",
-        f'<p class="muted">seeds {esc(seeds)}, device {esc(results["device"])}, '
-        f"models: {esc(', '.join(results['models']))}</p>",
+        f'<details class="muted"><summary>seeds {esc(seeds)}, device {esc(results["device"])}, '
+        f"{len(results['models'])} models</summary>{esc(', '.join(results['models']))}</details>",
+        '<h2 id="answer">Does the student keep the teacher\'s robustness?</h2>',
+        _answer_section(results, figures),
         '<h2 id="summary">Summary</h2>',
         '<ul class="summary">'
         + "".join(f"<li>{esc(line)}</li>" for line in summary_lines(results))
