@@ -47,7 +47,7 @@ POLL_SECONDS = 0.5
 class Outcome:
     model_id: str
     error: str | None  # one line; None when the task succeeded
-    seconds: float = 0.0
+    seconds: float | None = 0.0  # None: another process built it meanwhile
     detail: str = ""  # the traceback of a failure
 
 
@@ -56,12 +56,18 @@ class BuildReport:
     built: list[str] = field(default_factory=list)  # in completion order
     failed: dict[str, str] = field(default_factory=dict)  # id -> error after the retry
     blocked: dict[str, list[str]] = field(default_factory=dict)  # id -> failed dependencies
-    seconds: dict[str, float] = field(default_factory=dict)
+    seconds: dict[str, float | None] = field(default_factory=dict)  # None: built elsewhere
     details: dict[str, str] = field(default_factory=dict)  # id -> traceback
 
     @property
     def ok(self) -> bool:
         return not self.failed and not self.blocked
+
+
+def _built(seconds: float | None) -> str:
+    if seconds is None:
+        return "built by another process meanwhile"
+    return f"built in {seconds:.0f} s"
 
 
 def _failure(model_id: str, err: BaseException) -> Outcome:
@@ -341,7 +347,7 @@ def run_graph(
                     report.built.append(model_id)
                     report.seconds[model_id] = outcome.seconds
                     done = len(report.built)
-                    log(f"  {model_id}: built in {outcome.seconds:.0f} s [{done}/{total}]")
+                    log(f"  {model_id}: {_built(outcome.seconds)} [{done}/{total}]")
                 elif attempts[model_id] <= retries:
                     log(f"  {model_id}: failed ({outcome.error}); retrying once")
                     pending.insert(0, model_id)

@@ -92,10 +92,11 @@ def check_recipe(entry: ModelEntry) -> None:
         raise ManifestError(f"{where}: fix '{recipe.fix}' needs recipe.teacher")
     if _is_pretrained(recipe.arch):
         if recipe.arch.startswith("minilm-l") and recipe.arch not in PRETRAINED:
-            if recipe.fix != "teacher_init":
+            if recipe.teacher is None:
                 raise ManifestError(
                     f"{where}: arch '{recipe.arch}' is built from a MiniLM teacher's layers; "
-                    "set fix: teacher_init"
+                    "set recipe.teacher (and fix: teacher_init, or fix: augment to train "
+                    "with the augment examples too)"
                 )
         return
     try:
@@ -173,10 +174,11 @@ def build_model(entry: ModelEntry, manifest: Manifest, device: str) -> HookedCla
             device
         )
     if isinstance(recipe.arch, str) and recipe.arch.startswith("minilm-l"):
-        if recipe.fix != "teacher_init":
+        # Always from the teacher's layers (whatever the fix): the arch names a depth only.
+        if recipe.teacher is None:
             raise ManifestError(
                 f"manifest entry '{entry.id}': arch '{recipe.arch}' is built from a MiniLM "
-                "teacher's layers; set fix: teacher_init"
+                "teacher's layers; set recipe.teacher"
             )
         teacher = load(recipe.teacher, manifest=manifest, device=device)
         n_layers = int(recipe.arch.rsplit("l", 1)[1])

@@ -1,12 +1,23 @@
 """One build task: build a manifest entry with a fixed number of torch threads, after clearing
-what an earlier, killed build of it left behind. Run inline, by a local worker or by Ray."""
+what an earlier, killed build of it left behind. Run inline, by a local worker or by Ray.
+
+Builds that share a checkpoint folder (two `interp train`, `study` or `sweep` processes) take a
+lock per model first: the second waits while the first trains that model, then finds it built
+and skips it. The lock is an advisory `flock` on `.partial/<folder>.lock` (beside the saved
+training states), which the kernel releases when its holder exits, however it exits, so a
+killed build leaves no lock behind.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import platform
 import shutil
+import sys
 import time
+from collections.abc import Iterator
 
 import torch
 
@@ -33,8 +44,41 @@ def torch_threads(threads: int):
         torch.set_num_threads(before)
 
 
-def build_task(manifest: Manifest, model_id: str, device: str, threads: int) -> float:
-    """Build one entry with `threads` torch threads; returns the seconds it took."""
+@contextlib.contextmanager
+def build_lock(manifest: Manifest, model_id: str) -> Iterator[None]:
+    """Hold the build lock of one entry (waiting, with a line saying so, while another process
+    holds it)."""
+    target = manifest.location(model_id)
+    folder = target.parent / PARTIAL_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{target.name}.lock", "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            print(f"  {model_id}: being built by {holder}; waiting for it", file=sys.stderr)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()} on {platform.node()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def build_task(manifest: Manifest, model_id: str, device: str, threads: int) -> float | None:
+    """Build one entry with `threads` torch threads; returns the seconds it took, or None when
+    another process built it while this one waited for its lock."""
+    with build_lock(manifest, model_id):
+        if manifest.exists(model_id):
+            return None
+        return _build(manifest, model_id, device, threads)
+
+
+def _build(manifest: Manifest, model_id: str, device: str, threads: int) -> float:
     started = time.perf_counter()
     clear_leftovers(manifest, model_id)
     with torch_threads(threads):

@@ -138,6 +138,7 @@ def build_zoo(
             log(f"  {model_id}: exists, skipped")
     if not missing:
         return BuildReport()
+    log(f"building {len(missing)} model(s) ...")
     threads = manifest.train_threads
 
     def needs(model_id: str) -> list[str]:
@@ -171,7 +172,7 @@ def ensure_built(
     refuse_outdated(manifest, build_order(manifest, model_ids))
     missing = [m for m in model_ids if not manifest.exists(m)]
     if missing and build:
-        log(f"building {len(missing)} missing model(s) of {len(model_ids)} ...")
+        log(f"{len(missing)} of {len(model_ids)} model(s) missing")
         build_zoo(manifest, only=missing, log=log, **executor)
         missing = [m for m in model_ids if not manifest.exists(m)]
     if missing:

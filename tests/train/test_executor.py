@@ -171,3 +171,31 @@ models:
     info = json.loads((tmp_path / "ckpt" / "teacher-s0" / "train.json").read_text())
     assert info["resumed_from"] == saved["step"] > 0
     assert not (partial / "teacher-s0.safetensors").exists()
+
+
+def test_two_builds_into_one_folder_train_each_model_once(tmp_path):
+    """Two `interp train` processes on one checkpoint folder: each model is trained by one of
+    them; the other waits for its lock and finds it built."""
+    path = write_manifest(tmp_path)
+    command = [sys.executable, "-m", "interp.cli", "train", "--manifest", str(path)]
+    processes = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=300)[0].decode() for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs
+    models = ["bias", "teacher-s0", "teacher-s1", "student-s0", "student-s1"]
+    for model_id in models:
+        trained = sum(f"  {model_id}: built in " in out for out in outputs)
+        assert trained == 1, (model_id, outputs)
+    assert sorted(hashes(tmp_path)) == sorted(models)
+
+
+def test_a_lock_left_by_a_killed_build_does_not_block_the_next(tmp_path):
+    path = write_manifest(tmp_path)
+    manifest = Manifest.load(path)
+    lock = manifest.location("bias").parent / ".partial" / "bias.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text("process 999999 on a machine that is gone")
+    report = build_zoo(manifest, only=["bias"], jobs=1, log=lambda line: None)
+    assert report.built == ["bias"] and report.seconds["bias"] is not None
