@@ -15,6 +15,16 @@ import time
 import traceback
 from pathlib import Path
 
+from interp.cli_types import (
+    Unique,
+    count,
+    count_or_zero,
+    fraction,
+    non_negative,
+    positive,
+    run_folder,
+    seed,
+)
 from interp.errors import InterpError
 
 
@@ -35,7 +45,7 @@ def _add_selection_args(parser: argparse.ArgumentParser) -> None:
         help="these entries and their needs (a seeded entry's name: all its seeds)",
     )
     parser.add_argument("--tag", nargs="+", help="entries carrying one of these tags")
-    parser.add_argument("--seed", type=int, help="only this seed's copies of seeded entries")
+    parser.add_argument("--seed", type=seed, help="only this seed's copies of seeded entries")
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
@@ -111,7 +121,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from interp.evaluate import evaluate_manifest
-    from interp.io import atomic_write_text
+    from interp.io import atomic_write_text, csv_text
     from interp.manifest import Manifest
     from interp.train.outdated import refuse_outdated
     from interp.train.zoo import build_order, select
@@ -133,7 +143,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for name, frame in tables.items():
-        atomic_write_text(out / f"{name}.csv", frame.to_csv(index=False))
+        atomic_write_text(out / f"{name}.csv", csv_text(frame))
     summary = {
         name: frame.to_dict(orient="records")
         for name, frame in tables.items()
@@ -143,16 +153,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     with pd.option_context(
         "display.width", 160, "display.max_columns", 20, "display.float_format", "{:.3f}".format
     ):
-        print(tables["suites"].pivot(index="model", columns="suite", values="accuracy"))
+        accuracy = tables["suites"].pivot(index="model", columns="suite", values="accuracy")
+        print(accuracy.to_string(na_rep="n/a"))
         print("\nin-distribution accuracy; per bias type, aligned / conflicting accuracy and gap:")
-        print(tables["validity"].to_string(index=False))
+        print(tables["validity"].to_string(index=False, na_rep="n/a"))
         if not tables["distillability"].empty:
             columns = [
                 c
                 for c in tables["distillability"].columns
                 if c.endswith(("_mean", "_low", "_high")) or c in ("group", "bias_type")
             ]
-            print(tables["distillability"][columns].to_string(index=False))
+            print(tables["distillability"][columns].to_string(index=False, na_rep="n/a"))
     print(f"tables written to {out}/")
     return 0
 
@@ -192,6 +203,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         executor=args.executor,
         address=args.address,
         storage=args.storage,
+        force=args.force,
     )
     path = run_study(cfg)
     results = json.loads((path.parent / "results.json").read_text())
@@ -405,7 +417,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 def _add_executor_args(parser: argparse.ArgumentParser, jobs: int) -> None:
     parser.add_argument(
-        "--jobs", type=int, default=jobs, help=f"models trained at once (default: {jobs})"
+        "--jobs", type=count, default=jobs, help=f"models trained at once (default: {jobs})"
     )
     parser.add_argument(
         "--executor",
@@ -426,10 +438,10 @@ def _add_executor_args(parser: argparse.ArgumentParser, jobs: int) -> None:
 
 
 def _add_attribution_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ig-steps", type=int, default=5, help="EAP-IG interpolation steps")
+    parser.add_argument("--ig-steps", type=count, default=5, help="EAP-IG interpolation steps")
     parser.add_argument(
         "--batch-size",
-        type=int,
+        type=count,
         help="minimal pairs per chunk of analysis (default: from the model size; memory does "
         "not grow with the number of pairs)",
     )
@@ -441,21 +453,22 @@ def _add_attribution_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--units",
-        choices=["auto", "node", "position"],
+        choices=["auto", "node", "position", "edge"],
         default="auto",
-        help="circuit units: heads and MLPs (node), or each of them at [CLS] and at the other "
-        "positions (position: twice the units); auto (default): the finest whose estimated "
-        "analysis time per model fits --time-budget",
+        help="circuit units: heads and MLPs (node), each of them at [CLS] and at the other "
+        "positions (position: twice the units), or the edges between them (edge: pre-norm "
+        "models only); auto (default): node or position, the finest whose estimated analysis "
+        "time per model fits --time-budget",
     )
     parser.add_argument(
         "--time-budget",
-        type=float,
+        type=positive,
         default=600.0,
         help="with --units auto: seconds one model's analysis may take (default: 600)",
     )
     parser.add_argument(
         "--chance-samples",
-        type=int,
+        type=count_or_zero,
         default=200,
         help="random circuits of the same shape each circuit is compared with (default: 200; "
         "0: no chance baseline)",
@@ -470,27 +483,44 @@ def _add_attribution_args(parser: argparse.ArgumentParser) -> None:
 def _add_analysis_args(parser: argparse.ArgumentParser, pairs: int = 64) -> None:
     _add_manifest_arg(parser)
     parser.add_argument("--suite", default="lexical_overlap", help="probe suite to analyse")
-    parser.add_argument("--pairs", type=int, default=pairs, help="minimal pairs (or examples)")
+    parser.add_argument("--pairs", type=count, default=pairs, help="minimal pairs (or examples)")
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     parser.add_argument("--out", default="reports", help="folder for the JSON result")
     parser.add_argument(
-        "--target", type=float, default=0.8, help="faithfulness the circuit must reach"
+        "--target", type=fraction, default=0.8, help="faithfulness the circuit must reach"
     )
     _add_attribution_args(parser)
     parser.add_argument(
         "--min-separation",
-        type=float,
+        type=non_negative,
         default=0.5,
         help="use the pairs whose logit difference the (teacher) model moves by at least this",
     )
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("interp-distill")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, as every other error of the command."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog.split()[-1]}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="interp",
         description="Attention and circuit analysis of debiased teachers and their students.",
         epilog="--debug (anywhere on the line) or INTERP_DEBUG=1 shows the traceback of an error.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     models = sub.add_parser("models", help="what the checkpoints manifest holds")
@@ -532,7 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_selection_args(evaluate)
     evaluate.add_argument("--device", default="cpu")
     evaluate.add_argument("--out", default="reports/eval", help="folder for CSV and JSON tables")
-    evaluate.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
+    evaluate.add_argument("--bootstrap", type=count, default=1000, help="bootstrap resamples")
     evaluate.add_argument("--hans", nargs="+", metavar="FILE", help="also a HANS file (suite hans)")
     evaluate.add_argument(
         "--mnli", nargs="+", metavar="FILE", help="also MNLI JSON lines (suite: the file's name)"
@@ -553,29 +583,40 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument(
         "--seeds",
         nargs="+",
-        type=int,
+        type=seed,
+        action=Unique,
         default=[0],
         help="seeds to evaluate (distillability over them); the first is analysed",
     )
     study.add_argument(
         "--suites",
         nargs="+",
+        action=Unique,
         help="suites whose minimal pairs are analysed (default: the task's, for NLI "
         "lexical_overlap and negation)",
     )
     study.add_argument("--out", default="reports", help="parent folder of the run's report")
-    study.add_argument("--run", help="run name (default: study-s<seed>)")
+    study.add_argument(
+        "--run",
+        type=run_folder,
+        help="run folder under --out (default: study-<tags>-s<seeds>, e.g. study-demo-s0)",
+    )
+    study.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the results of another study in the run folder (default: refuse)",
+    )
     study.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    study.add_argument("--pairs", type=int, default=64, help="minimal pairs per suite")
-    study.add_argument("--target", type=float, default=0.8, help="circuit faithfulness target")
+    study.add_argument("--pairs", type=count, default=64, help="minimal pairs per suite")
+    study.add_argument("--target", type=fraction, default=0.8, help="circuit faithfulness target")
     _add_attribution_args(study)
     study.add_argument(
         "--min-separation",
-        type=float,
+        type=non_negative,
         default=0.5,
         help="analyse the pairs whose logit difference the teacher moves by at least this",
     )
-    study.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
+    study.add_argument("--bootstrap", type=count, default=1000, help="bootstrap resamples")
     _add_executor_args(study, jobs=2)
     study.add_argument("--no-build", action="store_true", help="fail instead of training")
     study.set_defaults(func=cmd_study)
@@ -606,7 +647,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument("--out", default="reports", help="parent folder of reports/sweep-<id>")
     sweep.add_argument("--device", default="cpu")
-    sweep.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
+    sweep.add_argument("--bootstrap", type=count, default=1000, help="bootstrap resamples")
     _add_executor_args(sweep, jobs=2)
     sweep.set_defaults(func=cmd_sweep)
 
@@ -625,7 +666,7 @@ def build_parser() -> argparse.ArgumentParser:
     attention.add_argument(
         "--sort", default="overlap", choices=["overlap", "negation", "special", "entropy"]
     )
-    attention.add_argument("--top", type=int, default=10, help="heads to print")
+    attention.add_argument("--top", type=count, default=10, help="heads to print")
     attention.set_defaults(func=cmd_attention)
 
     diff = sub.add_parser("diff", help="teacher-vs-student circuit diff on one suite")
@@ -639,8 +680,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="end-to-end check on the shipped MiniLM: HF parity and overlap-detector heads",
     )
     demo.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    demo.add_argument("--examples", type=int, default=64, help="probe examples per suite")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--examples", type=count, default=64, help="probe examples per suite")
+    demo.add_argument("--seed", type=seed, default=0)
     demo.set_defaults(func=cmd_demo)
     return parser
 
@@ -679,7 +720,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # --debug is accepted anywhere on the line, before or after the command
     debug = "--debug" in argv or os.environ.get("INTERP_DEBUG", "") not in ("", "0")
-    args = build_parser().parse_args([a for a in argv if a != "--debug"])
+    try:
+        args = build_parser().parse_args([a for a in argv if a != "--debug"])
+    except SystemExit as done:  # --help, --version, or a bad argument (one line, code 2)
+        return int(done.code or 0)
     _stop_when_asked()
     try:
         _check_arguments(args)

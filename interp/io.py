@@ -6,6 +6,7 @@ Everything the toolkit writes (checkpoints, results, reports, tables) goes throu
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -97,3 +98,34 @@ def staging_folder(target: Path) -> Path:
     folder = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp."))
     folder.chmod(0o755)  # mkdtemp makes it private; the checkpoint it becomes is not
     return folder
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(frame) -> str:
+    """A pandas frame as CSV text in which no text cell can act as a spreadsheet formula: text
+    that begins with =, +, -, @, a tab or a carriage return gets a leading apostrophe (numbers
+    stay numbers)."""
+
+    from pandas.api.types import is_numeric_dtype  # lazy: pandas is slow to import
+
+    def neutral(value):
+        if isinstance(value, str) and value.startswith(FORMULA_START):
+            return "'" + value
+        return value
+
+    safe = frame.copy()
+    for column in safe.columns:
+        if not is_numeric_dtype(safe[column]):
+            safe[column] = safe[column].map(neutral)
+    return safe.to_csv(index=False)

@@ -11,7 +11,6 @@ its recipe gets that seed, and its references to other seeded entries get the sa
 from __future__ import annotations
 
 import difflib
-import hashlib
 import importlib.resources
 import json
 import re
@@ -29,6 +28,8 @@ from pydantic import (
 )
 
 from interp.errors import CheckpointError, ManifestError
+from interp.io import sha256_file
+from interp.yamlfile import load_yaml
 from probes.tasks import check_suites, get_task
 
 DEFAULT_MANIFEST = "checkpoints_manifest.yaml"
@@ -273,7 +274,7 @@ class Manifest(_Strict):
         if path.is_dir():
             raise ManifestError(f"{path}: is a folder; give the manifest file (a .yaml file)")
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            raw = load_yaml(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ManifestError(f"{path}: no such manifest file") from None
         except UnicodeDecodeError as err:
@@ -283,7 +284,7 @@ class Manifest(_Strict):
         except yaml.YAMLError as err:
             where = getattr(err, "problem_mark", None)
             line = f" at line {where.line + 1}" if where is not None else ""
-            problem = getattr(err, "problem", None) or type(err).__name__
+            problem = getattr(err, "problem", None) or str(err) or type(err).__name__
             raise ManifestError(f"{path}: not valid YAML{line} ({problem})") from None
         return cls.from_dict(raw, root=path.resolve().parent, source=str(path))
 
@@ -623,11 +624,7 @@ def sha256_of(path: Path) -> str:
     """Hex sha256 of a file, read in blocks."""
     if not path.exists():
         raise CheckpointError(f"{path}: no such file to hash")
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(path)
 
 
 def _describe(err: ValidationError, raw: dict) -> str:

@@ -24,7 +24,7 @@ from interp.contrast import ContrastPairs, contrast_pairs, teacher_selected_pair
 from interp.controls import manifest_controls
 from interp.diff import compare_pair, match_components, student_nodes_of
 from interp.evaluate import evaluate_manifest, table_records
-from interp.io import atomic_write_json, atomic_write_text, finite
+from interp.io import atomic_write_json, atomic_write_text, csv_text, finite, write_folder
 from interp.manifest import Manifest, Pair, copy_seed, seeded_id
 from interp.models import HookedClassifier, load
 from interp.report import write_report
@@ -60,9 +60,16 @@ class StudyConfig:
     address: str | None = None  # Ray cluster address
     storage: str = "shared"  # Ray: shared checkpoint folder, or ship files
 
+    force: bool = False  # replace the results of another study in the run folder
+
     @property
     def run_name(self) -> str:
-        return self.run or "study-s" + "-".join(str(seed) for seed in self.seeds)
+        """The run folder's name: `--run`, or one that carries the tags and the seeds
+        (`study-demo-s0`, `study-zoo-s0-1-2`), so that studies of other pairs do not meet."""
+        if self.run:
+            return self.run
+        tags = "-".join(self.tags) if self.tags else "all"
+        return f"study-{tags}-s" + "-".join(str(seed) for seed in self.seeds)
 
 
 def executor_options(cfg) -> dict:
@@ -428,6 +435,37 @@ def check_circuit_settings(cfg: StudyConfig) -> None:
         raise ValueError(f"--chance-samples {cfg.chance_samples}: 0 (none) or more")
     if not cfg.time_budget_s > 0 or cfg.time_budget_s == float("inf"):
         raise ValueError(f"--time-budget {cfg.time_budget_s}: a positive number of seconds")
+    for name, value in (("--pairs", cfg.n_pairs), ("--bootstrap", cfg.bootstrap)):
+        if not value >= 1:
+            raise ValueError(f"{name} {value}: a whole number of at least 1")
+    for name, values in (("--seeds", cfg.seeds), ("--suites", cfg.suites or [])):
+        repeated = sorted({str(v) for v in values if values.count(v) > 1})
+        if repeated:
+            raise ValueError(f"{name} repeats {', '.join(repeated)}")
+    if cfg.run is not None and (cfg.run in ("", ".", "..") or "/" in cfg.run or "\\" in cfg.run):
+        raise ValueError(f"--run {cfg.run!r}: one folder name inside --out")
+
+
+def check_run_folder(cfg: StudyConfig, pairs: list[Pair]) -> None:
+    """A ValueError when the run folder holds the results of another study (other pairs or
+    seeds), unless `cfg.force`; a rerun of the same study replaces its own results."""
+    existing = Path(cfg.out) / cfg.run_name / "results.json"
+    if cfg.force or not existing.exists():
+        return
+    ours = (sorted(p.id for p in pairs), list(cfg.seeds))
+    try:
+        held = json.loads(existing.read_text(encoding="utf-8"))
+        theirs = (sorted(p["id"] for p in held["pairs"]), list(held["seeds"]))
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        theirs = None
+    if theirs != ours:
+        what = (
+            f"pairs {', '.join(theirs[0])}, seeds {theirs[1]}" if theirs else "unreadable results"
+        )
+        raise ValueError(
+            f"{existing.parent} holds another study ({what}); pass --run NAME to write this "
+            "one elsewhere, or --force to replace it"
+        )
 
 
 def run_study(cfg: StudyConfig, progress: bool = True) -> Path:
@@ -439,6 +477,7 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> Path:
     writable_folder(cfg.out)
     manifest = Manifest.load(cfg.manifest)
     pairs = check_selection(manifest, cfg)
+    check_run_folder(cfg, pairs)
     model_ids = pair_models(manifest, pairs, cfg.seeds)
     ensure_built(manifest, model_ids, cfg.build, "`interp train`", **executor_options(cfg))
     timings["build_s"] = time.perf_counter() - started
@@ -484,16 +523,20 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> Path:
             "seed_consistency": consistency_across_seeds(analysed),
         }
     )
-    out_dir = Path(cfg.out) / cfg.run_name
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out_dir / "results.json", results)
-    for name in ("suites", "subcases", "bias_gap", "distillability", "validity"):
-        atomic_write_text(out_dir / f"{name}.csv", tables[name].to_csv(index=False))
-    atomic_write_text(out_dir / "nodes.csv", _node_table(analysed))
-    path = write_report(results, out_dir)
-    timings["total_s"] = time.perf_counter() - started
-    atomic_write_json(out_dir / "timings.json", timings)
-    return path
+
+    def write(folder: Path) -> None:
+        atomic_write_json(folder / "results.json", results)
+        for name in ("suites", "subcases", "bias_gap", "distillability", "validity"):
+            atomic_write_text(folder / f"{name}.csv", csv_text(tables[name]))
+        atomic_write_text(folder / "nodes.csv", _node_table(analysed))
+        write_report(results, folder)
+        timings["total_s"] = time.perf_counter() - started
+        atomic_write_json(folder / "timings.json", timings)
+
+    # Written whole into a staging folder and moved into place: a run that fails while writing
+    # leaves the previous run's report as it was, never new tables beside an old page.
+    out_dir = write_folder(Path(cfg.out) / cfg.run_name, write)
+    return out_dir / "index.html"
 
 
 def _node_table(analysed: list[dict]) -> str:

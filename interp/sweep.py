@@ -19,7 +19,7 @@ from safetensors import safe_open
 
 from interp.checks import check_device, writable_folder
 from interp.evaluate import evaluate_manifest, table_records
-from interp.io import atomic_write_json, atomic_write_text
+from interp.io import atomic_write_json, atomic_write_text, csv_text
 from interp.manifest import Manifest, Sweep
 from interp.report import write_report
 from interp.report.sweep import render_sweep
@@ -111,6 +111,6 @@ def run_sweep(cfg: SweepConfig, build: bool = True, log=print) -> Path:
     }
     out_dir = Path(cfg.out) / f"sweep-{sweep.id}"
     atomic_write_json(out_dir / "results.json", results)
-    atomic_write_text(out_dir / "distillability.csv", pd.DataFrame(rows).to_csv(index=False))
-    atomic_write_text(out_dir / "validity.csv", tables["validity"].to_csv(index=False))
+    atomic_write_text(out_dir / "distillability.csv", csv_text(pd.DataFrame(rows)))
+    atomic_write_text(out_dir / "validity.csv", csv_text(tables["validity"]))
     return write_report(results, out_dir, render_sweep)

@@ -6,7 +6,11 @@ Hugging Face), the readers (HANS, MNLI JSON lines, probe JSON lines), probe sets
 given to evaluation and analysis, KD recipes, the command line and the report.
 """
 
+import argparse
+import contextlib
+import io
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -140,6 +144,32 @@ def test_a_manifest_that_is_a_folder_missing_or_not_utf8_is_one_clear_error(tmp_
         Manifest.load(tmp_path / "bad.yaml")
 
 
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("version: 1\nmodels: []\nversion: 2\n", "line 3 (duplicate key 'version')"),
+        (
+            "models:\n  - {id: a, role: teacher, task: nli,\n"
+            "     recipe: {arch: teacher, loss: erm, steps: 5, steps: 7000}}\n",
+            "line 3 (duplicate key 'steps')",
+        ),
+        (
+            "a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]\n"
+            + "".join(
+                f"{n}: &{n} [{', '.join([f'*{m}'] * 9)}]\n" for m, n in zip("abcdefgh", "bcdefghi")
+            ),
+            "expands to more than 200000 values (nested aliases)",
+        ),
+        ("a: &a [*a]\n", "nested aliases"),
+    ],
+)
+def test_duplicate_keys_and_alias_bombs_in_yaml_are_refused(tmp_path, text, message):
+    path = tmp_path / "m.yaml"
+    path.write_text(text)
+    with pytest.raises(ManifestError, match=re.escape(message)):
+        Manifest.load(path)
+
+
 def test_a_teacher_checkpoint_with_other_labels_is_refused_before_training(tmp_path, tiny_model):
     save_checkpoint(tiny_model, tmp_path / "mine")  # labels: entailment, non-entailment
     raw = {
@@ -196,6 +226,61 @@ def test_a_debiasing_loss_without_its_bias_model_is_found_before_training(tmp_pa
 @pytest.fixture
 def saved(tmp_path, tiny_model):
     return save_checkpoint(tiny_model, tmp_path / "ckpt")
+
+
+@pytest.fixture
+def built(tmp_path, tiny_model):
+    """A checkpoint saved as a build saves it: with train.json, which records its files."""
+    return save_checkpoint(tiny_model, tmp_path / "built", train_info={"recipe": {"steps": 1}})
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda cfg: {**cfg, "n_heads": 2, "d_head": 8},  # the same shapes, another model
+        lambda cfg: {**cfg, "act_fn": "relu"},
+        lambda cfg: {**cfg, "labels": list(reversed(cfg["labels"]))},
+    ],
+    ids=["heads", "activation", "labels"],
+)
+def test_a_config_edited_after_the_build_is_refused(built, edit):
+    config = json.loads((built / "config.json").read_text())
+    (built / "config.json").write_text(json.dumps(edit(config)))
+    with pytest.raises(
+        CheckpointError, match="config.json: changed since the checkpoint was built"
+    ):
+        load(built)
+
+
+def test_weights_replaced_or_symlinked_after_the_build_are_refused(built, tmp_path, tiny_model):
+    assert json.loads((built / "train.json").read_text())["files"].keys() >= {
+        "model.safetensors",
+        "config.json",
+    }
+    other = save_checkpoint(
+        HookedClassifier(tiny_model.cfg, seed=7, tokenizer=tiny_model.tokenizer),
+        tmp_path / "other",
+        train_info={"recipe": {"steps": 2}},
+    )
+    weights = built / "model.safetensors"
+    weights.unlink()
+    weights.symlink_to(other / "model.safetensors")
+    with pytest.raises(CheckpointError, match="not a regular file"):
+        load(built)
+    weights.unlink()
+    weights.write_bytes((other / "model.safetensors").read_bytes())
+    with pytest.raises(CheckpointError, match="model.safetensors: changed since"):
+        load(built)
+
+
+def test_weights_that_are_not_finite_are_refused(saved):
+    from interp.models.weights import read_safetensors, write_safetensors
+
+    state = read_safetensors(saved / "model.safetensors")
+    state["blocks.0.attn.q_weight"][0, 0] = float("nan")
+    write_safetensors(saved / "model.safetensors", state)
+    with pytest.raises(CheckpointError, match="'blocks.0.attn.q_weight' holds NaN or infinite"):
+        load(saved)
 
 
 def test_loading_a_file_instead_of_a_folder_says_so(saved):
@@ -598,8 +683,19 @@ CLI_CASES = [
         "have no copy for the seeds [7]; their seeds: 0, 1, 2",
     ),
     (["study", "--suites", "typo", "--no-build"], "--suites: unknown nli suite(s) ['typo']"),
-    (["study", "--chance-samples", "-3", "--no-build"], "--chance-samples -3: 0 (none) or more"),
-    (["study", "--time-budget", "0", "--no-build"], "--time-budget 0.0: a positive number"),
+    (["study", "--chance-samples", "-3"], "--chance-samples: must be a whole number of at least 0"),
+    (["study", "--time-budget", "0"], "--time-budget: must be a finite number above 0, got 0"),
+    (["study", "--seeds", "0", "0"], "argument --seeds: repeats 0"),
+    (["study", "--suites", "negation", "negation"], "argument --suites: repeats negation"),
+    (["study", "--pairs", "0"], "--pairs: must be a whole number of at least 1, got 0"),
+    (["study", "--batch-size", "-3"], "--batch-size: must be a whole number of at least 1"),
+    (["study", "--run", "../../X"], "--run: must be one folder name"),
+    (["study", "--run", "/tmp/X"], "--run: must be one folder name"),
+    (["study", "--target", "nan"], "--target: must be a finite number, got nan"),
+    (["study", "--target", "1.5"], "--target: must lie in (0, 1], got 1.5"),
+    (["study", "--min-separation", "-1"], "--min-separation: must be a finite number of at least"),
+    (["train", "--jobs", "0"], "--jobs: must be a whole number of at least 1, got 0"),
+    (["eval", "--bootstrap", "x"], "--bootstrap: must be a whole number, got 'x'"),
     (["train", "--only", "ghost"], "no manifest entry 'ghost'"),
     (
         ["train", "--tag", "nosuch"],
@@ -745,3 +841,78 @@ def test_random_json_lines_never_crash_the_json_readers(tmp_path_factory, record
             reader(folder / name)
         except ValueError as err:
             assert str(err)
+
+
+def _numeric_options():
+    """(command, option, type) of every numeric option of every command."""
+    from interp import cli_types
+    from interp.cli import build_parser
+
+    checked = {cli_types.count, cli_types.count_or_zero, cli_types.seed, cli_types.positive}
+    checked |= {cli_types.non_negative, cli_types.fraction}
+    found = []
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name, parser in sub.choices.items():
+        nested = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        parsers = nested[0].choices.items() if nested else [(None, parser)]
+        for inner, command_parser in parsers:
+            command = [name] if inner is None else [name, inner]
+            for action in command_parser._actions:
+                # probe settings (`probes stats`) are checked by the task's settings instead
+                if name != "probes":
+                    assert action.type not in (int, float), (command, action.option_strings)
+                if action.type in checked:
+                    found.append((command, action.option_strings[0], action.type))
+    return found
+
+
+NUMERIC_OPTIONS = _numeric_options()
+
+
+def test_every_numeric_option_is_checked_where_it_is_parsed():
+    options = {(tuple(c), o) for c, o, _ in NUMERIC_OPTIONS}
+    assert len(options) >= 20
+    assert (("study",), "--pairs") in options and (("train",), "--jobs") in options
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    index=st.integers(0, len(NUMERIC_OPTIONS) - 1),
+    value=st.one_of(
+        st.integers(-(10**6), 10**6),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.text(max_size=8),
+    ),
+)
+def test_random_values_of_numeric_options_parse_or_are_one_line_errors(index, value):
+    from interp.cli import build_parser
+
+    command, option, kind = NUMERIC_OPTIONS[index]
+    text = str(value)
+    if text.startswith("-") and not text.lstrip("-")[:1].isdigit():
+        text = " " + text  # argparse would read it as an option, not as the value
+    errors = io.StringIO()
+    with contextlib.redirect_stderr(errors):
+        try:
+            args = build_parser().parse_args([*command, option, text])
+        except SystemExit as done:
+            assert done.code == 2
+            message = errors.getvalue()
+            assert message.count("\n") == 1 and message.startswith("error: ")
+            return
+    parsed = getattr(args, option.lstrip("-").replace("-", "_"))
+    if isinstance(parsed, list):  # --seeds takes several values; one was given
+        (parsed,) = parsed
+    assert parsed == kind(text)  # the contract the type states (count >= 1, finite, ...)
+
+
+def test_csv_cells_that_look_like_formulas_are_neutralised():
+    import pandas as pd
+
+    from interp.io import csv_text
+
+    frame = pd.DataFrame(
+        {"heuristic": ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "plain"], "accuracy": [-0.5] * 5}
+    )
+    lines = csv_text(frame).splitlines()
+    assert lines[1:] == ["'=1+1,-0.5", "'+SUM(A1),-0.5", "'-2+3,-0.5", "'@cmd,-0.5", "plain,-0.5"]

@@ -45,6 +45,15 @@ def test_the_console_script_help_explains_the_commands():
         assert command in result.stdout
 
 
+def test_version_prints_the_installed_version():
+    from importlib.metadata import version
+
+    result = subprocess.run(
+        [sys.executable, "-m", "interp.cli", "--version"], capture_output=True, text=True
+    )
+    assert result.returncode == 0 and result.stdout.strip() == f"interp {version('interp-distill')}"
+
+
 def test_demo_checks_minilm_parity_and_finds_overlap_heads(capsys):
     from interp.demo import run_demo
 

@@ -48,7 +48,7 @@ def study(tmp_path_factory):
 def test_the_study_writes_a_populated_report_and_tables(study):
     cfg, path = study
     out = path.parent
-    assert path.name == "index.html" and out.name == "study-s0"
+    assert path.name == "index.html" and out.name == "study-demo-s0"
     for name in ("results.json", "suites.csv", "subcases.csv", "distillability.csv", "nodes.csv"):
         assert (out / name).stat().st_size > 0
     results = json.loads((out / "results.json").read_text())
@@ -70,6 +70,7 @@ def test_the_study_writes_a_populated_report_and_tables(study):
     assert set(diff["shared"]) == set(teacher["circuit"]["nodes"]) & mapped
     assert part["attention_example"]["tokens"][0] == "[CLS]"
     page = path.read_text(encoding="utf-8")
+    assert page.index("Does the student keep the teacher") < page.index('id="summary"')
     for heading in (
         "Distillability",
         "Accuracy by heuristic",
@@ -92,7 +93,7 @@ def test_the_same_study_twice_gives_identical_results(study):
     first = (path.parent / "results.json").read_bytes()
     again = run_study(StudyConfig(**{**cfg.__dict__, "run": "again"}), progress=False)
     assert (again.parent / "results.json").read_bytes() == first.replace(
-        b'"run": "study-s0"', b'"run": "again"'
+        b'"run": "study-demo-s0"', b'"run": "again"'
     )
 
 
@@ -196,3 +197,44 @@ def test_the_findings_page_is_written_from_the_results(study, tmp_path, capsys):
     for suite in ("lexical_overlap", "negation"):
         verdict = results["pairs"][0]["suites"][suite]["diff"]["extra"]["mechanism"]["verdict"]
         assert f"| poe | {suite} | 1 |" in page and f"| {verdict} |" in page
+
+
+def test_a_study_at_edge_units_diffs_edge_circuits(study):
+    cfg, _ = study
+    path = run_study(
+        StudyConfig(**{**cfg.__dict__, "run": "edges", "units": "edge", "build": False}),
+        progress=False,
+    )
+    results = json.loads((path.parent / "results.json").read_text())
+    part = results["pairs"][0]["suites"]["lexical_overlap"]
+    for role in ("teacher", "student"):
+        analysis = part[role]
+        assert analysis["units"] == "edge"
+        assert all("->" in unit for unit in analysis["attribution"])
+        assert all("->" in unit for unit in analysis["circuit"]["nodes"])
+    diff = part["diff"]
+    assert all("->" in unit for unit in diff["extra"]["teacher_circuit_in_student_names"])
+    assert diff["extra"]["mechanism"]["verdict"] in (
+        "shared",
+        "partly shared",
+        "not shared",
+        "undefined",
+    )
+    page = path.read_text(encoding="utf-8")
+    assert "edge" in page and "Circuits" in page
+
+
+def test_a_run_folder_holding_another_study_is_refused_unless_forced(study, tmp_path):
+    cfg, path = study
+    held = json.loads((path.parent / "results.json").read_text())
+    assert [p["id"] for p in held["pairs"]] == ["poe-s0"]
+    other = Path(cfg.out) / "other"
+    other.mkdir()
+    (other / "results.json").write_text(json.dumps({**held, "pairs": [{"id": "vit-s0"}]}))
+    again = StudyConfig(**{**cfg.__dict__, "run": "other", "build": False})
+    with pytest.raises(ValueError, match="holds another study .*--run NAME.*--force"):
+        run_study(again, progress=False)
+    assert json.loads((other / "results.json").read_text())["pairs"] == [{"id": "vit-s0"}]
+    forced = run_study(StudyConfig(**{**again.__dict__, "force": True}), progress=False)
+    assert json.loads((forced.parent / "results.json").read_text())["pairs"][0]["id"] == "poe-s0"
+    assert StudyConfig(tags=["zoo"], seeds=[0, 1, 2]).run_name == "study-zoo-s0-1-2"

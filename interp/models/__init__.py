@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from interp.errors import CheckpointError
+from interp.errors import CheckpointError, ManifestError
 from interp.manifest import Manifest, ModelEntry
 from interp.models.batch import Batch
 from interp.models.checkpoint import load_checkpoint, save_checkpoint
@@ -31,13 +32,22 @@ def load(
 ) -> HookedClassifier:
     """Load a model from a checkpoint folder (ours or Hugging Face), a manifest entry or its id.
 
-    A string that is not an existing path is looked up as an id in `manifest` (by default the
-    `checkpoints_manifest.yaml` of the current directory). Manifest entries are checked for
-    existence and, when they carry one, their sha256; their `label_map` renames the labels.
+    A string without a path separator is an id, looked up in `manifest` (by default the
+    `checkpoints_manifest.yaml` of the current directory), even where a folder of that name
+    exists here: a folder is a folder when given as a path (`./name`, `a/b`, or a `Path`).
+    Manifest entries are checked for existence and, when they carry one, their sha256; their
+    `label_map` renames the labels.
     """
-    if isinstance(source, str) and "/" not in source and not Path(source).exists():
+    if isinstance(source, str) and "/" not in source and os.sep not in source:
         manifest = manifest or Manifest.load()
-        source = manifest.entry(source)
+        try:
+            source = manifest.entry(source)
+        except ManifestError as err:
+            if Path(source).is_dir():  # the user may have meant the folder
+                raise ManifestError(
+                    f"{err}; for the folder of that name, give ./{source}"
+                ) from None
+            raise
     if isinstance(source, ModelEntry):
         manifest = manifest or Manifest.load()
         model = load(manifest.checkpoint_path(source.id, verify=True), device=device)

@@ -1,14 +1,22 @@
-"""Save and load our format: config.json, model.safetensors, tokenizer.json, train.json."""
+"""Save and load our format: config.json, model.safetensors, tokenizer.json, train.json.
+
+A checkpoint cannot lie about what it holds: train.json records the sha256 of the weights, the
+config and the tokenizer as they were written (`files`), and loading refuses a folder whose
+files no longer match (edited, replaced, or a symlink to another model's), any of them not a
+regular file, and weights that are not finite.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
+import torch
 from tokenizers import Tokenizer
 
 from interp.errors import CheckpointError
-from interp.io import atomic_write_text
+from interp.io import atomic_write_text, sha256_file
 from interp.models.config import ClassifierConfig
 from interp.models.hooked import HookedClassifier
 from interp.models.weights import read_safetensors, write_safetensors
@@ -30,12 +38,42 @@ def save_checkpoint(model: HookedClassifier, folder: str | Path, train_info: dic
     write_safetensors(folder / WEIGHTS_FILE, model.state_dict(), metadata={"format": "interp"})
     if model.tokenizer is not None:
         atomic_write_text(folder / TOKENIZER_FILE, model.tokenizer.to_str(pretty=True))
+    config = model.cfg.to_json()
     info = train_info if train_info is not None else model.meta
     if info:
+        written = [WEIGHTS_FILE] + ([TOKENIZER_FILE] if model.tokenizer is not None else [])
+        hashes = {name: sha256_file(folder / name) for name in written}
+        hashes[CONFIG_FILE] = hashlib.sha256(config.encode("utf-8")).hexdigest()
+        info = {**info, "files": hashes}
         atomic_write_text(folder / TRAIN_FILE, json.dumps(info, indent=2, sort_keys=True))
     # The config goes last: a folder with a config.json is a complete checkpoint.
-    atomic_write_text(folder / CONFIG_FILE, model.cfg.to_json())
+    atomic_write_text(folder / CONFIG_FILE, config)
     return folder
+
+
+def _check_files(folder: Path, recorded: dict | None) -> None:
+    """Every file is a regular file (no symlink), and matches the sha256 train.json recorded."""
+    for name in (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE, TRAIN_FILE):
+        path = folder / name
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            raise CheckpointError(f"{path}: not a regular file (a symlink or a folder); refused")
+    if not isinstance(recorded, dict):
+        return
+    for name, expected in sorted(recorded.items()):
+        path = folder / name
+        if not path.exists():
+            raise CheckpointError(f"{path}: missing, but train.json records it")
+        if sha256_file(path) != expected:
+            raise CheckpointError(
+                f"{path}: changed since the checkpoint was built (its sha256 differs from the "
+                "one train.json records); rebuild it (`interp train`) or restore the file"
+            )
+
+
+def _check_finite(folder: Path, state: dict[str, torch.Tensor]) -> None:
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"{folder / WEIGHTS_FILE}: '{name}' holds NaN or infinite values")
 
 
 def load_checkpoint(folder: str | Path, device: str = "cpu") -> HookedClassifier:
@@ -43,8 +81,18 @@ def load_checkpoint(folder: str | Path, device: str = "cpu") -> HookedClassifier
     folder = Path(folder)
     if not folder.is_dir():
         raise CheckpointError(f"{folder}: no such checkpoint folder")
+    meta = {}
+    _check_files(folder, None)
+    if (folder / TRAIN_FILE).exists():
+        try:
+            meta = json.loads((folder / TRAIN_FILE).read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise CheckpointError(f"{folder / TRAIN_FILE}: not valid JSON ({err})") from None
+        if not isinstance(meta, dict):
+            raise CheckpointError(f"{folder / TRAIN_FILE}: expected a JSON object")
     cfg = ClassifierConfig.from_file(folder / CONFIG_FILE)
     state = read_safetensors(folder / WEIGHTS_FILE)
+    _check_finite(folder, state)
     tokenizer = None
     if (folder / TOKENIZER_FILE).exists():
         try:
@@ -77,9 +125,7 @@ def load_checkpoint(folder: str | Path, device: str = "cpu") -> HookedClassifier
                 f"implies {tuple(expected[name].shape)}"
             )
     model.load_state_dict(state)
-    if (folder / TRAIN_FILE).exists():
-        try:
-            model.meta = json.loads((folder / TRAIN_FILE).read_text())
-        except json.JSONDecodeError as err:
-            raise CheckpointError(f"{folder / TRAIN_FILE}: not valid JSON ({err})") from None
+    # Last: a file that cannot be read at all gets the more precise message above.
+    _check_files(folder, meta.get("files"))
+    model.meta = meta
     return model.eval().to(device)

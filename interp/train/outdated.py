@@ -8,7 +8,6 @@ every later table would carry the new description over the old model.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -112,14 +111,16 @@ def refuse_outdated(manifest: Manifest, order: Sequence[str]) -> None:
 
 
 def set_aside(manifest: Manifest, model_ids: Sequence[str]) -> list[Path]:
-    """Move each checkpoint folder to <folder>.outdated (replacing an older one there), so
-    that it is rebuilt and the old model is not lost."""
+    """Move each checkpoint folder to <folder>.outdated (<folder>.outdated.2, .3, ... when an
+    older copy is there), so that it is rebuilt and no old model is lost."""
     moved = []
     for model_id in model_ids:
         folder = manifest.location(model_id)
         target = folder.with_name(folder.name + ".outdated")
-        if target.exists():
-            shutil.rmtree(target)
+        number = 1
+        while target.exists():
+            number += 1
+            target = folder.with_name(f"{folder.name}.outdated.{number}")
         folder.rename(target)
         moved.append(target)
     return moved

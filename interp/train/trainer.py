@@ -13,8 +13,10 @@ into place whole, so a checkpoint folder is either complete or absent.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,7 +92,20 @@ def state_path_for(out_dir: str | Path) -> Path:
     return out_dir.parent / PARTIAL_DIR / f"{out_dir.name}.safetensors"
 
 
-def _save_state(path: Path, model, optimizer, step: int, cfg: TrainConfig, history: dict):
+# What a saved state belongs to: a state saved under another recipe, other data or other
+# inputs (teacher, bias model) is not resumed.
+STATE_OWNER_KEYS = ("recipe", "data", "inputs", "init", "guidance")
+
+
+def state_owner(train_info: dict | None) -> str:
+    """A fingerprint of the build a training state belongs to."""
+    owner = {k: (train_info or {}).get(k) for k in STATE_OWNER_KEYS}
+    return hashlib.sha256(json.dumps(owner, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _save_state(
+    path: Path, model, optimizer, step: int, cfg: TrainConfig, history: dict, owner: str
+):
     """Weights, optimizer moments and progress in one file, written atomically."""
     state = optimizer.state_dict()
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
@@ -102,17 +117,30 @@ def _save_state(path: Path, model, optimizer, step: int, cfg: TrainConfig, histo
         "config": dataclasses.asdict(cfg),
         "param_groups": state["param_groups"],
         "history": history,
+        "owner": owner,
     }
     write_safetensors(path, tensors, metadata={STATE_KEY: json.dumps(info)})
 
 
-def _load_state(path: Path, model, optimizer, cfg: TrainConfig) -> tuple[int, dict]:
+def _load_state(
+    path: Path, model, optimizer, cfg: TrainConfig, owner: str
+) -> tuple[int, dict] | None:
+    """The step and history of the saved state, loaded into `model` and `optimizer`; None (the
+    file removed, with a line saying so) when it belongs to another recipe, data or inputs."""
     try:
         info = json.loads(read_safetensors_metadata(path)[STATE_KEY])
     except (KeyError, json.JSONDecodeError) as err:
         raise CheckpointError(
             f"{path}: unreadable training state ({err}); delete it to start afresh"
         ) from None
+    if info.get("owner") != owner:
+        print(
+            f"  {path.name}: the saved training state (step {info.get('step')}) was made with "
+            "another recipe, data or inputs; discarded, training starts afresh",
+            file=sys.stderr,
+        )
+        path.unlink(missing_ok=True)
+        return None
     if info["config"] != dataclasses.asdict(cfg):
         raise CheckpointError(
             f"{path}: the interrupted run used another training configuration "
@@ -161,8 +189,11 @@ def train(
     optimizer = make_optimizer(model, cfg)
     state_path = state_path_for(out_dir) if out_dir is not None else None
     start, history = 0, {"loss": [], "eval": []}
+    owner = state_owner(train_info)
     if state_path is not None and state_path.exists():
-        start, history = _load_state(state_path, model, optimizer, cfg)
+        loaded = _load_state(state_path, model, optimizer, cfg, owner)
+        if loaded is not None:
+            start, history = loaded
     labels = data.label_ids
     started = time.perf_counter()
     bar = tqdm(
@@ -207,7 +238,7 @@ def train(
             history["eval"].append({"step": done, **evaluate(model)})
             model.train()
         if state_path is not None and done % cfg.checkpoint_every == 0 and done < cfg.steps:
-            _save_state(state_path, model, optimizer, done, cfg, history)
+            _save_state(state_path, model, optimizer, done, cfg, history, owner)
             saved_step = done
         bar.update(1)
         bar.set_postfix(loss=f"{running:.3f}", lr=f"{cfg.lr_at(step):.1e}")

@@ -102,10 +102,10 @@ def read_mnli(path: str | Path, binary: bool = False, name: str = "mnli") -> Pro
                 raise ValueError(f"{path}:{line_number}: missing field {names}")
             premise, hypothesis = record["sentence1"], record["sentence2"]
             label = record["gold_label"]
-            for name, value in (("sentence1", premise), ("sentence2", hypothesis)):
+            for key, value in (("sentence1", premise), ("sentence2", hypothesis)):
                 if not isinstance(value, str) or not value.strip():
                     raise ValueError(
-                        f"{path}:{line_number}: field '{name}' must be a non-empty string, "
+                        f"{path}:{line_number}: field '{key}' must be a non-empty string, "
                         f"got {value!r}"
                     )
             if label == "-":

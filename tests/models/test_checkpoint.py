@@ -22,7 +22,9 @@ def test_save_then_load_gives_identical_logits_and_metadata(saved, tiny_model):
     loaded = load(saved)
     batch = padded_batch()
     assert torch.equal(loaded(batch), tiny_model(batch))
+    files = loaded.meta.pop("files")  # what each file hashed to when it was written
     assert loaded.meta == {"recipe": "erm", "seed": 1}
+    assert sorted(files) == ["config.json", "model.safetensors", "tokenizer.json"]
     assert loaded.tokenizer.to_str() == tiny_model.tokenizer.to_str()
     assert sorted(p.name for p in saved.iterdir()) == [
         "config.json",

@@ -158,6 +158,7 @@ def test_mnli_jsonl_parses_skips_unlabelled_and_maps_to_binary(tmp_path):
     assert [e.label for e in three_way] == ["entailment", "contradiction"]
     binary = read_mnli(path, binary=True)
     assert [e.label for e in binary] == ["entailment", "non-entailment"]
+    assert read_mnli(path).name == "mnli" and read_mnli(path, name="dev_a").name == "dev_a"
     assert binary.labels == ["entailment", "non-entailment"]
 
 

@@ -116,7 +116,7 @@ models:
   - {{id: from-results, role: student, task: digits,
      recipe: {{arch: {SMALLER_VIT}, loss: kd+attention, teacher: teacher, steps: 5,
               {TRAIN}, guide_suite: "marker_conflicting,colour_conflicting",
-              guide_results: reports/study-s0/results.json}}}}}}
+              guide_results: reports/study-all-s0/results.json}}}}}}
   - {{id: missing-results, role: student, task: digits,
      recipe: {{arch: {SMALLER_VIT}, loss: kd+attention, teacher: teacher, steps: 5,
               {TRAIN}, guide_suite: colour_conflicting, guide_results: nowhere.json}}}}}}

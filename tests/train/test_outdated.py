@@ -77,6 +77,17 @@ def test_rebuild_outdated_keeps_the_old_folders_and_rebuilds_the_dependents(zoo)
     old = (zoo / "ckpt" / "teacher-s0.outdated" / "train.json").read_text()
     assert json.loads(old)["recipe"]["steps"] == 12
     assert stale(zoo) == {}
+    # a second rebuild numbers its copy instead of replacing the first
+    write_manifest(
+        zoo,
+        MANIFEST.replace(
+            "loss: poe, bias_model: bias, steps: 12", "loss: poe, bias_model: bias, steps: 13"
+        ),
+    )
+    build_zoo(zoo / "checkpoints_manifest.yaml", rebuild_outdated=True, **QUIET)
+    for name, steps in (("teacher-s0.outdated", 12), ("teacher-s0.outdated.2", 14)):
+        record = json.loads((zoo / "ckpt" / name / "train.json").read_text())
+        assert record["recipe"]["steps"] == steps
 
 
 def test_a_changed_data_setting_outdates_everything_built_on_it(zoo):

@@ -127,3 +127,38 @@ def test_a_loss_that_is_not_finite_stops_training_naming_the_step(tmp_path, data
     with pytest.raises(TrainingError, match="loss became nan at step 8; the state of step 5"):
         train(make(), data, exploding, cfg, out_dir=tmp_path / "run", progress=False)
     assert state_path_for(tmp_path / "run").exists() and not (tmp_path / "run").exists()
+
+
+def test_a_state_saved_under_other_data_is_discarded_not_resumed(
+    tmp_path, data_and_model_factory, capsys
+):
+    data, make = data_and_model_factory
+    cfg = TrainConfig(steps=24, batch_size=16, checkpoint_every=5)
+    first = {"recipe": {"loss": "erm"}, "data": {"n_train": 600}}
+
+    def interrupt(step):
+        if step == 13:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(
+            make(),
+            data,
+            objective,
+            cfg,
+            out_dir=tmp_path / "run",
+            progress=False,
+            after_step=interrupt,
+            train_info=first,
+        )
+    edited = {**first, "data": {"n_train": 500}}
+    summary = train(
+        make(), data, objective, cfg, out_dir=tmp_path / "run", progress=False, train_info=edited
+    )
+    assert summary["resumed_from"] == 0
+    assert "made with another recipe, data or inputs; discarded" in capsys.readouterr().err
+    straight = make()
+    train(straight, data, objective, cfg, progress=False)
+    rebuilt = load(tmp_path / "run")
+    for name, tensor in straight.state_dict().items():
+        assert torch.equal(tensor, rebuilt.state_dict()[name]), name
