@@ -64,7 +64,8 @@ class ModelAnalysis:
     attribution: dict[str, float]  # node scores of that method
     exact: dict[str, float]  # exact denoising effect of each node (metric minus corrupt metric)
     spearman: float  # attribution vs exact, over units
-    curve: dict  # faithfulness curve of the ranking, with MIB's CPR and CMD under "mib"
+    curve: dict  # faithfulness curve of the ranking, with MIB's CPR and CMD under "mib" (and,
+    # at node units of a pre-norm model, those of the EAP-IG edge ranking under "edge_mib")
     circuit: dict  # Circuit fields
     edges: dict[str, float]  # edge scores between circuit nodes, or of the circuit's edges
     # (units="edge"); empty for post-norm models
@@ -100,21 +101,42 @@ def _node_of_input(name: str) -> str:
     return name.rsplit(".", 1)[0] if name.count(".") == 2 else name
 
 
-def _circuit_edges(
-    model, pairs: ContrastPairs, nodes: list[str], steps: int, batch_size: int | None
-) -> dict[str, float]:
-    """Edge scores among circuit nodes (plus the embeddings and logits); pre-norm text only."""
+def _all_edge_scores(model, pairs: ContrastPairs, steps: int, batch_size: int | None) -> dict:
+    """EAP-IG scores of every edge (pre-norm models; empty for post-norm ones)."""
     if model.cfg.norm != "pre":
         return {}
     scores, _ = attribute_edges(
         model, pairs.clean, pairs.corrupt, pairs.metric(), steps=steps, batch_size=batch_size
     )
+    return scores.edges()
+
+
+def _circuit_edges(scores: dict[str, float], nodes: list[str]) -> dict[str, float]:
+    """Edge scores among circuit nodes (plus the embeddings and logits)."""
     keep = set(nodes) | {"embed", "logits"}
     return {
         name: value
-        for name, value in scores.edges().items()
+        for name, value in scores.items()
         if name.split("->")[0] in keep and _node_of_input(name.split("->")[1]) in keep
     }
+
+
+def edge_mib(model, pairs: ContrastPairs, scores: dict[str, float], batch_size) -> dict:
+    """MIB's CPR and CMD over edge fractions: the edges ranked by `scores`, each top fraction
+    evaluated as an edge circuit by exact edge patching (`interp.edges`)."""
+    names = unit_names(model.cfg.n_layers, model.cfg.n_heads, "edge")
+    ranked = NodeScores(torch.tensor([scores[n] for n in names]), names)
+    sizes = [int(fraction * len(names)) for fraction in MIB_FRACTIONS]
+    curve = faithfulness_curve(
+        model,
+        pairs.clean,
+        pairs.corrupt,
+        pairs.metric(),
+        ranked,
+        sizes=sizes,
+        batch_size=batch_size,
+    )
+    return curve["mib"]
 
 
 @torch.no_grad()
@@ -290,7 +312,11 @@ def analyse_model(
     if units == "edge":
         edges = {name: attribution[name] for name in circuit.nodes}
     elif units == "node":
-        edges = _circuit_edges(model, pairs, circuit.nodes, steps, batch_size)
+        # where edges are scored, their ranking gets MIB's scores over edge fractions too
+        every_edge = _all_edge_scores(model, pairs, steps, batch_size)
+        edges = _circuit_edges(every_edge, circuit.nodes)
+        if every_edge and defined(circuit.meta.get("faithfulness")):
+            curve["edge_mib"] = edge_mib(model, pairs, every_edge, batch_size)
     else:
         edges = {}
     circuit.edges = sorted(edges)

@@ -4,6 +4,7 @@ fractions."""
 
 from dataclasses import asdict
 
+import numpy as np
 import pytest
 import torch
 
@@ -16,6 +17,7 @@ from interp.errors import ConfigError
 from interp.models import HookedClassifier
 from interp.patching import logit_diff
 from interp.report.figures import circuit_figure
+from interp.report.verdicts import circuit_sentences
 from interp.seeding import rng_for
 from interp.specificity import ExampleSet, ablation_damage, mean_outputs
 from interp.units import (
@@ -230,3 +232,17 @@ def test_an_edge_analysis_finds_a_circuit_of_edges(model64):
     assert len(lines) == min(5, len(nodes)) and "edge units" in figure.layout.title.text
     ends = {end for edge in nodes for end in edge_ends(edge)}
     assert set(markers.text) == ends | {"embed", "logits"}
+
+
+def test_a_node_analysis_of_a_pre_norm_model_scores_its_edge_ranking_on_mibs_scale(model64):
+    clean, corrupt = pair_batches()
+    pairs = ContrastPairs(clean, corrupt, GOLD, FOIL, [])
+    analysis = analyse_model(model64, "m", "suite", pairs, units="node", chance_samples=0)
+    edge = analysis.curve["edge_mib"]
+    n = len(edge_names(3, 4))
+    assert edge["sizes"] == [int(f * n) for f in edge["fractions"]] and edge["faithfulness"][
+        -1
+    ] == (pytest.approx(1.0, abs=1e-6))
+    area = np.trapezoid(edge["faithfulness"], edge["fractions"])
+    assert edge["cpr"] == pytest.approx(area)
+    assert any("over edge fractions" in line for line in circuit_sentences(asdict(analysis)))

@@ -88,6 +88,12 @@ def circuit_sentences(analysis: dict) -> list[str]:
         lines.append(
             f"MIB scores of the ranking: CPR {_number(mib['cpr'])}, CMD {_number(mib['cmd'])}"
         )
+    edge = analysis["curve"].get("edge_mib")
+    if edge:
+        lines.append(
+            f"over edge fractions (EAP-IG edge ranking): CPR {_number(edge['cpr'])}, CMD "
+            f"{_number(edge['cmd'])}"
+        )
     return lines
 
 
