@@ -332,7 +332,7 @@ def cmd_circuit(args: argparse.Namespace) -> int:
     print(
         f"{args.model} on {args.suite} ({len(pairs)} pairs): clean logit diff "
         f"{analysis.clean_metric:.3f}, corrupt {analysis.corrupt_metric:.3f}; Spearman of "
-        f"{args.attribution} with exact patching {analysis.spearman:.3f}"
+        f"{args.attribution} with exact patching {_cell(analysis.spearman, 0)}"
     )
     for line in circuit_lines(analysis):
         print(line)
@@ -361,7 +361,7 @@ def cmd_attention(args: argparse.Namespace) -> int:
     rows.sort(key=lambda r: -(r[key] if r[key] == r[key] else float("-inf")))
     print(f"{'head':8s}" + "".join(f"{k:>10s}" for k in stats))
     for row in rows[: args.top]:
-        print(f"{row['head']:8s}" + "".join(f"{row[k]:10.3f}" for k in stats))
+        print(f"{row['head']:8s}" + "".join(_cell(row[k]) for k in stats))
     path = _write_json(args.out, f"attention-{args.model}-{args.suite}.json", {"heads": rows})
     print(f"written to {path}")
     return 0
@@ -496,6 +496,12 @@ def _add_analysis_args(parser: argparse.ArgumentParser, pairs: int = 64) -> None
         default=0.5,
         help="use the pairs whose logit difference the (teacher) model moves by at least this",
     )
+
+
+def _cell(value: float, width: int = 10) -> str:
+    """A printed number, or n/a where it is undefined (never nan)."""
+    text = f"{value:.3f}" if value == value else "n/a"
+    return f"{text:>{width}s}"
 
 
 def _version() -> str:

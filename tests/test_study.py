@@ -128,6 +128,10 @@ def test_the_cli_runs_the_study_and_the_single_model_commands(study, capsys):
     assert written["attribution_method"] == "eap"
     assert main(["attention", "--model", "teacher-s0", "--suite", "negation", *common]) == 0
     assert "negation" in capsys.readouterr().out
+    # lexical_overlap holds no negation word: that column is undefined, printed n/a, never nan
+    assert main(["attention", "--model", "teacher-s0", "--suite", "lexical_overlap", *common]) == 0
+    printed = capsys.readouterr().out
+    assert "n/a" in printed and "nan" not in printed
     assert (
         main(
             ["diff", "--teacher", "teacher-s0", "--student", "student-s0", "--pairs", "8", *common]
