@@ -36,7 +36,7 @@ from interp.contrast import ContrastPairs
 from interp.io import defined, finite
 from interp.models import Batch, HookedClassifier
 from interp.seeding import rng_for
-from interp.units import map_unit, node_totals
+from interp.units import map_unit, node_totals, parse_unit, units_of
 
 # A direction of cross-faithfulness carries the other model's behaviour when the lower bound of
 # its 95% interval reaches this, and fails when the upper bound stays below it.
@@ -379,6 +379,14 @@ def compare_pair(
             "; the correspondence maps none of the teacher's circuit onto the student (its "
             "layers there have no student counterpart), so that direction is 0 by construction"
         )
+    elif verdict["verdict"] != "undefined":
+        for name, mapped, model in (
+            ("teacher", teacher_on_student, student),
+            ("student", student_on_teacher, teacher),
+        ):
+            note = readout_note(name, mapped, model.cfg.n_layers)
+            if note:
+                verdict["why"] += f"; {note}"
     diff.extra = {
         "correspondence": json.loads(correspondence.to_json()),
         "curves": {"teacher": teacher_analysis.curve, "student": student_analysis.curve},
@@ -399,6 +407,26 @@ def compare_pair(
         "diverging_heads": diverging_heads(teacher_analysis, student_analysis, correspondence),
     }
     return diff
+
+
+def readout_note(name: str, mapped: list[str], n_layers: int) -> str | None:
+    """Why a direction of cross-faithfulness at position units may be about 0 whatever the
+    mechanism: the mapped circuit has no unit at [CLS] (where the classifier reads; nothing
+    then reaches it, 0 by construction), or none in the other model's last layer at [CLS]."""
+    if not mapped or units_of(mapped[0]) != "position":
+        return None
+    at_cls = [u for u in mapped if u.endswith("@cls")]
+    if not at_cls:
+        return (
+            f"the {name}'s circuit mapped onto the other model has no unit at [CLS], where the "
+            "classifier reads, so that direction is 0 by construction"
+        )
+    if not any(parse_unit(u)[1] == n_layers - 1 for u in at_cls):
+        return (
+            f"the {name}'s circuit mapped onto the other model has no unit at [CLS] in that "
+            f"model's last layer ({n_layers - 1}), where the classifier reads"
+        )
+    return None
 
 
 def cross_faithfulness(

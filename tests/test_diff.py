@@ -182,3 +182,12 @@ def test_a_teacher_initialised_student_maps_to_the_layers_it_was_copied_from():
 
     student.meta = {"init": {"teacher": "another-teacher", "layer_map": {"0": 0, "1": 2}}}
     assert match_components(teacher, student, batch).extra["layer_map_rule"] == "behaviour"
+
+
+def test_a_mapped_position_circuit_without_the_readout_is_named_in_the_verdict():
+    from interp.diff import readout_note
+
+    assert "0 by construction" in readout_note("teacher", ["a1.h2@rest", "m0@rest"], 3)
+    assert "last layer (2)" in readout_note("student", ["a0.h1@cls", "m1@rest"], 3)
+    assert readout_note("student", ["a2.h1@cls"], 3) is None
+    assert readout_note("teacher", ["a0.h1", "m2"], 3) is None  # whole nodes reach [CLS]
