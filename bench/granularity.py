@@ -27,7 +27,7 @@ from interp.report.verdicts import DISTRIBUTED_SHARE, circuit_status
 from interp.units import unit_names
 from probes.tasks import get_task
 
-DEFAULT_MODELS = ["minilm-erm-teacher", "minilm-poe-teacher"]
+DEFAULT_MODELS = ["minilm-erm-teacher-s0", "minilm-poe-teacher-s0"]
 EDGE_MODELS = ["erm-teacher-s0", "augment-teacher-s0", "vit-augment-teacher-s0"]
 DEFAULT_SUITES = ["lexical_overlap", "negation", "colour_conflicting", "marker_conflicting"]
 
