@@ -253,12 +253,24 @@ def cmd_findings(args: argparse.Namespace) -> int:
     from interp.findings import findings_markdown
     from interp.io import atomic_write_text
 
+    page = Path(args.page)
+    if page.is_dir():
+        raise InterpError(
+            f"--out {page}: is a folder; give the page's file (e.g. {page}/findings.md)"
+        )
     studies = []
     for item in args.results:
         title, _, path = item.rpartition("=")
-        data = json.loads(Path(path).read_text())
-        studies.append((title or data["run"], data))
-    atomic_write_text(Path(args.page), findings_markdown(studies))
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            run, seeds, pairs = data["run"], data["seeds"], data["pairs"]
+            if not isinstance(pairs, list) or not isinstance(seeds, list):
+                raise TypeError("pairs and seeds must be lists")
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+            why = f"missing field {err}" if isinstance(err, KeyError) else str(err)
+            raise InterpError(f"{path}: not a study's results.json ({why})") from None
+        studies.append((title or str(run), data))
+    atomic_write_text(page, findings_markdown(studies))
     print(f"written to {args.page}")
     return 0
 

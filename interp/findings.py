@@ -7,6 +7,7 @@ docs/findings.md` rewrites it.
 
 from __future__ import annotations
 
+import html
 import re
 
 from interp.report.figures import number
@@ -225,6 +226,12 @@ def controls_summary_markdown(results: dict) -> list[str]:
     return lines
 
 
+def markdown_text(text: str) -> str:
+    """Text that markdown shows as written: HTML and markdown's own characters escaped."""
+    text = html.escape(str(text), quote=False).replace("\n", " ")
+    return "".join("\\" + c if c in "\\`*_[]#|" else c for c in text)
+
+
 def findings_markdown(studies: list[tuple[str, dict]]) -> str:
     """The page for a list of (title, results) studies."""
     out = [
@@ -237,7 +244,7 @@ def findings_markdown(studies: list[tuple[str, dict]]) -> str:
     for title, results in studies:
         settings = results.get("settings", {})
         out += [
-            f"## {title}",
+            f"## {markdown_text(title)}",
             "",
             f"Run `{results['run']}`, seeds {', '.join(map(str, results['seeds']))}, "
             f"attribution {settings.get('attribution')}, circuit target "

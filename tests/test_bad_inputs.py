@@ -916,3 +916,24 @@ def test_csv_cells_that_look_like_formulas_are_neutralised():
     )
     lines = csv_text(frame).splitlines()
     assert lines[1:] == ["'=1+1,-0.5", "'+SUM(A1),-0.5", "'-2+3,-0.5", "'@cmd,-0.5", "plain,-0.5"]
+
+
+def test_findings_refuses_a_folder_page_and_names_a_bad_results_file(tmp_path, capsys):
+    good = tmp_path / "results.json"
+    good.write_text(json.dumps({"run": "r", "seeds": [0], "pairs": [], "distillability": []}))
+    assert main(["findings", str(good), "--out", str(tmp_path)]) == 2
+    assert "is a folder; give the page's file" in capsys.readouterr().err
+    for body, why in (("{not json", "not a study's results.json"), ("{}", "missing field 'run'")):
+        bad = tmp_path / "bad.json"
+        bad.write_text(body)
+        assert main(["findings", str(bad), "--out", str(tmp_path / "f.md")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and str(bad) in err and why in err
+
+
+def test_a_findings_title_with_markup_is_escaped():
+    from interp.findings import markdown_text
+
+    assert markdown_text("<script>alert(1)</script> *x* [a](b)") == (
+        "&lt;script&gt;alert(1)&lt;/script&gt; \\*x\\* \\[a\\](b)"
+    )
