@@ -251,7 +251,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_findings(args: argparse.Namespace) -> int:
     from interp.findings import findings_markdown
-    from interp.io import atomic_write_text
+    from interp.io import atomic_write_text, read_text_bounded
 
     page = Path(args.page)
     if page.is_dir():
@@ -262,7 +262,7 @@ def cmd_findings(args: argparse.Namespace) -> int:
     for item in args.results:
         title, _, path = item.rpartition("=")
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            data = json.loads(read_text_bounded(path, MAX_RESULTS_BYTES, "results.json"))
             run, seeds, pairs = data["run"], data["seeds"], data["pairs"]
             if not isinstance(pairs, list) or not isinstance(seeds, list):
                 raise TypeError("pairs and seeds must be lists")
@@ -508,6 +508,9 @@ def _add_analysis_args(parser: argparse.ArgumentParser, pairs: int = 64) -> None
         default=0.5,
         help="use the pairs whose logit difference the (teacher) model moves by at least this",
     )
+
+
+MAX_RESULTS_BYTES = 1 << 30  # a study's results.json (the zoo's is tens of megabytes)
 
 
 def _cell(value: float, width: int = 10) -> str:

@@ -129,3 +129,18 @@ def csv_text(frame) -> str:
         if not is_numeric_dtype(safe[column]):
             safe[column] = safe[column].map(neutral)
     return safe.to_csv(index=False)
+
+
+def read_text_bounded(path: str | Path, max_bytes: int, what: str = "file") -> str:
+    """A regular file's UTF-8 text, refused (ValueError naming it) when it is not a regular
+    file (a FIFO or device would block) or larger than `max_bytes` (checked before reading)."""
+    path = Path(path)
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{path}: not a regular file; give a {what}")
+    size = path.stat().st_size  # FileNotFoundError for a missing file, as read_text gives
+    if size > max_bytes:
+        raise ValueError(
+            f"{path}: {size:,} bytes, more than a {what} may hold ({max_bytes:,}); is it the "
+            "right file?"
+        )
+    return path.read_text(encoding="utf-8")

@@ -28,8 +28,8 @@ from pydantic import (
 )
 
 from interp.errors import CheckpointError, ManifestError
-from interp.io import sha256_file
-from interp.yamlfile import load_yaml
+from interp.io import read_text_bounded, sha256_file
+from interp.yamlfile import MAX_BYTES, load_yaml
 from probes.tasks import check_suites, get_task
 
 DEFAULT_MANIFEST = "checkpoints_manifest.yaml"
@@ -274,13 +274,15 @@ class Manifest(_Strict):
         if path.is_dir():
             raise ManifestError(f"{path}: is a folder; give the manifest file (a .yaml file)")
         try:
-            raw = load_yaml(path.read_text(encoding="utf-8"))
+            raw = load_yaml(read_text_bounded(path, MAX_BYTES, "manifest file"))
         except FileNotFoundError:
             raise ManifestError(f"{path}: no such manifest file") from None
         except UnicodeDecodeError as err:
             raise ManifestError(f"{path}: not UTF-8 text (byte {err.start})") from None
         except OSError as err:
             raise ManifestError(f"{path}: cannot be read ({err.strerror or err})") from None
+        except ValueError as err:  # not a regular file, or too large
+            raise ManifestError(str(err)) from None
         except yaml.YAMLError as err:
             where = getattr(err, "problem_mark", None)
             line = f" at line {where.line + 1}" if where is not None else ""
@@ -520,6 +522,17 @@ def package_path(path: str, model_id: str) -> Path:
     return Path(str(root)) / inner
 
 
+MAX_ENTRIES = 20_000  # models and pairs of one manifest after expansion
+
+
+def sweep_size(sweep: Sweep) -> int:
+    """How many models and pairs a sweep expands to, counted before anything is built:
+    per combination a teacher, a KD student, a non-KD student and a pair, plus a bias model
+    per training-set size, each in every seed."""
+    grid = len(sweep.methods) * len(sweep.teachers) * len(sweep.students) * len(sweep.train_sizes)
+    return (4 * grid + len(sweep.train_sizes)) * len(sweep.seeds)
+
+
 def expand_sweeps(raw: dict) -> dict:
     """Add every sweep's grid of entries and pairs to the raw manifest (see `Sweep`)."""
     sweeps = raw.get("sweeps") or []
@@ -535,6 +548,12 @@ def expand_sweeps(raw: dict) -> dict:
             where = f"sweep '{name}'" if name else f"sweep #{index + 1}"
             problems = _describe(err, {}).replace("top level: ", "")
             raise ManifestError(f"{where}: {problems}") from None
+        size = sweep_size(sweep)
+        if size > MAX_ENTRIES:
+            raise ManifestError(
+                f"sweep '{sweep.id}' expands to {size:,} models and pairs, more than "
+                f"{MAX_ENTRIES:,}: split it into several sweeps"
+            )
         new_models, new_pairs = sweep_entries(sweep)
         models += new_models
         pairs += new_pairs
@@ -587,10 +606,18 @@ def expand_seeds(raw: dict) -> dict:
                 "seeded copies are named <id>-s<seed>"
             )
         seeds = item["seeds"]
-        if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
+        # bool is an int in Python: `seeds: [true]` is not a seed
+        if (
+            not isinstance(seeds, list)
+            or not seeds
+            or not all(type(s) is int and s >= 0 for s in seeds)
+        ):
             raise ManifestError(
-                f"'{item.get('id')}': field 'seeds' must be a non-empty list of integers"
+                f"'{item.get('id')}': field 'seeds' must be a non-empty list of whole numbers "
+                f">= 0, got {seeds!r}"
             )
+        if len(set(seeds)) != len(seeds):
+            raise ManifestError(f"'{item.get('id')}': field 'seeds' repeats a seed: {seeds}")
         out = []
         for seed in seeds:
             copy = {k: v for k, v in item.items() if k != "seeds"}

@@ -167,12 +167,28 @@ def open_text(path: Path, what: str):
         raise ValueError(f"{path}: no such {what} file")
     if path.is_dir():
         raise ValueError(f"{path}: is a folder, not a {what} file")
+    if not path.is_file():  # a FIFO or a device would block or never end
+        raise ValueError(f"{path}: not a regular file; give a {what} file")
     return path.open("rb")
 
 
+MAX_LINE_BYTES = 1 << 20  # one probe example; a longer line is not one
+
+
 def text_lines(handle, path: Path):
-    """The file's lines as text; a line that is not UTF-8 is a ValueError naming it."""
-    for number, raw in enumerate(handle, start=1):
+    """The file's lines as text; a line that is not UTF-8, or longer than MAX_LINE_BYTES, is a
+    ValueError naming it (read in bounded pieces: a huge line is never held whole)."""
+    number = 0
+    while True:
+        raw = handle.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        number += 1
+        if len(raw) > MAX_LINE_BYTES:
+            raise ValueError(
+                f"{path}:{number}: a line longer than {MAX_LINE_BYTES // 2**20} MiB; is this "
+                "a probe file?"
+            )
         try:
             yield raw.decode("utf-8")
         except UnicodeDecodeError as err:

@@ -70,7 +70,25 @@ MANIFEST_CASES = [
         "field 'recipe.teacher' names 'ghost', which is not defined",
     ),
     ({"models": [teacher(), teacher()]}, "manifest entry 't' is defined 2 times"),
-    ({"models": [teacher(seeds="all")]}, "field 'seeds' must be a non-empty list of integers"),
+    ({"models": [teacher(seeds="all")]}, "field 'seeds' must be a non-empty list of whole"),
+    ({"models": [teacher(seeds=[True])]}, "field 'seeds' must be a non-empty list of whole"),
+    ({"models": [teacher(seeds=[-1])]}, "field 'seeds' must be a non-empty list of whole"),
+    ({"models": [teacher(seeds=[0, 0])]}, "field 'seeds' repeats a seed: [0, 0]"),
+    (
+        {
+            "sweeps": [
+                {
+                    "id": "huge",
+                    "methods": ["erm", "poe", "reweight"],
+                    "teachers": {f"t{i}": "teacher" for i in range(30)},
+                    "students": {f"s{i}": "student-small" for i in range(30)},
+                    "train_sizes": [1000, 2000, 3000],
+                    "seeds": [0, 1, 2],
+                }
+            ]
+        },
+        "sweep 'huge' expands to 97,209 models and pairs, more than 20,000",
+    ),
     (
         {
             "models": [
@@ -937,3 +955,56 @@ def test_a_findings_title_with_markup_is_escaped():
     assert markdown_text("<script>alert(1)</script> *x* [a](b)") == (
         "&lt;script&gt;alert(1)&lt;/script&gt; \\*x\\* \\[a\\](b)"
     )
+
+
+def test_an_architecture_larger_than_the_machine_is_refused_before_allocating(tmp_path):
+    from interp.train.zoo import build_zoo
+
+    raw = {
+        "checkpoint_dir": str(tmp_path),
+        "models": [teacher(recipe={"arch": {"n_layers": 10**6}, "loss": "erm"})],
+    }
+    with pytest.raises(ManifestError, match=r"recipe.arch needs about [\d,.]+ GiB to train"):
+        build_zoo(Manifest.from_dict(raw), log=lambda line: None)
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    "task, arch",
+    [
+        ("nli", "teacher"),
+        ("nli", {"norm": "post", "head": "bert_pooler", "n_layers": 1}),
+        ("digits", "vit-student"),
+    ],
+)
+def test_the_parameter_estimate_is_the_models_count(task, arch):
+    from interp.train.recipes import architecture, parameter_count
+
+    cfg = architecture(task, arch)
+    model = HookedClassifier(cfg, seed=0)
+    assert parameter_count(cfg) == sum(p.numel() for p in model.parameters())
+
+
+def test_a_probe_line_of_many_megabytes_is_refused_without_holding_it(tmp_path):
+    path = tmp_path / "dev.jsonl"
+    path.write_bytes(b'{"sentence1": "' + b"a" * (3 << 20) + b'"}\n')
+    with pytest.raises(ValueError, match=r"dev.jsonl:1: a line longer than 1 MiB"):
+        read_mnli(path)
+
+
+def test_inputs_that_are_not_regular_files_or_too_large_are_refused(tmp_path, saved):
+    import os
+
+    fifo = tmp_path / "pipe.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="not a regular file"):
+        read_mnli(fifo)
+    with pytest.raises(ManifestError, match="not a regular file"):
+        Manifest.load(fifo)
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"#" * (5 << 20))
+    with pytest.raises(ManifestError, match="more than a manifest file may hold"):
+        Manifest.load(big)
+    (saved / "config.json").write_bytes(b" " * (2 << 20) + b"{}")
+    with pytest.raises(ConfigError, match="more than a config file may hold"):
+        load(saved)

@@ -16,7 +16,7 @@ import torch
 from tokenizers import Tokenizer
 
 from interp.errors import CheckpointError
-from interp.io import atomic_write_text, sha256_file
+from interp.io import atomic_write_text, read_text_bounded, sha256_file
 from interp.models.config import ClassifierConfig
 from interp.models.hooked import HookedClassifier
 from interp.models.weights import read_safetensors, write_safetensors
@@ -25,6 +25,7 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_FILE = "tokenizer.json"
 TRAIN_FILE = "train.json"
+MAX_TRAIN_BYTES = 64 << 20  # a training record with its history is well under a megabyte
 
 
 def save_checkpoint(model: HookedClassifier, folder: str | Path, train_info: dict | None = None):
@@ -85,9 +86,11 @@ def load_checkpoint(folder: str | Path, device: str = "cpu") -> HookedClassifier
     _check_files(folder, None)
     if (folder / TRAIN_FILE).exists():
         try:
-            meta = json.loads((folder / TRAIN_FILE).read_text())
+            meta = json.loads(read_text_bounded(folder / TRAIN_FILE, MAX_TRAIN_BYTES, "train.json"))
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise CheckpointError(f"{folder / TRAIN_FILE}: not valid JSON ({err})") from None
+        except ValueError as err:  # too large
+            raise CheckpointError(str(err)) from None
         if not isinstance(meta, dict):
             raise CheckpointError(f"{folder / TRAIN_FILE}: expected a JSON object")
     cfg = ClassifierConfig.from_file(folder / CONFIG_FILE)

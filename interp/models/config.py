@@ -9,8 +9,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from interp.errors import ConfigError
+from interp.io import read_text_bounded
 
 FORMAT_NAME = "interp-classifier"
+
+
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few hundred bytes
 
 
 class ClassifierConfig(BaseModel):
@@ -117,11 +121,15 @@ class ClassifierConfig(BaseModel):
     def from_file(cls, path: str | Path) -> "ClassifierConfig":
         path = Path(path)
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(read_text_bounded(path, MAX_CONFIG_BYTES, "config file"))
         except FileNotFoundError:
             raise ConfigError(f"{path}: no such config file") from None
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{path}: not UTF-8 text (byte {err.start})") from None
         except json.JSONDecodeError as err:
             raise ConfigError(f"{path}: not valid JSON ({err})") from None
+        except ValueError as err:  # not a regular file, or too large
+            raise ConfigError(str(err)) from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a JSON object, got {type(data).__name__}")
         return cls.from_dict(data, source=str(path))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -100,11 +101,39 @@ def check_recipe(entry: ModelEntry) -> None:
                 )
         return
     try:
-        architecture(entry.task, recipe.arch)
+        cfg = architecture(entry.task, recipe.arch)
     except ConfigError as err:  # "arch: field 'x': ..."
         raise ManifestError(f"{where}: recipe.{err}") from None
     except ManifestError as err:
         raise ManifestError(f"{where}: recipe.arch: {err}") from None
+    needed = training_bytes(cfg)
+    available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if needed > available:
+        raise ManifestError(
+            f"{where}: recipe.arch needs about {needed / 2**30:,.1f} GiB to train "
+            f"({parameter_count(cfg):,} parameters), more than this machine's "
+            f"{available / 2**30:,.1f} GiB"
+        )
+
+
+def parameter_count(cfg: ClassifierConfig) -> int:
+    """The parameters of an architecture, counted from its config (nothing is allocated)."""
+    m, inner = cfg.d_model, cfg.n_heads * cfg.d_head
+    block = 4 * m * inner + 3 * inner + m + 2 * m * cfg.d_mlp + cfg.d_mlp + m + 4 * m
+    if cfg.modality == "text":
+        embed = (cfg.vocab_size or 0) * m + cfg.n_token_types * m
+    else:
+        embed = cfg.n_channels * cfg.patch_size**2 * m + 2 * m
+    pooler = 0 if cfg.head == "linear" else m * m + m
+    head = pooler + m * cfg.n_labels + cfg.n_labels
+    final_norm = 2 * m  # ln_final (pre-norm) or the embeddings' LayerNorm (post-norm)
+    return cfg.n_layers * block + embed + cfg.n_positions * m + head + final_norm
+
+
+def training_bytes(cfg: ClassifierConfig) -> int:
+    """A lower bound on what training needs: weights, gradients and two AdamW moments in
+    float32 (activations come on top)."""
+    return 16 * parameter_count(cfg)
 
 
 def teacher_init_layers(n_teacher: int, n_student: int) -> list[int]:
