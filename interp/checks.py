@@ -50,6 +50,12 @@ def check_device(device: str) -> str:
             raise InterpError(
                 f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) visible"
             )
-    elif parsed.type not in ("cpu", "mps"):
-        raise InterpError(f"--device {device}: only cpu and cuda are supported")
+    elif parsed.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise InterpError(
+                f"--device {device}: this torch ({torch.__version__}) has no MPS device here; "
+                "use --device cpu"
+            )
+    elif parsed.type != "cpu":
+        raise InterpError(f"--device {device}: only cpu, cuda and mps are supported")
     return device

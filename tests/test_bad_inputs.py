@@ -695,6 +695,7 @@ CLI_CASES = [
     (["study", "--out", "/proc/interp-nope"], "--out /proc/interp-nope: cannot write there"),
     (["study", "--device", "cdua"], "--device 'cdua' is not a torch device"),
     (["study", "--device", "cuda"], "--device cuda: this torch"),
+    (["study", "--device", "mps"], "--device mps: this torch"),
     (["study", "--tag", "nosuch", "--no-build"], "carries the tags ['nosuch']; tags of its pairs"),
     (
         ["study", "--seeds", "7", "--no-build"],
@@ -1008,3 +1009,27 @@ def test_inputs_that_are_not_regular_files_or_too_large_are_refused(tmp_path, sa
     (saved / "config.json").write_bytes(b" " * (2 << 20) + b"{}")
     with pytest.raises(ConfigError, match="more than a config file may hold"):
         load(saved)
+
+
+def test_a_checkpoint_dir_that_cannot_be_written_is_refused_before_training(tmp_path):
+    from interp.errors import InterpError
+    from interp.train.zoo import build_zoo
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    for where, message in ((afile, "is a file, not a folder"), (loop, "cannot write there")):
+        raw = {
+            "checkpoint_dir": str(where),
+            "models": [
+                {
+                    "id": "b",
+                    "role": "bias_model",
+                    "task": "nli",
+                    "recipe": {"arch": "features", "loss": "erm"},
+                }
+            ],
+        }
+        with pytest.raises(InterpError, match=f"checkpoint_dir {where}: .*{message}"):
+            build_zoo(Manifest.from_dict(raw), log=lambda line: None)

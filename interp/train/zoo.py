@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from interp.checks import writable_folder
 from interp.errors import ManifestError, TrainingError
 from interp.manifest import Manifest, copy_seed
 from interp.train.executor import (
@@ -138,6 +139,8 @@ def build_zoo(
             log(f"  {model_id}: exists, skipped")
     if not missing:
         return BuildReport()
+    for folder in sorted({manifest.location(m).parent for m in missing}):
+        writable_folder(folder, "checkpoint_dir")  # before anything trains, not after
     log(f"building {len(missing)} model(s) ...")
     threads = manifest.train_threads
 
