@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install test demo bench lint clean
+.PHONY: install test demo bench notebooks lint clean
 
 install: $(STAMP)
 
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(TORCH_PIN)
-	$(BIN)/pip install --quiet -e ".[dev,ray]"
+	$(BIN)/pip install --quiet -e ".[dev,ray,notebooks]"
 	touch $(STAMP)
 
 test: install
@@ -29,6 +29,10 @@ demo: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# The notebooks, executed in place on the demo zoos (committed with their outputs).
+notebooks: install
+	cd notebooks && ../$(BIN)/python execute.py
 
 lint: install
 	$(BIN)/ruff check interp probes tests bench
