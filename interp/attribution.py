@@ -31,7 +31,7 @@ from interp.chunking import batch_chunks
 from interp.errors import InterpError
 from interp.models import Batch, HookedClassifier
 from interp.patching import Metric, metric_rows, prepare_pair
-from interp.units import Units, check_units, output_hooks, unit_names
+from interp.units import Units, check_units, earlier, output_hooks, unit_names
 
 Method = Literal["eap", "eap-ig", "eap-ig-activations"]
 
@@ -75,7 +75,7 @@ class EdgeScores:
         out = {}
         for i, u in enumerate(self.upstream):
             for j, v in enumerate(self.downstream):
-                if _earlier(u, v):
+                if earlier(u, v):
                     out[f"{u}->{v}"] = float(self.scores[i, j])
         return out
 
@@ -96,21 +96,6 @@ def parse_node(name: str) -> tuple[Literal["head", "mlp"], int, int | None]:
     if match.group(3) is not None:
         return "mlp", int(match.group(3)), None
     return "head", int(match.group(1)), int(match.group(2))
-
-
-def _layer_rank(name: str) -> float:
-    """Order of components in the forward pass: embed < a0 < m0 < a1 < ... < logits."""
-    if name == "embed":
-        return -1.0
-    if name == "logits":
-        return float("inf")
-    base = name.split(".")[0]
-    layer = int(base[1:])
-    return layer + (0.5 if base.startswith("m") else 0.0)
-
-
-def _earlier(upstream: str, downstream: str) -> bool:
-    return _layer_rank(upstream) < _layer_rank(downstream)
 
 
 def _interpolated_gradients(
@@ -308,7 +293,7 @@ def attribute_edges(
         model.set_use_attn_result(saved_flags[0])
         model.set_use_split_qkv_input(saved_flags[1])
     valid = torch.tensor(
-        [[_earlier(u, v) for v in down_names] for u in up_names], device=total.device
+        [[earlier(u, v) for v in down_names] for u in up_names], device=total.device
     )
     scores = torch.where(valid, total / n, torch.zeros_like(total))
     node_inputs = {name: float(value / n) for name, value in inputs_total.items()}

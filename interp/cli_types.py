@@ -7,49 +7,47 @@ import argparse
 import math
 
 
-def count(text: str) -> int:
-    """A whole number of at least 1 (pairs, resamples, steps, jobs, batch sizes)."""
-    value = _int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text}")
-    return value
+def _bounded(parse, within, requirement: str, doc: str):
+    """An argument type: `parse` the text, then require `within(value)`."""
+
+    def check(text: str):
+        value = parse(text)
+        if not within(value):
+            raise argparse.ArgumentTypeError(f"must be {requirement}, got {text}")
+        return value
+
+    check.__doc__ = doc
+    return check
 
 
-def count_or_zero(text: str) -> int:
-    """A whole number of at least 0 (0 turns the step off)."""
-    value = _int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 0, got {text}")
-    return value
-
-
-def seed(text: str) -> int:
-    """A seed: a whole number of at least 0."""
-    return count_or_zero(text)
-
-
-def positive(text: str) -> float:
-    """A finite number above 0 (seconds)."""
-    value = _float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
-    return value
-
-
-def non_negative(text: str) -> float:
-    """A finite number of at least 0 (logit margins)."""
-    value = _float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number of at least 0, got {text}")
-    return value
-
-
-def fraction(text: str) -> float:
-    """A number in (0, 1] (a faithfulness target)."""
-    value = _float(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must lie in (0, 1], got {text}")
-    return value
+count = _bounded(
+    lambda t: _int(t),
+    lambda v: v >= 1,
+    "a whole number of at least 1",
+    "A whole number of at least 1 (pairs, resamples, steps, jobs, batch sizes).",
+)
+count_or_zero = _bounded(
+    lambda t: _int(t),
+    lambda v: v >= 0,
+    "a whole number of at least 0",
+    "A whole number of at least 0 (0 turns the step off).",
+)
+seed = _bounded(lambda t: _int(t), lambda v: v >= 0, "a whole number of at least 0", "A seed.")
+positive = _bounded(
+    lambda t: _float(t),
+    lambda v: v > 0,
+    "a finite number above 0",
+    "A finite number above 0 (seconds).",
+)
+non_negative = _bounded(
+    lambda t: _float(t),
+    lambda v: v >= 0,
+    "a finite number of at least 0",
+    "A finite number of at least 0 (logit margins).",
+)
+fraction = _bounded(
+    lambda t: _float(t), lambda v: 0 < v <= 1, "in (0, 1]", "A number in (0, 1] (a target)."
+)
 
 
 def run_folder(text: str) -> str:

@@ -102,7 +102,7 @@ def map_unit(unit: str, node_map) -> list[str]:
     node, inp = _receiver_parts(receiver)
     senders = [sender] if sender == "embed" else node_map(sender)
     receivers = [node] if node == "logits" else node_map(node)
-    return [f"{s}->{r}{inp}" for s in senders for r in receivers if _earlier(s, r)]
+    return [f"{s}->{r}{inp}" for s in senders for r in receivers if earlier(s, r)]
 
 
 def _receiver_parts(receiver: str) -> tuple[str, str]:
@@ -130,8 +130,10 @@ def _rank(node: str) -> float:
     return int(base[1:]) + (0.5 if base.startswith("m") else 0.0)
 
 
-def _earlier(sender: str, receiver_node: str) -> bool:
-    return _rank(sender) < _rank(receiver_node)
+def earlier(sender: str, receiver: str) -> bool:
+    """Whether `sender` comes before `receiver` (a node, or a receiver such as `a2.h1.q`) in
+    the forward pass."""
+    return _rank(sender) < _rank(receiver)
 
 
 def senders(n_layers: int, n_heads: int) -> list[str]:
@@ -156,7 +158,7 @@ def edge_names(n_layers: int, n_heads: int) -> list[str]:
         f"{s}->{r}"
         for r in receivers(n_layers, n_heads)
         for s in senders(n_layers, n_heads)
-        if _earlier(s, _receiver_parts(r)[0])
+        if earlier(s, _receiver_parts(r)[0])
     ]
 
 
@@ -168,7 +170,7 @@ def parse_edge(name: str) -> tuple[str, str]:
             f"'{name}' is not an edge (sender->receiver: a sender embed, a<l>.h<h> or m<l>; a "
             "receiver a<l>.h<h>.q|k|v, m<l> or logits)"
         )
-    if not _earlier(sender, _receiver_parts(receiver)[0]):
+    if not earlier(sender, _receiver_parts(receiver)[0]):
         raise ValueError(f"edge '{name}': the sender does not come before the receiver")
     return sender, receiver
 

@@ -711,7 +711,7 @@ CLI_CASES = [
     (["study", "--run", "../../X"], "--run: must be one folder name"),
     (["study", "--run", "/tmp/X"], "--run: must be one folder name"),
     (["study", "--target", "nan"], "--target: must be a finite number, got nan"),
-    (["study", "--target", "1.5"], "--target: must lie in (0, 1], got 1.5"),
+    (["study", "--target", "1.5"], "--target: must be in (0, 1], got 1.5"),
     (["study", "--min-separation", "-1"], "--min-separation: must be a finite number of at least"),
     (["train", "--jobs", "0"], "--jobs: must be a whole number of at least 1, got 0"),
     (["eval", "--bootstrap", "x"], "--bootstrap: must be a whole number, got 'x'"),

@@ -39,24 +39,30 @@ def test_training_lowers_the_loss(data_and_model_factory):
     assert losses[-1] < losses[0]
 
 
-def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, data_and_model_factory):
-    data, make = data_and_model_factory
-    cfg = TrainConfig(steps=24, batch_size=16, checkpoint_every=5)
+def interrupted_run(model, data, cfg, out_dir, stop_at: int, train_info=None) -> None:
+    """Train until step `stop_at`, then stop as Ctrl-C would (its saved state stays)."""
 
     def interrupt(step):
-        if step == 13:
+        if step == stop_at:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         train(
-            make(),
+            model,
             data,
             objective,
             cfg,
-            out_dir=tmp_path / "run",
+            out_dir=out_dir,
             progress=False,
             after_step=interrupt,
+            train_info=train_info,
         )
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, data_and_model_factory):
+    data, make = data_and_model_factory
+    cfg = TrainConfig(steps=24, batch_size=16, checkpoint_every=5)
+    interrupted_run(make(), data, cfg, tmp_path / "run", stop_at=13)
     assert state_path_for(tmp_path / "run").exists()
     assert not (tmp_path / "run").exists()  # a checkpoint folder is complete or absent
     summary = train(make(), data, objective, cfg, out_dir=tmp_path / "run", progress=False)
@@ -135,22 +141,7 @@ def test_a_state_saved_under_other_data_is_discarded_not_resumed(
     data, make = data_and_model_factory
     cfg = TrainConfig(steps=24, batch_size=16, checkpoint_every=5)
     first = {"recipe": {"loss": "erm"}, "data": {"n_train": 600}}
-
-    def interrupt(step):
-        if step == 13:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train(
-            make(),
-            data,
-            objective,
-            cfg,
-            out_dir=tmp_path / "run",
-            progress=False,
-            after_step=interrupt,
-            train_info=first,
-        )
+    interrupted_run(make(), data, cfg, tmp_path / "run", stop_at=13, train_info=first)
     edited = {**first, "data": {"n_train": 500}}
     summary = train(
         make(), data, objective, cfg, out_dir=tmp_path / "run", progress=False, train_info=edited
