@@ -1,6 +1,6 @@
 """The report's lead figure and its subcase panels, from hand-made rows."""
 
-from interp.report.figures import accuracy_figure, answer_figure
+from interp.report.figures import accuracy_figure, answer_figure, mechanism_figure
 
 
 def row(group, bias, teacher, student, baseline):
@@ -46,3 +46,23 @@ def test_the_subcase_panels_sort_subcases_and_stay_within_a_screen():
     assert len(panels) == 2
     assert list(panels[0].y) == ["c1 (x)", "c2 (x)", "c0 (x)"]  # by mean accuracy
     assert figure.layout.height <= 900
+
+
+def test_the_mechanism_figure_draws_both_directions_with_their_intervals():
+    rows = [
+        {
+            "group": "teacher-init",
+            "suite": "lexical_overlap",
+            "verdict": "shared",
+            "teacher_circuit_on_student": 0.9,
+            "teacher_circuit_on_student_interval": [0.8, 0.95],
+            "student_circuit_on_teacher": 0.6,
+            "student_circuit_on_teacher_interval": [None, None],
+        }
+    ]
+    figure = mechanism_figure(rows, 0.5)
+    first, second = figure.data
+    assert list(first.y) == [0.9] and list(first.error_y.array) == [0.95 - 0.9]
+    assert list(first.error_y.arrayminus) == [0.9 - 0.8]
+    assert list(second.error_y.array) == [0.0]  # undefined interval: no whisker
+    assert any(shape.y0 == 0.5 for shape in figure.layout.shapes)

@@ -70,7 +70,8 @@ def test_the_study_writes_a_populated_report_and_tables(study):
     assert set(diff["shared"]) == set(teacher["circuit"]["nodes"]) & mapped
     assert part["attention_example"]["tokens"][0] == "[CLS]"
     page = path.read_text(encoding="utf-8")
-    assert page.index("Does the student keep the teacher") < page.index('id="summary"')
+    assert page.index("Does the student keep the teacher") < page.index('id="mechanism"')
+    assert page.index('id="mechanism"') < page.index('id="summary"')
     for heading in (
         "Distillability",
         "Accuracy by heuristic",

@@ -384,3 +384,52 @@ def seed_consistency_figure(consistency: dict) -> go.Figure:
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(height=120 + 22 * rows, margin=dict(t=50))
     return fig
+
+
+def mechanism_figure(rows: list[dict], carries: float) -> go.Figure:
+    """Per suite (one panel each), the two directions of cross-faithfulness of each comparison
+    (bars, with their 95% intervals as whiskers) and the line a direction must clear to carry
+    the other model's behaviour. `rows`: group, suite, and for each direction its value and
+    interval (None where undefined)."""
+    suites = list(dict.fromkeys(r["suite"] for r in rows))
+    fig = make_subplots(rows=1, cols=max(1, len(suites)), subplot_titles=[esc(s) for s in suites])
+    directions = (
+        ("teacher_circuit_on_student", "teacher's circuit on the student", COLOURS["teacher"]),
+        ("student_circuit_on_teacher", "student's circuit on the teacher", COLOURS["student"]),
+    )
+    for col, suite in enumerate(suites, start=1):
+        part = [r for r in rows if r["suite"] == suite]
+        for key, label, colour in directions:
+            values = [r[key] for r in part]
+            lows = [r[f"{key}_interval"][0] for r in part]
+            highs = [r[f"{key}_interval"][1] for r in part]
+            fig.add_bar(
+                name=label,
+                legendgroup=key,
+                showlegend=col == 1,
+                x=[esc(r["group"]) for r in part],
+                y=values,
+                error_y=dict(
+                    type="data",
+                    symmetric=False,
+                    array=[
+                        h - v if defined(h) and defined(v) else 0 for h, v in zip(highs, values)
+                    ],
+                    arrayminus=[
+                        v - lo if defined(lo) and defined(v) else 0 for lo, v in zip(lows, values)
+                    ],
+                ),
+                marker_color=colour,
+                hovertext=[esc(r["verdict"]) for r in part],
+                row=1,
+                col=col,
+            )
+        fig.add_hline(y=carries, line_dash="dash", line_color="#333", row=1, col=col)
+    fig.update_yaxes(title_text="cross-faithfulness", col=1)
+    fig.update_layout(
+        barmode="group",
+        height=360,
+        margin=dict(t=60),
+        legend=dict(orientation="h", y=1.14, yanchor="bottom"),
+    )
+    return fig

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from interp.diff import CARRIES
 from interp.io import atomic_write_text
 from interp.report import figures as fg
 from interp.report.definitions import DEFINITIONS
@@ -158,6 +159,29 @@ def _answer_section(results: dict, figures: "Figures") -> str:
         '<div class="answer">'
         + figures.html(fg.answer_figure(rows, reference))
         + f'<ul class="summary">{sentences}</ul></div>'
+    )
+
+
+def _mechanism_section(results: dict, figures: "Figures") -> str:
+    """Per comparison and suite (first analysed seed), the diff judged by function: both
+    directions of cross-faithfulness and the verdict."""
+    rows, sentences = [], []
+    for pair in _first_seed_pairs(results):
+        for suite, part in pair["suites"].items():
+            extra = part["diff"]["extra"]
+            intervals = extra.get("cross_faithfulness_interval") or {}
+            row = {"group": pair["group"], "suite": suite, "verdict": extra["mechanism"]["verdict"]}
+            for key in ("teacher_circuit_on_student", "student_circuit_on_teacher"):
+                row[key] = extra["cross_faithfulness"].get(key)
+                row[f"{key}_interval"] = intervals.get(key) or [None, None]
+            rows.append(row)
+            sentence = mechanism_sentence(part["diff"])
+            sentences.append(f"<li>{esc(pair['id'])} on {esc(suite)}: {esc(sentence)}</li>")
+    if not rows:
+        return '<p class="muted">No comparison was analysed.</p>'
+    return (
+        figures.html(fg.mechanism_figure(rows, CARRIES))
+        + f'<ul class="summary">{"".join(sentences)}</ul>'
     )
 
 
@@ -481,6 +505,8 @@ def render(results: dict) -> str:
         f"{len(results['models'])} models</summary>{esc(', '.join(results['models']))}</details>",
         '<h2 id="answer">Does the student keep the teacher\'s robustness?</h2>',
         _answer_section(results, figures),
+        '<h2 id="mechanism">Is the mechanism shared? (first seed of each comparison)</h2>',
+        _mechanism_section(results, figures),
         '<h2 id="summary">Summary</h2>',
         '<ul class="summary">'
         + "".join(f"<li>{esc(line)}</li>" for line in summary_lines(results))
