@@ -11,16 +11,17 @@ with the factors and parameter counts), validity.csv and index.html.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
 from safetensors import safe_open
 
 from interp.checks import check_device, writable_folder
+from interp.claims import amplification, claim_sentence, seed_rows, similar_scale
 from interp.evaluate import evaluate_manifest, table_records
 from interp.io import atomic_write_json, atomic_write_text, csv_text
-from interp.manifest import Manifest, Sweep
+from interp.manifest import Manifest, Sweep, copy_seed
 from interp.report import write_report
 from interp.report.sweep import render_sweep
 from interp.study import executor_options
@@ -69,6 +70,33 @@ def parameter_count(folder: Path) -> int:
     return total
 
 
+def test_claims(manifest: Manifest, sweep: Sweep, validity: list[dict], factors: dict) -> list:
+    """The two scale claims (`interp.claims`) per bias type, as dicts with their sentences."""
+    comparisons = [
+        {
+            "group": p.seed_group or p.id,
+            "seed": copy_seed(p) if copy_seed(p) is not None else 0,
+            "teacher_id": p.teacher,
+            "student_id": p.student,
+            "baseline_id": p.baseline,
+            "teacher": p.factors["teacher"],
+            "parameter_ratio": factors[p.seed_group or p.id]["parameter_ratio"],
+        }
+        for p in manifest.pairs
+        if sweep.id in p.tags
+    ]
+    bias_types = sorted(
+        {k[: -len("_conflicting")] for r in validity for k in r if k.endswith("_conflicting")}
+    )
+    rows = seed_rows(validity, comparisons, bias_types)
+    sizes = list(sweep.teachers)  # in the manifest's order: smallest first by convention
+    out = []
+    for bias in bias_types:
+        for tests in ([similar_scale(rows, bias)], amplification(rows, bias, sizes)):
+            out.append({"tests": [asdict(t) for t in tests], "sentence": claim_sentence(tests)})
+    return out
+
+
 def run_sweep(cfg: SweepConfig, build: bool = True, log=print) -> Path:
     """Build what is missing (unless `build` is False), evaluate, write tables and report."""
     check_device(cfg.device)
@@ -101,11 +129,13 @@ def run_sweep(cfg: SweepConfig, build: bool = True, log=print) -> Path:
     for row in table_records(tables["distillability"]):
         if row["group"] in factors:
             rows.append({**factors[row["group"]], **row})
+    claims = test_claims(manifest, sweep, table_records(tables["validity"]), factors)
     results = {
         "sweep": sweep.model_dump(),
         "models": ids,
         "distillability": rows,
         "validity": table_records(tables["validity"]),
+        "claims": claims,
         "build_seconds": build_seconds,
         "total_seconds": time.perf_counter() - started,
     }

@@ -14,6 +14,7 @@ ANALYSIS = (
     "interp.circuits",
     "interp.edges",
     "interp.chance",
+    "interp.claims",
     "interp.specificity",
     "interp.contrast",
     "interp.diff",

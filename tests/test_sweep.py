@@ -79,6 +79,11 @@ def test_a_tiny_sweep_builds_evaluates_and_reports(swept, capsys):
     assert {"D_mean", "D_ci_low", "C_mean", "bias_type"} <= set(big)
     page = (root / "reports" / "sweep-tiny" / "index.html").read_text()
     assert "Distillability against relative size" in page and "training-set size" in page
+    # both claims per bias type, each with a verdict; one seed decides nothing
+    claims = results["claims"]
+    assert {c["tests"][0]["claim"] for c in claims} == {"similar scale", "amplification"}
+    assert all(t["verdict"] == "not decided" for c in claims for t in c["tests"])
+    assert "The two scale claims" in page and "Amplification (overlap): not decided" in page
     assert "<script src=" not in page
     assert main(["sweep", "tiny", *common, "--dry-run"]) == 0
     assert "12 exist, 0 to build" in capsys.readouterr().out

@@ -67,6 +67,37 @@ def d_figure(rows: list[dict], x: str, lines: tuple[str, ...], title: str, x_tit
     return fig
 
 
+def c_figure(claims: list[dict]):
+    """C per teacher size (mean over comparisons and seeds, 95% interval over seeds), one
+    panel per bias type: the amplification claim expects every bar below 0."""
+    amplification = [c["tests"] for c in claims if c["tests"][0]["claim"] == "amplification"]
+    fig = make_subplots(
+        rows=1,
+        cols=max(1, len(amplification)),
+        subplot_titles=[esc(t[0]["bias_type"]) for t in amplification],
+    )
+    for col, tests in enumerate(amplification, start=1):
+        shown = [t for t in tests if t["statistic"] is not None]
+        fig.add_bar(
+            x=[esc(t["teacher"]) for t in shown],
+            y=[t["statistic"] for t in shown],
+            error_y=dict(
+                type="data",
+                symmetric=False,
+                array=[t["high"] - t["statistic"] for t in shown],
+                arrayminus=[t["statistic"] - t["low"] for t in shown],
+            ),
+            marker_color="#d62728",
+            showlegend=False,
+            row=1,
+            col=col,
+        )
+        fig.add_hline(y=0, line_dash="dot", line_color="#999", row=1, col=col)
+    fig.update_yaxes(title_text="C = M(KD student) - M(non-KD student)", row=1, col=1)
+    fig.update_layout(height=380, title="Contribution of KD across teacher sizes")
+    return fig
+
+
 def render_sweep(results: dict) -> str:
     figures = Figures()
     sweep = results["sweep"]
@@ -78,6 +109,11 @@ def render_sweep(results: dict) -> str:
         f"students {esc(', '.join(sweep['students']))}; training sizes "
         f"{esc(', '.join(str(s) for s in sweep['train_sizes']))}; seeds "
         f"{esc(', '.join(str(s) for s in sweep['seeds']))}.</p>",
+        "<h2>The two scale claims</h2>",
+        '<ul class="summary">'
+        + "".join(f"<li>{esc(c['sentence'])}</li>" for c in results.get("claims", []))
+        + "</ul>",
+        figures.html(c_figure(results["claims"])) if results.get("claims") else "",
         figures.html(
             d_figure(
                 rows,

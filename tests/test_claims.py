@@ -1,0 +1,62 @@
+"""The two scale claims on hand-made seed rows: each verdict where the data make it, and none
+from one seed."""
+
+from interp.claims import SeedRow, amplification, claim_sentence, seed_rows, similar_scale
+
+RATIOS = {"g1": 1.0, "g2": 2.0, "g4": 4.0, "g8": 8.0}
+SIZE = {"g1": "t1", "g2": "t1", "g4": "t2", "g8": "t2"}
+
+
+def rows(d_of, c_of, seeds=(0, 1, 2)):
+    return [
+        SeedRow(g, s, "overlap", SIZE[g], r, d_of(r, s), c_of(SIZE[g], s))
+        for g, r in RATIOS.items()
+        for s in seeds
+    ]
+
+
+def test_d_falling_with_the_ratio_supports_similar_scale_and_rising_contradicts_it():
+    falling = similar_scale(rows(lambda r, s: -0.1 * r + 0.01 * s, lambda t, s: -0.1), "overlap")
+    assert falling.statistic == -1.0 and falling.high < 0 and falling.verdict == "supported"
+    rising = similar_scale(rows(lambda r, s: 0.1 * r + 0.01 * s, lambda t, s: -0.1), "overlap")
+    assert rising.low > 0 and rising.verdict == "contradicted"
+    assert "Similar scale (overlap): supported" in claim_sentence([falling])
+
+
+def test_one_seed_decides_nothing():
+    one = similar_scale(rows(lambda r, s: -0.1 * r, lambda t, s: -0.1, seeds=(0,)), "overlap")
+    assert one.n_seeds == 1 and one.verdict == "not decided"
+
+
+def test_amplification_needs_c_below_zero_at_every_teacher_size():
+    below = amplification(
+        rows(lambda r, s: 0.0, lambda t, s: -0.2 + 0.01 * s), "overlap", ["t1", "t2"]
+    )
+    assert [t.teacher for t in below] == ["t1", "t2"] and all(t.high < 0 for t in below)
+    assert {t.verdict for t in below} == {"supported"}
+    mixed = amplification(
+        rows(lambda r, s: 0.0, lambda t, s: (-0.2 if t == "t1" else 0.2) + 0.01 * s),
+        "overlap",
+        ["t1", "t2"],
+    )
+    assert {t.verdict for t in mixed} == {"contradicted"}  # above 0 at the largest teacher
+    assert "teacher t2: C = +0.210" in claim_sentence(mixed)
+
+
+def test_seed_rows_read_d_and_c_from_validity():
+    validity = [
+        {"model": "t-s0", "overlap_conflicting": 0.9},
+        {"model": "k-s0", "overlap_conflicting": 0.5},
+        {"model": "b-s0", "overlap_conflicting": 0.7},
+    ]
+    comparison = {
+        "group": "g",
+        "seed": 0,
+        "teacher_id": "t-s0",
+        "student_id": "k-s0",
+        "baseline_id": "b-s0",
+        "teacher": "t1",
+        "parameter_ratio": 3.0,
+    }
+    (row,) = seed_rows(validity, [comparison], ["overlap", "negation"])
+    assert abs(row.d - (-0.4)) < 1e-12 and abs(row.c - (-0.2)) < 1e-12
