@@ -118,8 +118,8 @@ def similar_scale(rows: list[SeedRow], bias_type: str) -> ClaimTest:
     samples = np.array([s for s in samples if np.isfinite(s)])
     low, high = (
         (float(np.percentile(samples, 2.5)), float(np.percentile(samples, 97.5)))
-        if len(samples) > N_RESAMPLES / 2
-        else (None, None)
+        if len(samples) > N_RESAMPLES / 2 and n_seeds >= 2
+        else (None, None)  # one seed: resampling it gives no interval
     )
     verdict = _verdict(low, high, n_seeds, "negative")
     return ClaimTest("similar scale", bias_type, None, statistic, low, high, n_seeds, verdict)
@@ -142,6 +142,8 @@ def amplification(rows: list[SeedRow], bias_type: str, sizes: list[str]) -> list
         rng = rng_for("claim", "amplification", bias_type, size)
         means = np.array([m.mean() for m in _resampled_means(c, rng)])
         low, high = float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+        if n_seeds < 2:  # one seed: resampling it gives no interval
+            low = high = None
         tests.append(ClaimTest("amplification", bias_type, size, statistic, low, high, n_seeds, ""))
     below = [_verdict(t.low, t.high, t.n_seeds, "negative") for t in tests]
     if tests and all(v == "supported" for v in below):
@@ -163,14 +165,19 @@ def claim_sentence(tests: list[ClaimTest]) -> str:
             f"Spearman of D with the teacher/student parameter ratio {first.statistic:+.2f} "
             f"[{first.low:+.2f}, {first.high:+.2f}]"
             if first.low is not None
-            else "no interval (too few comparisons, ratios or seeds)"
+            else (
+                f"Spearman of D with the ratio {first.statistic:+.2f}, no interval"
+                if first.statistic is not None
+                else "no Spearman (fewer than 3 comparisons or 2 ratios)"
+            )
         )
         return (
             f"Similar scale ({first.bias_type}): {first.verdict}. {figure}, over "
             f"{first.n_seeds} seed(s); the claim expects it below 0."
         )
     sizes = "; ".join(
-        f"teacher {t.teacher}: C = {t.statistic:+.3f} [{t.low:+.3f}, {t.high:+.3f}]"
+        f"teacher {t.teacher}: C = {t.statistic:+.3f}"
+        + (f" [{t.low:+.3f}, {t.high:+.3f}]" if t.low is not None else " (no interval)")
         for t in tests
         if t.statistic is not None
     )

@@ -84,8 +84,8 @@ def c_figure(claims: list[dict]):
             error_y=dict(
                 type="data",
                 symmetric=False,
-                array=[t["high"] - t["statistic"] for t in shown],
-                arrayminus=[t["statistic"] - t["low"] for t in shown],
+                array=[(t["high"] or t["statistic"]) - t["statistic"] for t in shown],
+                arrayminus=[t["statistic"] - (t["low"] or t["statistic"]) for t in shown],
             ),
             marker_color="#d62728",
             showlegend=False,
