@@ -149,7 +149,7 @@ class Sweep(_Strict):
 
     id: str = Field(pattern=ID_PATTERN)
     task: str = "nli"
-    methods: list[Literal["erm", "reweight", "poe"]] = Field(min_length=1)
+    methods: list[Literal["erm", "reweight", "poe", "augment"]] = Field(min_length=1)
     teachers: dict[str, str | dict[str, Any]] = Field(min_length=1)  # name -> arch
     students: dict[str, str | dict[str, Any]] = Field(min_length=1)
     train_sizes: list[int] = Field(min_length=1)
@@ -190,8 +190,14 @@ def sweep_entries(sweep: Sweep) -> tuple[list[dict], list[dict]]:
         )
         for method in sweep.methods:
             params = {**sweep.params, **sweep.method_params.get(method, {})}
-            debias = {} if method == "erm" else {"bias_model": bias}
-            alone = "erm" if method == "erm" else f"nokd+{method}"
+            # augmentation is cross-entropy on the training set plus the bias-conflicting
+            # augment examples, for the teacher and for the student without KD alike
+            augment = method == "augment"
+            debias = {"fix": "augment"} if augment else {}
+            if method not in ("erm", "augment"):
+                debias = {"bias_model": bias}
+            teacher_loss = "erm" if augment else method
+            alone = "erm" if method in ("erm", "augment") else f"nokd+{method}"
             baselines = {
                 s_name: add(
                     f"{sweep.id}-nokd-{method}-{s_name}-n{size}",
@@ -210,7 +216,7 @@ def sweep_entries(sweep: Sweep) -> tuple[list[dict], list[dict]]:
                     f"{sweep.id}-{method}-{t_name}-n{size}",
                     "teacher",
                     arch=t_arch,
-                    loss=method,
+                    loss=teacher_loss,
                     steps=sweep.teacher_steps,
                     params=params,
                     data=data,

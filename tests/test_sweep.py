@@ -106,3 +106,22 @@ def test_a_bad_sweep_names_the_sweep_and_the_field(tmp_path):
         Manifest.from_dict(raw)
     with pytest.raises(ManifestError, match="no sweep 'nope'"):
         Manifest.from_dict({}).sweep("nope")
+
+
+def test_a_sweep_of_the_augmentation_method_trains_teacher_and_baseline_with_augment():
+    from interp.manifest import Manifest
+
+    sweep = {
+        "id": "sw",
+        "methods": ["augment"],
+        "teachers": {"t1": "teacher"},
+        "students": {"s1": "student-small"},
+        "train_sizes": [1000],
+        "seeds": [0, 1],
+    }
+    manifest = Manifest.from_dict({"version": 1, "models": [], "sweeps": [sweep]})
+    recipes = {e.id: e.recipe for e in manifest.models}
+    teacher, baseline = recipes["sw-augment-t1-n1000-s1"], recipes["sw-nokd-augment-s1-n1000-s1"]
+    assert (teacher.loss, teacher.fix, teacher.bias_model) == ("erm", "augment", None)
+    assert (baseline.loss, baseline.fix) == ("erm", "augment")
+    assert recipes["sw-augment-t1-s1-n1000-s1"].teacher == "sw-augment-t1-n1000-s1"
