@@ -9,6 +9,25 @@ from pathlib import Path
 from interp.errors import InterpError
 
 
+def repeated(values) -> list[str]:
+    """The values that occur more than once (as text, sorted): `--seeds 0 0` would count a
+    model twice."""
+    return sorted({str(v) for v in values if list(values).count(v) > 1})
+
+
+def is_folder_name(text: str) -> bool:
+    """One folder name that keeps a run inside its parent: no separator, not '.' or '..', no
+    control characters, at most 100 characters."""
+    return (
+        bool(text)
+        and text not in (".", "..")
+        and "/" not in text
+        and "\\" not in text
+        and not any(ord(c) < 32 or ord(c) == 127 for c in text)
+        and len(text) <= 100
+    )
+
+
 def writable_folder(path: str | Path, what: str = "--out") -> Path:
     """Create `path` (and its parents) and prove it writable with a probe file, or fail."""
     path = Path(path)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import math
 
+from interp.checks import is_folder_name, repeated
+
 
 def _bounded(parse, within, requirement: str, doc: str):
     """An argument type: `parse` the text, then require `within(value)`."""
@@ -53,14 +55,7 @@ fraction = _bounded(
 def run_folder(text: str) -> str:
     """One folder name (the report stays inside --out): no separator, not '.' or '..', no
     control characters, at most 100 characters."""
-    if (
-        not text
-        or text in (".", "..")
-        or "/" in text
-        or "\\" in text
-        or any(ord(c) < 32 or ord(c) == 127 for c in text)
-        or len(text) > 100
-    ):
+    if not is_folder_name(text):
         raise argparse.ArgumentTypeError(
             f"must be one folder name (no '/', not '.' or '..', printable, at most 100 "
             f"characters), got {text!r}"
@@ -72,9 +67,9 @@ class Unique(argparse.Action):
     """A list option whose values may not repeat (`--seeds 0 0` would count a model twice)."""
 
     def __call__(self, parser, namespace, values, option_string=None):
-        repeated = sorted({str(v) for v in values if values.count(v) > 1})
-        if repeated:
-            parser.error(f"argument {option_string}: repeats {', '.join(repeated)}")
+        repeats = repeated(values)
+        if repeats:
+            parser.error(f"argument {option_string}: repeats {', '.join(repeats)}")
         setattr(namespace, self.dest, values)
 
 

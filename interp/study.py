@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from interp.analysis import analyse_model
 from interp.attribution import parse_node
-from interp.checks import check_device, writable_folder
+from interp.checks import check_device, is_folder_name, repeated, writable_folder
 from interp.contrast import ContrastPairs, contrast_pairs, teacher_selected_pairs
 from interp.controls import manifest_controls
 from interp.diff import compare_pair, match_components, student_nodes_of
@@ -439,10 +439,10 @@ def check_circuit_settings(cfg: StudyConfig) -> None:
         if not value >= 1:
             raise ValueError(f"{name} {value}: a whole number of at least 1")
     for name, values in (("--seeds", cfg.seeds), ("--suites", cfg.suites or [])):
-        repeated = sorted({str(v) for v in values if values.count(v) > 1})
-        if repeated:
-            raise ValueError(f"{name} repeats {', '.join(repeated)}")
-    if cfg.run is not None and (cfg.run in ("", ".", "..") or "/" in cfg.run or "\\" in cfg.run):
+        repeats = repeated(values)
+        if repeats:
+            raise ValueError(f"{name} repeats {', '.join(repeats)}")
+    if cfg.run is not None and not is_folder_name(cfg.run):
         raise ValueError(f"--run {cfg.run!r}: one folder name inside --out")
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-MAX_BYTES = 4 * 2**20  # a manifest is a few kilobytes
+MAX_BYTES = 4 * 2**20  # a manifest is a few kilobytes; read_text_bounded refuses larger files
 MAX_ALIASES = 256
 MAX_EXPANDED_NODES = 200_000  # values once every alias is expanded
 
@@ -88,8 +88,7 @@ StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _un
 
 
 def load_yaml(text: str) -> Any:
-    """The document in `text`; yaml.YAMLError for a duplicate key, too many aliases or a
-    document over MAX_BYTES."""
-    if len(text.encode("utf-8")) > MAX_BYTES:
-        raise yaml.YAMLError(f"the document is larger than {MAX_BYTES // 2**20} MiB")
+    """The document in `text`; yaml.YAMLError for a duplicate key or too many aliases. Its
+    size is bounded where the file is read, before reading (MAX_BYTES,
+    `interp.io.read_text_bounded`)."""
     return yaml.load(text, Loader=StrictLoader)  # noqa: S506 (a SafeLoader subclass)

@@ -52,12 +52,16 @@ def save_checkpoint(model: HookedClassifier, folder: str | Path, train_info: dic
     return folder
 
 
-def _check_files(folder: Path, recorded: dict | None) -> None:
-    """Every file is a regular file (no symlink), and matches the sha256 train.json recorded."""
+def _check_regular_files(folder: Path) -> None:
+    """Every file of the checkpoint is a regular file: no symlink, no folder."""
     for name in (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE, TRAIN_FILE):
         path = folder / name
         if path.is_symlink() or (path.exists() and not path.is_file()):
             raise CheckpointError(f"{path}: not a regular file (a symlink or a folder); refused")
+
+
+def _check_unchanged(folder: Path, recorded: dict | None) -> None:
+    """Every file matches the sha256 train.json recorded when it was built (if it did)."""
     if not isinstance(recorded, dict):
         return
     for name, expected in sorted(recorded.items()):
@@ -83,7 +87,7 @@ def load_checkpoint(folder: str | Path, device: str = "cpu") -> HookedClassifier
     if not folder.is_dir():
         raise CheckpointError(f"{folder}: no such checkpoint folder")
     meta = {}
-    _check_files(folder, None)
+    _check_regular_files(folder)
     if (folder / TRAIN_FILE).exists():
         try:
             meta = json.loads(read_text_bounded(folder / TRAIN_FILE, MAX_TRAIN_BYTES, "train.json"))
@@ -129,6 +133,6 @@ def load_checkpoint(folder: str | Path, device: str = "cpu") -> HookedClassifier
             )
     model.load_state_dict(state)
     # Last: a file that cannot be read at all gets the more precise message above.
-    _check_files(folder, meta.get("files"))
+    _check_unchanged(folder, meta.get("files"))
     model.meta = meta
     return model.eval().to(device)

@@ -70,6 +70,21 @@ def accuracy_figure(subcases: list[dict], models: list[tuple[str, str]]) -> go.F
     return fig
 
 
+def interval_whiskers(values, lows, highs) -> dict:
+    """Plotly error bars from each value to its interval's ends; none where a value or an end
+    is undefined (None or NaN)."""
+
+    def span(low, high) -> float:
+        return high - low if defined(low) and defined(high) else 0.0
+
+    return dict(
+        type="data",
+        symmetric=False,
+        array=[span(v, h) for v, h in zip(values, highs)],
+        arrayminus=[span(lo, v) for lo, v in zip(lows, values)],
+    )
+
+
 def answer_figure(rows: list[dict], reference: dict[str, float]) -> go.Figure:
     """Per bias type (one panel each), accuracy on bias-conflicting examples of each
     comparison's teacher, KD student and non-KD student (bars: mean over seeds; whiskers: one
@@ -409,16 +424,7 @@ def mechanism_figure(rows: list[dict], carries: float) -> go.Figure:
                 showlegend=col == 1,
                 x=[esc(r["group"]) for r in part],
                 y=values,
-                error_y=dict(
-                    type="data",
-                    symmetric=False,
-                    array=[
-                        h - v if defined(h) and defined(v) else 0 for h, v in zip(highs, values)
-                    ],
-                    arrayminus=[
-                        v - lo if defined(lo) and defined(v) else 0 for lo, v in zip(lows, values)
-                    ],
-                ),
+                error_y=interval_whiskers(values, lows, highs),
                 marker_color=colour,
                 hovertext=[esc(r["verdict"]) for r in part],
                 row=1,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from interp.report.figures import esc
+from interp.report.figures import esc, interval_whiskers
 from interp.report.page import DISTILLABILITY_FIGURES, Figures, html_page, table
 
 COLUMNS = [
@@ -20,15 +20,6 @@ COLUMNS = [
     "parameter_ratio",
     *DISTILLABILITY_FIGURES,
 ]
-
-
-def _error_bars(rows: list[dict]) -> dict:
-    return dict(
-        type="data",
-        symmetric=False,
-        array=[r["D_ci_high"] - r["D_mean"] for r in rows],
-        arrayminus=[r["D_mean"] - r["D_ci_low"] for r in rows],
-    )
 
 
 def d_figure(rows: list[dict], x: str, lines: tuple[str, ...], title: str, x_title: str):
@@ -50,7 +41,11 @@ def d_figure(rows: list[dict], x: str, lines: tuple[str, ...], title: str, x_tit
             fig.add_scatter(
                 x=[r[x] for r in points],
                 y=[r["D_mean"] for r in points],
-                error_y=_error_bars(points),
+                error_y=interval_whiskers(
+                    [r["D_mean"] for r in points],
+                    [r["D_ci_low"] for r in points],
+                    [r["D_ci_high"] for r in points],
+                ),
                 mode="markers+lines",
                 name=esc(name),
                 legendgroup=esc(name),
@@ -81,11 +76,10 @@ def c_figure(claims: list[dict]):
         fig.add_bar(
             x=[esc(t["teacher"]) for t in shown],
             y=[t["statistic"] for t in shown],
-            error_y=dict(
-                type="data",
-                symmetric=False,
-                array=[(t["high"] or t["statistic"]) - t["statistic"] for t in shown],
-                arrayminus=[t["statistic"] - (t["low"] or t["statistic"]) for t in shown],
+            error_y=interval_whiskers(
+                [t["statistic"] for t in shown],
+                [t["low"] for t in shown],
+                [t["high"] for t in shown],
             ),
             marker_color="#d62728",
             showlegend=False,
