@@ -159,10 +159,19 @@ class Sweep(_Strict):
     params: dict[str, Scalar] = {}  # recipe params of every model
     method_params: dict[str, dict[str, Scalar]] = {}  # recipe params per debiasing method
     bias_params: dict[str, Scalar] = {}  # the bias models' recipe params (e.g. features)
+    # benchmark settings of every model beside the grid's n_train (e.g. n_augment)
+    data: dict[str, Scalar] = {}
     suites: list[str] | None = None  # the pairs' suites; default: the task's analysed ones
     tags: list[str] = []
 
     _task = field_validator("task")(_known_task)
+
+    @field_validator("data")
+    @classmethod
+    def _grid_owns_n_train(cls, data: dict[str, Scalar]) -> dict[str, Scalar]:
+        if "n_train" in data:
+            raise ValueError("n_train is the grid's train_sizes; set it there, not in data")
+        return data
 
 
 def sweep_entries(sweep: Sweep) -> tuple[list[dict], list[dict]]:
@@ -178,7 +187,7 @@ def sweep_entries(sweep: Sweep) -> tuple[list[dict], list[dict]]:
         return model_id
 
     for size in sweep.train_sizes:
-        data = {"n_train": size}
+        data = {**sweep.data, "n_train": size}
         bias = add(
             f"{sweep.id}-bias-n{size}",
             "bias_model",
