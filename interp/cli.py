@@ -97,6 +97,33 @@ def cmd_models_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inspect(args: argparse.Namespace) -> int:
+    import warnings
+
+    from interp.manifest import Manifest
+    from interp.models import load
+    from interp.models.selfcheck import inspect_folder
+
+    is_id = "/" not in args.source and os.sep not in args.source
+    manifest = Manifest.load(args.manifest) if is_id else None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = load(args.source, device=args.device, manifest=manifest)
+    path = manifest.location(args.source) if is_id else Path(args.source)
+    report = inspect_folder(path, model, check=not args.no_parity)
+    report.notes += [str(w.message) for w in caught]
+    print("\n".join(report.lines()))
+    if report.parity and not report.parity_holds:
+        worst = max(report.parity, key=report.parity.get)
+        print(
+            f"error: {path}: our conversion differs from the Hugging Face forward by "
+            f"{report.parity[worst]:.1e} ({worst}); do not analyse it",
+            file=sys.stderr,
+        )
+        return 2
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from interp.train.zoo import build_zoo
 
@@ -553,6 +580,20 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("id", help="the model's id in the manifest")
     _add_manifest_arg(show)
     show.set_defaults(func=cmd_models_show)
+
+    inspect = sub.add_parser(
+        "inspect",
+        help="what a checkpoint is, and a parity check against the Hugging Face forward",
+        description="Family, layers, heads, width, parameters, labels and inputs of a "
+        "checkpoint folder or manifest id; for a Hugging Face folder, our conversion checked "
+        "against the Hugging Face eager forward on generated inputs. Exit 2 with one line when "
+        "the family or an option is not supported, or parity fails.",
+    )
+    inspect.add_argument("source", help="a checkpoint folder (./name or a/b) or a manifest id")
+    inspect.add_argument("--no-parity", action="store_true", help="skip the parity check")
+    inspect.add_argument("--device", default="cpu")
+    _add_manifest_arg(inspect)
+    inspect.set_defaults(func=cmd_inspect)
 
     probes = sub.add_parser("probes", help="the embedded probe suites")
     probes_sub = probes.add_subparsers(dest="probes_command", required=True)

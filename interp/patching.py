@@ -239,12 +239,14 @@ def _sweep(
         name = hook_name(component, layer)
         clean_act, base_act = source[name].to(device), base_cache[name]
         layer_patches = patches
-        # Heads and MLPs of the last layer act on the head only through position 0, so their
-        # sweep computes that position alone (resid patches there still move keys and values).
+        # Heads and MLPs of the last layer act on the head only through the readout positions
+        # ([CLS], and DeiT's distillation token), so their sweep computes those alone (resid
+        # patches there still move keys and values).
+        readout = cfg.readout_positions
         if component != "resid" and layer == last:
-            clean_act, base_act = clean_act[:, :1], base_act[:, :1]
-            layer_patches = [(h, p) for h, p in patches if p == 0]
-            if per_position and n_pos > 1:  # other positions change nothing: the base value
+            clean_act, base_act = clean_act[:, :readout], base_act[:, :readout]
+            layer_patches = [(h, p) for h, p in patches if p < readout]
+            if per_position and n_pos > readout:  # other positions change nothing
                 unpatched = metric(
                     model.run_from(
                         layer,
@@ -254,7 +256,7 @@ def _sweep(
                     )
                 )
                 for h, p in patches:
-                    if p != 0:
+                    if p >= readout:
                         results[layer, h, p] = unpatched
         for start in range(0, len(layer_patches), chunk_size):
             chunk = layer_patches[start : start + chunk_size]

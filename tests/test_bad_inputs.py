@@ -346,11 +346,11 @@ HF_CASES = [
             "hidden_size": 8,
             "num_attention_heads": 2,
             "intermediate_size": 16,
-            "hidden_act": "silu",
+            "hidden_act": "mish",
             "vocab_size": 30,
             "max_position_embeddings": 16,
         },
-        "field 'act_fn': Input should be 'gelu', 'gelu_new' or 'relu' (got 'silu')",
+        "bert option hidden_act='mish' is not supported (supported: gelu, gelu_new",
     ),
     ({"model_type": "gpt2"}, "model_type 'gpt2' is not supported"),
     (

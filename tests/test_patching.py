@@ -5,6 +5,7 @@ import torch
 from transformer_lens import patching as tl_patching
 
 from interp.models import Batch, HookedClassifier
+from interp.models.config import RelativeAttention
 from interp.patching import (
     ablate_components,
     kl_to_clean,
@@ -37,9 +38,22 @@ def pair_batches(seed=0):
     )
 
 
-@pytest.fixture(params=["pre", "post"])
+# DeBERTa's forward: disentangled attention over log-bucketed relative positions, padded
+# queries masked, no absolute positions
+DISENTANGLED = dict(
+    norm="post",
+    positions="none",
+    n_token_types=0,
+    mask_queries=True,
+    attention_scale=(4 * 3) ** 0.5,
+    relative_attention=RelativeAttention(span=4, buckets=4, max_distance=8, share_keys=False),
+)
+
+
+@pytest.fixture(params=["pre", "post", "disentangled"])
 def model(request):
-    return HookedClassifier(tiny_config(norm=request.param, n_layers=3), seed=5).eval()
+    extra = DISENTANGLED if request.param == "disentangled" else {"norm": request.param}
+    return HookedClassifier(tiny_config(n_layers=3, **extra), seed=5).eval()
 
 
 def metric_for(gold, foil):
@@ -217,3 +231,36 @@ def test_mean_and_resample_ablations_equal_a_direct_computation(model):
             name = f"blocks.{layer}.hook_mlp_out"
             direct = metric(_run_with(model, batch, name, lambda a, hook, s=source: s))
             assert abs(float(ours[layer]) - float(direct.mean())) < TOLERANCE, (kind, layer)
+
+
+def test_a_distilled_deit_is_patched_through_both_readout_tokens():
+    """DeiT's distilled head reads [CLS] and the distillation token: per-position patching of
+    the last layer's heads and MLP equals TransformerLens's, which runs every position."""
+    cfg = tiny_config(
+        modality="vision",
+        vocab_size=None,
+        image_size=8,
+        patch_size=4,
+        distillation_token=True,
+        head="deit_distilled",
+        n_layers=2,
+    )
+    model = HookedClassifier(cfg, seed=3).eval()
+    generator = torch.Generator().manual_seed(0)
+    clean, corrupt = (
+        Batch(pixel_values=torch.rand(4, 3, 8, 8, generator=generator), n_positions=6) for _ in "ab"
+    )
+    gold, foil = torch.zeros(4, dtype=torch.long), torch.ones(4, dtype=torch.long)
+
+    def scalar(logits):
+        return logit_diff(gold, foil)(logits).mean()
+
+    _, clean_cache = model.run_with_cache(clean)
+    metric = logit_diff(gold, foil)
+    heads = patch_components(model, clean, corrupt, metric, "head", per_position=True)
+    reference = tl_patching.get_act_patch_attn_head_out_by_pos(model, corrupt, clean_cache, scalar)
+    assert (heads - reference.permute(0, 2, 1)).abs().max() < TOLERANCE
+    assert heads[-1, :, 1].abs().max() > 0  # the distillation token reaches the head
+    mlp = patch_components(model, clean, corrupt, metric, "mlp", per_position=True)
+    reference = tl_patching.get_act_patch_mlp_out(model, corrupt, clean_cache, scalar)
+    assert (mlp - reference).abs().max() < TOLERANCE

@@ -17,6 +17,21 @@ FORMAT_NAME = "interp-classifier"
 MAX_CONFIG_BYTES = 1 << 20  # a config is a few hundred bytes
 
 
+class RelativeAttention(BaseModel):
+    """DeBERTa's disentangled attention: besides content-to-content, the query's content
+    against the keys' relative positions (`c2p`) and the keys' content against the queries'
+    relative positions (`p2c`), from one table of relative-position embeddings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    span: int = Field(ge=1)  # relative distances -span..span-1 index the table's 2*span rows
+    buckets: int = Field(default=0, ge=0)  # log buckets beyond buckets/2 (0: none)
+    max_distance: int = Field(ge=1)  # the largest distance the log buckets reach
+    terms: list[Literal["c2p", "p2c"]] = ["c2p", "p2c"]
+    share_keys: bool = True  # positions projected by the content query/key weights
+    norm_table: bool = True  # a LayerNorm over the table
+
+
 class ClassifierConfig(BaseModel):
     """Architecture of an encoder classifier.
 
@@ -36,9 +51,12 @@ class ClassifierConfig(BaseModel):
     d_head: int | None = Field(default=None, ge=1)
     d_mlp: int | None = Field(default=None, ge=1)
     norm: Literal["pre", "post"] = "pre"
-    act_fn: Literal["gelu", "gelu_new", "relu"] = "gelu"
+    act_fn: Literal["gelu", "gelu_new", "relu", "silu"] = "gelu"
     layer_norm_eps: float = Field(default=1e-5, gt=0)
-    head: Literal["bert_pooler", "distilbert", "linear"] = "linear"
+    # The head on the final [CLS] vector: BERT's pooler (dense + tanh), DistilBERT's (dense +
+    # ReLU), ELECTRA's and DeBERTa's (dense + GELU), none; or DeiT's two linear heads on [CLS]
+    # and the distillation token, averaged.
+    head: Literal["bert_pooler", "distilbert", "gelu_pooler", "linear", "deit_distilled"] = "linear"
     labels: list[str] = Field(min_length=2)
     dropout: float = Field(default=0.0, ge=0, lt=1)
 
@@ -47,12 +65,24 @@ class ClassifierConfig(BaseModel):
     max_positions: int = Field(default=128, ge=1)
     n_token_types: int = Field(default=2, ge=0)
     pad_token_id: int = Field(default=0, ge=0)
-    positions: Literal["absolute", "roberta"] = "absolute"
+    positions: Literal["absolute", "roberta", "none"] = "absolute"
+    # Word embeddings narrower than d_model, projected up: before the embedding norm (DeBERTa,
+    # no bias) or after it (ELECTRA, with bias).
+    d_embed: int | None = Field(default=None, ge=1)
+    embed_projection: Literal["before_norm", "after_norm"] | None = None
+    # DeBERTa masks padded queries as well as padded keys (their rows attend uniformly) and
+    # zeroes the padded positions' embeddings.
+    mask_queries: bool = False
+    # The divisor of the attention scores; default sqrt(d_head). DeBERTa divides by
+    # sqrt(d_head * (1 + number of relative terms)) whether or not relative attention is on.
+    attention_scale: float | None = Field(default=None, gt=0)
+    relative_attention: RelativeAttention | None = None
 
     # Vision front end: square images cut into square patches, a learned [CLS] vector in front.
     image_size: int | None = Field(default=None, ge=1)
     patch_size: int | None = Field(default=None, ge=1)
     n_channels: int = Field(default=3, ge=1)
+    distillation_token: bool = False  # DeiT: a learned vector after [CLS], before the patches
 
     # TransformerLens run-time fields (not architecture; kept out of saved configs).
     device: str = Field(default="cpu", exclude=True)
@@ -73,6 +103,10 @@ class ClassifierConfig(BaseModel):
             object.__setattr__(self, "d_mlp", 4 * self.d_model)
         if len(set(self.labels)) != len(self.labels):
             raise ValueError(f"labels must be distinct, got {self.labels}")
+        if (self.d_embed is None) != (self.embed_projection is None):
+            raise ValueError("d_embed and embed_projection go together")
+        if self.head == "deit_distilled" and not self.distillation_token:
+            raise ValueError("head 'deit_distilled' reads the distillation token; set it")
         if self.modality == "text":
             if self.vocab_size is None:
                 raise ValueError("a text model needs vocab_size")
@@ -102,9 +136,24 @@ class ClassifierConfig(BaseModel):
         return (self.image_size // self.patch_size) ** 2
 
     @property
+    def n_special(self) -> int:
+        """Learned vectors in front of an image's patches: [CLS] (and DeiT's distillation token)."""
+        return 1 + int(self.distillation_token)
+
+    @property
     def n_positions(self) -> int:
-        """Number of learned position embeddings."""
-        return self.n_patches + 1 if self.modality == "vision" else self.max_positions
+        """Number of learned position embeddings (the longest input of a text model)."""
+        return self.n_patches + self.n_special if self.modality == "vision" else self.max_positions
+
+    @property
+    def readout_positions(self) -> int:
+        """How many leading positions of the last layer reach the head (DeiT's distilled head
+        reads [CLS] and the distillation token)."""
+        return 2 if self.head == "deit_distilled" else 1
+
+    @property
+    def embed_width(self) -> int:
+        return self.d_embed or self.d_model
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2)

@@ -1,8 +1,10 @@
 """HookedClassifier: an encoder classifier with TransformerLens hook points at every activation.
 
-One readable implementation covers the embedded zoo (pre-norm) and the BERT family (post-norm:
-BERT, DistilBERT, RoBERTa, MiniLM). Shapes use TransformerLens conventions; see
-ARCHITECTURE.md for the hook vocabulary. Each hook fires exactly once per forward pass.
+One readable implementation covers the embedded zoo (pre-norm), the BERT family (post-norm:
+BERT, DistilBERT, RoBERTa, XLM-RoBERTa, ELECTRA, MiniLM), DeBERTa-v2/v3 (disentangled
+attention over relative positions, `interp.models.relative`) and ViT/DeiT (pre-norm). Shapes
+use TransformerLens conventions; see docs/hooks.md for the hook vocabulary. Each hook fires
+exactly once per forward pass.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from transformer_lens.HookedRootModule import HookedRootModule
 
 from interp.models.batch import Batch
 from interp.models.config import ClassifierConfig
+from interp.models.relative import relative_scores
 from interp.models.tokenize import encode_texts
 
 ACTIVATIONS = {
     "gelu": F.gelu,
     "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
     "relu": F.relu,
+    "silu": F.silu,
 }
 
 
@@ -77,6 +81,12 @@ class Attention(nn.Module):
         self.v_bias = nn.Parameter(torch.zeros(h * d))
         self.b_O = nn.Parameter(torch.zeros(m))
         self.dropout = nn.Dropout(cfg.dropout)
+        relative = cfg.relative_attention
+        if relative is not None and not relative.share_keys:
+            # separate projections of the relative-position table, one per term
+            for side in [{"c2p": "k", "p2c": "q"}[term] for term in relative.terms]:
+                self.register_parameter(f"pos_{side}_weight", nn.Parameter(torch.empty(m, h * d)))
+                self.register_parameter(f"pos_{side}_bias", nn.Parameter(torch.zeros(h * d)))
 
         self.hook_q = HookPoint()  # [batch, pos, head, d_head]
         self.hook_k = HookPoint()
@@ -128,12 +138,20 @@ class Attention(nn.Module):
         query_input: Tensor,
         key_input: Tensor,
         value_input: Tensor,
-        additive_mask: Float[Tensor, "batch 1 1 key_pos"],
+        additive_mask: Float[Tensor, "batch 1 query_pos key_pos"],
+        relative_table: Tensor | None = None,
     ) -> Float[Tensor, "batch pos d_model"]:
+        """`additive_mask` has one row for all queries, or one per query (DeBERTa);
+        `relative_table` is the normalised relative-position table of disentangled attention."""
         q = self.hook_q(self._project(query_input, self.q_weight, self.q_bias))
         k = self.hook_k(self._project(key_input, self.k_weight, self.k_bias))
         v = self.hook_v(self._project(value_input, self.v_weight, self.v_bias))
-        scores = torch.einsum("bqhd,bkhd->bhqk", q, k) / math.sqrt(self.cfg.d_head)
+        scale = self.cfg.attention_scale or math.sqrt(self.cfg.d_head)
+        scores = torch.einsum("bqhd,bkhd->bhqk", q, k) / scale
+        if self.cfg.relative_attention is not None:
+            scores = scores + relative_scores(self, q, k, relative_table, scale)
+        if additive_mask.shape[2] > 1:  # per-query rows: keep those of the queries computed
+            additive_mask = additive_mask[:, :, : q.shape[1]]
         scores = self.hook_attn_scores(scores + additive_mask)
         pattern = self.hook_pattern(scores.softmax(dim=-1))
         z = self.hook_z(torch.einsum("bhqk,bkhd->bqhd", self.dropout(pattern), v))
@@ -212,14 +230,18 @@ class Block(nn.Module):
         resid: Float[Tensor, "batch pos d_model"],
         additive_mask: Tensor,
         first_query_only: bool = False,
+        relative_table: Tensor | None = None,
     ) -> Float[Tensor, "batch pos d_model"]:
-        """With `first_query_only`, only position 0 is computed after the keys and values (its
-        hooks then see one query position): enough for a last layer read at [CLS]."""
+        """With `first_query_only`, only the readout positions ([CLS], and DeiT's distillation
+        token) are computed after the keys and values (its hooks then see those query positions
+        alone): enough for a last layer whose output only the head reads."""
         resid = self.hook_resid_pre(resid)
         q_in, k_in, v_in = self._attention_inputs(resid)
         if first_query_only:
-            q_in, resid = q_in[:, :1], resid[:, :1]
-        attn_out = self.hook_attn_out(self.dropout(self.attn(q_in, k_in, v_in, additive_mask)))
+            keep = self.cfg.readout_positions
+            q_in, resid = q_in[:, :keep], resid[:, :keep]
+        attn_out = self.attn(q_in, k_in, v_in, additive_mask, relative_table)
+        attn_out = self.hook_attn_out(self.dropout(attn_out))
         return self.after_attention(resid, attn_out)
 
     def after_attention(self, resid: Tensor, attn_out: Tensor) -> Tensor:
@@ -241,22 +263,27 @@ class Block(nn.Module):
         return self.hook_resid_post(self.ln2(resid_mid + mlp_out))
 
 
+POOLER_ACTIVATIONS = {"bert_pooler": torch.tanh, "distilbert": F.relu, "gelu_pooler": F.gelu}
+
+
 class ClassificationHead(nn.Module):
-    """BERT pooler (dense + tanh), DistilBERT pre-classifier (dense + ReLU) or none, then linear."""
+    """A pooler on [CLS] (dense, then tanh for BERT, ReLU for DistilBERT, GELU for ELECTRA and
+    DeBERTa) or none, then linear; DeiT's distilled head adds a linear head on the
+    distillation token and averages the two."""
 
     def __init__(self, cfg: ClassifierConfig):
         super().__init__()
         self.kind = cfg.head
-        if cfg.head != "linear":
+        if cfg.head in POOLER_ACTIVATIONS:
             self.pooler = nn.Linear(cfg.d_model, cfg.d_model)
         self.classifier = nn.Linear(cfg.d_model, cfg.n_labels)
+        if cfg.head == "deit_distilled":
+            self.distillation_classifier = nn.Linear(cfg.d_model, cfg.n_labels)
         self.dropout = nn.Dropout(cfg.dropout)
 
     def pool(self, cls: Tensor) -> Tensor:
-        if self.kind == "bert_pooler":
-            return torch.tanh(self.pooler(cls))
-        if self.kind == "distilbert":
-            return F.relu(self.pooler(cls))
+        if self.kind in POOLER_ACTIVATIONS:
+            return POOLER_ACTIVATIONS[self.kind](self.pooler(cls))
         return cls
 
 
@@ -272,23 +299,41 @@ class HookedClassifier(HookedRootModule):
         self.cfg = cfg.model_copy()
         self.tokenizer = tokenizer  # a `tokenizers.Tokenizer` for text models, or None
         self.meta: dict = {}  # provenance (train.json, HF source) carried with the model
-        m = cfg.d_model
+        m, e = cfg.d_model, cfg.embed_width
         if cfg.modality == "text":
-            self.W_E = nn.Parameter(torch.empty(cfg.vocab_size, m))
+            self.W_E = nn.Parameter(torch.empty(cfg.vocab_size, e))
             if cfg.n_token_types:
-                self.W_token_type = nn.Parameter(torch.empty(cfg.n_token_types, m))
-                self.hook_token_type_embed = HookPoint()  # [batch, pos, d_model]
-            self.hook_embed = HookPoint()  # [batch, pos, d_model]
+                self.W_token_type = nn.Parameter(torch.empty(cfg.n_token_types, e))
+                self.hook_token_type_embed = HookPoint()  # [batch, pos, d_embed]
+            self.hook_embed = HookPoint()  # [batch, pos, d_embed]
         else:
             patch_dim = cfg.n_channels * cfg.patch_size**2
             self.W_patch = nn.Parameter(torch.empty(patch_dim, m))
             self.b_patch = nn.Parameter(torch.zeros(m))
             self.cls_vector = nn.Parameter(torch.empty(m))
-            self.hook_patch_embed = HookPoint()  # [batch, pos, d_model], pos 0 is [CLS]
-        self.W_pos = nn.Parameter(torch.empty(cfg.n_positions, m))
-        self.hook_pos_embed = HookPoint()
+            if cfg.distillation_token:
+                self.distillation_vector = nn.Parameter(torch.empty(m))
+            # [batch, pos, d_model]: [CLS] (and the distillation token) first, then the patches
+            self.hook_patch_embed = HookPoint()
+        if cfg.positions != "none":
+            self.W_pos = nn.Parameter(torch.empty(cfg.n_positions, e))
+            self.hook_pos_embed = HookPoint()
+        self.embed_proj = (
+            nn.Linear(e, m, bias=cfg.embed_projection == "after_norm")
+            if cfg.embed_projection
+            else None
+        )
         # Post-norm encoders normalise the embeddings; pre-norm ones normalise before the head.
-        self.embed_ln = nn.LayerNorm(m, eps=cfg.layer_norm_eps) if cfg.norm == "post" else None
+        norm_width = e if cfg.embed_projection == "after_norm" else m
+        self.embed_ln = (
+            nn.LayerNorm(norm_width, eps=cfg.layer_norm_eps) if cfg.norm == "post" else None
+        )
+        relative = cfg.relative_attention
+        if relative is not None:
+            self.relative_table = nn.Parameter(torch.empty(2 * relative.span, m))
+            self.relative_ln = (
+                nn.LayerNorm(m, eps=cfg.layer_norm_eps) if relative.norm_table else None
+            )
         self.ln_final = nn.LayerNorm(m, eps=cfg.layer_norm_eps) if cfg.norm == "pre" else None
         self.embed_dropout = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(self.cfg) for _ in range(cfg.n_layers))
@@ -305,7 +350,7 @@ class HookedClassifier(HookedRootModule):
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         for name, param in self.named_parameters():
             leaf = name.rsplit(".", 1)[-1]
-            if param.ndim >= 2 or leaf == "cls_vector":
+            if param.ndim >= 2 or leaf in ("cls_vector", "distillation_vector"):
                 param.copy_(torch.randn(param.shape, generator=generator) * 0.02)
             elif leaf in ("w", "weight") and ("ln" in name or "LayerNorm" in name):
                 param.fill_(1.0)
@@ -348,6 +393,13 @@ class HookedClassifier(HookedRootModule):
                 f"[{int(ids.min())}, {int(ids.max())}]: is the tokenizer the model's own?"
             )
         n_pos = ids.shape[1]
+        if self.cfg.positions == "none":  # positions enter through relative attention only
+            if n_pos > self.cfg.max_positions:
+                raise ValueError(
+                    f"sequence of {n_pos} tokens is longer than the model's "
+                    f"{self.cfg.max_positions} positions"
+                )
+            return self._add_token_types(self.hook_embed(F.embedding(ids, self.W_E)), batch)
         if self.cfg.positions == "roberta":
             # RoBERTa numbers non-pad tokens from pad_token_id + 1; pads take pad_token_id.
             not_pad = ids.ne(self.cfg.pad_token_id).long()
@@ -365,12 +417,15 @@ class HookedClassifier(HookedRootModule):
         pos = self.W_pos[position_ids]
         # A contiguous copy, so that hooks may write into it in place.
         resid = resid + self.hook_pos_embed(pos.expand_as(resid).contiguous())
-        if self.cfg.n_token_types:
-            types = batch.token_type_ids
-            if types is None:
-                types = torch.zeros_like(ids)
-            resid = resid + self.hook_token_type_embed(F.embedding(types, self.W_token_type))
-        return resid
+        return self._add_token_types(resid, batch)
+
+    def _add_token_types(self, resid: Tensor, batch: Batch) -> Tensor:
+        if not self.cfg.n_token_types:
+            return resid
+        types = batch.token_type_ids
+        if types is None:
+            types = torch.zeros_like(batch.input_ids)
+        return resid + self.hook_token_type_embed(F.embedding(types, self.W_token_type))
 
     def _embed_image(self, batch: Batch) -> Tensor:
         cfg = self.cfg
@@ -381,8 +436,11 @@ class HookedClassifier(HookedRootModule):
         p = cfg.patch_size
         patches = F.unfold(x, kernel_size=p, stride=p).transpose(1, 2)  # [b, n_patches, c*p*p]
         tokens = patches @ self.W_patch + self.b_patch
-        cls = self.cls_vector.expand(x.shape[0], 1, -1)
-        resid = self.hook_patch_embed(torch.cat([cls, tokens], dim=1))
+        special = [self.cls_vector]
+        if cfg.distillation_token:
+            special.append(self.distillation_vector)
+        front = torch.stack(special).expand(x.shape[0], -1, -1)
+        resid = self.hook_patch_embed(torch.cat([front, tokens], dim=1))
         return resid + self.hook_pos_embed(self.W_pos.expand_as(resid).contiguous())
 
     def forward(
@@ -407,12 +465,34 @@ class HookedClassifier(HookedRootModule):
                 raise ValueError("this is a vision model; the batch holds no pixel_values")
             resid = self._embed_image(batch)
             keep = torch.ones(resid.shape[:2], dtype=torch.bool, device=resid.device)
+        resid = self._normalise_embeddings(resid)
+        if self.cfg.mask_queries:
+            resid = resid * keep.unsqueeze(-1).to(resid.dtype)
+            masked = ~(keep[:, None, :, None] & keep[:, None, None, :])  # [batch, 1, q, k]
+        else:
+            masked = ~keep[:, None, None, :]
+        resid = self.embed_dropout(resid)
+        additive_mask = torch.zeros(masked.shape, dtype=resid.dtype, device=resid.device)
+        return resid, additive_mask.masked_fill(masked, torch.finfo(resid.dtype).min)
+
+    def _normalise_embeddings(self, resid: Tensor) -> Tensor:
+        """The embedding norm of a post-norm encoder, with the projection to d_model of narrow
+        embeddings before it (DeBERTa) or after it (ELECTRA)."""
+        if self.cfg.embed_projection == "before_norm":
+            resid = self.embed_proj(resid)
         if self.embed_ln is not None:
             resid = self.embed_ln(resid)
-        resid = self.embed_dropout(resid)
-        additive_mask = torch.zeros(keep.shape, dtype=resid.dtype, device=resid.device)
-        additive_mask = additive_mask.masked_fill(~keep, torch.finfo(resid.dtype).min)
-        return resid, additive_mask[:, None, None, :]
+        if self.cfg.embed_projection == "after_norm":
+            resid = self.embed_proj(resid)
+        return resid
+
+    def relative_positions(self) -> Tensor | None:
+        """The (normalised) relative-position table that disentangled attention reads."""
+        if self.cfg.relative_attention is None:
+            return None
+        if self.relative_ln is None:
+            return self.relative_table
+        return self.relative_ln(self.relative_table)
 
     def run_from(
         self,
@@ -429,14 +509,20 @@ class HookedClassifier(HookedRootModule):
         (only [CLS] reaches the head), and its hooks see one query position.
         """
         last = self.cfg.n_layers - 1
+        table = self.relative_positions()
         for index in range(layer, self.cfg.n_layers):
             first_only = cls_only_last and index == last
-            resid = self.blocks[index](resid, additive_mask, first_query_only=first_only)
+            resid = self.blocks[index](
+                resid, additive_mask, first_query_only=first_only, relative_table=table
+            )
         if self.ln_final is not None:
             resid = self.ln_final(resid)
         cls = self.hook_cls(resid[:, 0])
         pooled = self.hook_pooled(self.head.pool(cls))
-        return self.hook_logits(self.head.classifier(self.head.dropout(pooled)))
+        logits = self.head.classifier(self.head.dropout(pooled))
+        if self.cfg.head == "deit_distilled":
+            logits = (logits + self.head.distillation_classifier(resid[:, 1])) / 2
+        return self.hook_logits(logits)
 
     def run_from_z(
         self,
@@ -450,7 +536,8 @@ class HookedClassifier(HookedRootModule):
         `hook_resid_pre`): a head patch need not recompute its layer's queries, keys and values."""
         block = self.blocks[layer]
         if cls_only_last and layer == self.cfg.n_layers - 1:
-            resid, z = resid[:, :1], z[:, :1]
+            keep = self.cfg.readout_positions
+            resid, z = resid[:, :keep], z[:, :keep]
         attn_out = block.hook_attn_out(block.dropout(block.attn.project_out(block.attn.hook_z(z))))
         resid = block.after_attention(resid, attn_out)
         return self.run_from(layer + 1, resid, additive_mask, cls_only_last)
@@ -467,7 +554,8 @@ class HookedClassifier(HookedRootModule):
         `hook_resid_mid`)."""
         block = self.blocks[layer]
         if cls_only_last and layer == self.cfg.n_layers - 1:
-            resid_mid, mlp_out = resid_mid[:, :1], mlp_out[:, :1]
+            keep = self.cfg.readout_positions
+            resid_mid, mlp_out = resid_mid[:, :keep], mlp_out[:, :keep]
         resid = block.after_mlp(resid_mid, block.hook_mlp_out(mlp_out))
         return self.run_from(layer + 1, resid, additive_mask, cls_only_last)
 

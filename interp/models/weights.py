@@ -54,3 +54,14 @@ def write_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: di
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def safetensors_names(path: Path) -> set[str]:
+    """The tensor names of a safetensors file (read from its header only)."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return set(handle.keys())
+    except Exception as err:
+        raise CheckpointError(
+            f"{path}: not a readable safetensors file ({type(err).__name__}: {err})"
+        ) from None
