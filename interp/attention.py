@@ -66,12 +66,15 @@ def real_positions(batch: Batch) -> Tensor:
     return batch.attention_mask.bool()
 
 
-def _special_and_negation(batch: Batch, special_ids, negation_ids) -> tuple[Tensor, Tensor]:
-    """[batch, position] masks of the special tokens and the negation words; an image has one
-    special token, its [CLS] at position 0, and no words."""
+def _special_and_negation(
+    batch: Batch, special_ids, negation_ids, n_special: int = 1
+) -> tuple[Tensor, Tensor]:
+    """[batch, position] masks of the special tokens and the negation words; an image's special
+    tokens are its first `n_special` positions ([CLS], and DeiT's distillation token), and it
+    has no words."""
     if batch.input_ids is None:
         special = torch.zeros_like(real_positions(batch))
-        special[:, 0] = True
+        special[:, :n_special] = True
         return special.float(), torch.zeros_like(special)
     ids = batch.input_ids
     is_special = torch.isin(ids, torch.tensor(list(special_ids), device=ids.device)).float()
@@ -125,7 +128,9 @@ def _statistic_sums(model, batch: Batch, special_ids, negation_ids) -> dict:
     names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(model.cfg.n_layers)]
     _, cache = model.run_with_cache(batch, names_filter=names)
     queries = real_positions(batch).float()[:, None]  # [batch, 1, query]
-    is_special, is_negation = _special_and_negation(batch, special_ids, negation_ids)
+    is_special, is_negation = _special_and_negation(
+        batch, special_ids, negation_ids, model.cfg.n_special
+    )
     negation_rows = queries * is_negation.any(-1).float()[:, None, None]
     overlap = identical_token_mask(batch, special_ids) if batch.token_type_ids is not None else None
     overlap_rows = overlap.any(-1)[:, None].float() if overlap is not None else None
@@ -163,36 +168,110 @@ def pattern_divergence(
     student: HookedClassifier,
     batch: Batch,
     batch_size: int | None = None,
+    student_batch: Batch | None = None,
 ) -> Float[Tensor, "teacher_head student_head"]:
     """Jensen-Shannon divergence (nats) between the attention patterns of every teacher head and
     every student head on the same inputs, averaged over real query tokens.
 
-    Rows are teacher heads in order (layer-major), columns student heads; both models must read
-    the same token ids, so they must share a tokenizer. Streams over chunks of `batch_size`.
+    Rows are teacher heads in order (layer-major), columns student heads. With one `batch` both
+    models read the same token ids, so they must share a tokenizer. With a `student_batch` (the
+    same examples in the same order, encoded by the student's own tokenizer), both models'
+    patterns are first pooled from tokens to words (`word_patterns`) and compared word by word,
+    averaged over the query words. Streams over chunks of `batch_size`.
     """
-    if teacher.tokenizer is not None and student.tokenizer is not None:
+    if student_batch is None and teacher.tokenizer is not None and student.tokenizer is not None:
         if teacher.tokenizer.get_vocab() != student.tokenizer.get_vocab():
-            raise ValueError("pattern divergence needs two models with the same tokenizer")
+            raise ValueError(
+                "pattern divergence of two models with different tokenizers needs each model's "
+                "own encoding of the examples (student_batch), compared word by word"
+            )
     if len(batch) == 0:
         raise ValueError("no examples to compare attention patterns on: the batch is empty")
+    units = _common_units(teacher, student, batch, student_batch)
     total, weight_total = 0.0, 0.0
     for part in batch_chunks(teacher.cfg, batch, batch_size, "pattern divergence"):
-        rows = batch[part]
-        weight = real_positions(rows).float().cpu()  # [batch, query]
-        total = total + _divergence_sums(teacher, student, rows, weight)
+        p, q = _patterns(teacher, batch[part]), _patterns(student, (student_batch or batch)[part])
+        if units is None:
+            weight = real_positions(batch[part]).float().cpu()  # [batch, query]
+        else:
+            p, t_words = word_patterns(p, units[0][part])
+            q, s_words = word_patterns(q, units[1][part])
+            width = min(p.shape[-1], q.shape[-1])
+            p, q = p[..., :width, :width], q[..., :width, :width]
+            weight = (t_words[:, :width] > 0) & (s_words[:, :width] > 0)
+            weight = weight.float()
+        total = total + _divergence_sums(p, q, weight)
         weight_total = weight_total + weight.sum()
     return total / weight_total
 
 
-def _divergence_sums(teacher, student, batch: Batch, weight: Tensor) -> Tensor:
-    """[teacher head, student head] JS divergence summed over one chunk's query tokens."""
+def _common_units(teacher, student, batch: Batch, student_batch: Batch | None):
+    """(teacher units, student units) [batch, pos] when the two models' positions differ and
+    attention must be pooled to units both have: words of text in two tokenizations, or an
+    image's [CLS], other special tokens and patches (DeiT's distillation token against a ViT);
+    None when they read the same positions."""
+    if student_batch is not None:
+        _check_word_aligned(batch, student_batch)
+        return batch.word_ids.cpu(), student_batch.word_ids.cpu()
+    t_cfg, s_cfg = teacher.cfg, student.cfg
+    if t_cfg.modality != "vision" or t_cfg.n_special == s_cfg.n_special:
+        return None
+    if t_cfg.n_patches != s_cfg.n_patches:
+        raise ValueError(
+            f"the teacher cuts images into {t_cfg.n_patches} patches, the student into "
+            f"{s_cfg.n_patches}: their attention patterns cannot be compared"
+        )
+    return image_units(t_cfg, len(batch)), image_units(s_cfg, len(batch))
 
-    def patterns(model: HookedClassifier) -> Tensor:
-        names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(model.cfg.n_layers)]
-        _, cache = model.run_with_cache(batch.to(model.cfg.device), names_filter=names)
-        return torch.cat([cache[n].cpu() for n in names], dim=1)  # [batch, heads, q, k]
 
-    p, q = patterns(teacher), patterns(student)
+def image_units(cfg, n_examples: int) -> Tensor:
+    """Per position, the unit of `Batch.word_ids` for an image: 0 [CLS], 1 the other special
+    tokens, 2 + k the k-th patch."""
+    special = [0] + [1] * (cfg.n_special - 1)
+    units = torch.tensor(special + list(range(2, 2 + cfg.n_patches)))
+    return units.expand(n_examples, -1)
+
+
+def _check_word_aligned(batch: Batch, student_batch: Batch) -> None:
+    if len(batch) != len(student_batch):
+        raise ValueError(
+            f"the teacher's batch has {len(batch)} examples, the student's {len(student_batch)}: "
+            "they must hold the same examples in the same order"
+        )
+    if batch.word_ids is None or student_batch.word_ids is None:
+        raise ValueError("comparing across tokenizers needs batches with word_ids (encode_texts)")
+    if not torch.equal(batch.word_ids.amax(1).cpu(), student_batch.word_ids.amax(1).cpu()):
+        raise ValueError(
+            "the two encodings split some example into different numbers of words: they do not "
+            "hold the same examples in the same order"
+        )
+
+
+def _patterns(model: HookedClassifier, batch: Batch) -> Tensor:
+    """Every head's attention pattern, layer-major: [batch, heads, query, key] on CPU."""
+    names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(model.cfg.n_layers)]
+    _, cache = model.run_with_cache(batch.to(model.cfg.device), names_filter=names)
+    return torch.cat([cache[n].cpu() for n in names], dim=1)
+
+
+def word_patterns(
+    pattern: Float[Tensor, "batch head query key"], word_ids: Tensor
+) -> tuple[Float[Tensor, "batch head word word"], Tensor]:
+    """Attention pooled from tokens to words (`Batch.word_ids`): the mass a word's tokens give
+    to each word (summed over the word's key tokens), averaged over the word's query tokens.
+    Rows stay distributions. Also returns the number of tokens of each word [batch, word]."""
+    n_words = int(word_ids.amax()) + 1
+    one_hot = torch.nn.functional.one_hot(word_ids.clamp_min(0), n_words).to(pattern.dtype)
+    one_hot = one_hot * (word_ids >= 0).unsqueeze(-1).to(pattern.dtype)  # padding: no word
+    to_words = pattern @ one_hot[:, None]  # [batch, head, query, word]
+    counts = one_hot.sum(1)  # [batch, word]
+    pooled = one_hot.transpose(1, 2)[:, None] @ to_words  # [batch, head, word, word]
+    return pooled / counts.clamp_min(1)[:, None, :, None], counts
+
+
+def _divergence_sums(p: Tensor, q: Tensor, weight: Tensor) -> Tensor:
+    """[teacher head, student head] JS divergence between patterns p [batch, teacher heads,
+    query, key] and q [batch, student heads, query, key], summed over `weight`ed queries."""
     out = torch.zeros(p.shape[1], q.shape[1])
     log_q = q.clamp_min(1e-12).log()
     for i in range(p.shape[1]):

@@ -159,8 +159,13 @@ def match_components(
     batch: Batch,
     layer_map: Literal["auto", "init", "behaviour", "depth"] = "auto",
     batch_size: int | None = None,
+    student_batch: Batch | None = None,
 ) -> Correspondence:
     """Map every student head and MLP to a teacher one (see the module docstring).
+
+    A student with another tokenizer reads `student_batch` (the same examples, its own
+    encoding); the heads' patterns are then compared word by word
+    (`interp.attention.pattern_divergence`).
 
     `init`: the layers a teacher_init student was copied from (an error for other students);
     `behaviour`: among order-preserving maps, the one whose head matching is most similar;
@@ -177,7 +182,9 @@ def match_components(
             "(its training record has no fix: teacher_init from this teacher)"
         )
     # [teacher heads, student heads]
-    divergence = pattern_divergence(teacher, student, batch, batch_size=batch_size)
+    divergence = pattern_divergence(
+        teacher, student, batch, batch_size=batch_size, student_batch=student_batch
+    )
     similarity = 1.0 - divergence / math.log(2.0)
     t_heads, s_heads = teacher.cfg.n_heads, student.cfg.n_heads
     matches, layer_scores = {}, torch.zeros(student.cfg.n_layers, teacher.cfg.n_layers)

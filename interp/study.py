@@ -18,15 +18,17 @@ import torch
 from tqdm.auto import tqdm
 
 from interp.analysis import analyse_model
+from interp.attention import word_patterns
 from interp.attribution import parse_node
 from interp.checks import check_device, is_folder_name, repeated, writable_folder
 from interp.contrast import ContrastPairs, contrast_pairs, teacher_selected_pairs
 from interp.controls import manifest_controls
 from interp.diff import compare_pair, match_components, student_nodes_of
 from interp.evaluate import evaluate_manifest, table_records
+from interp.inputs import encoding_key
 from interp.io import atomic_write_json, atomic_write_text, csv_text, finite, write_folder
 from interp.manifest import Manifest, Pair, copy_seed, seeded_id
-from interp.models import HookedClassifier, load
+from interp.models import Batch, HookedClassifier, load
 from interp.report import write_report
 from interp.seeds import seed_consistency
 from interp.train.zoo import ensure_built
@@ -134,6 +136,24 @@ def _patterns(model: HookedClassifier, head: str, batch) -> torch.Tensor:
     return cache[name][:, index].cpu()
 
 
+def word_aligned(
+    teacher: HookedClassifier, student: HookedClassifier, t_pairs, s_pairs
+) -> tuple[Batch, Batch | None]:
+    """The clean examples to compare the two models' attention on: the teacher's batch alone
+    when both read the same tokens; otherwise the examples both kept, in the teacher's order,
+    each in its own model's encoding (compared word by word)."""
+    if encoding_key(teacher) == encoding_key(student):
+        return t_pairs.clean, None
+    s_rows = {clean.id: row for row, (clean, _) in enumerate(s_pairs.pairs)}
+    both = [(row, s_rows[c.id]) for row, (c, _) in enumerate(t_pairs.pairs) if c.id in s_rows]
+    if not both:
+        raise ValueError("teacher and student keep no minimal pair in common")
+    return (
+        t_pairs.clean[[t for t, _ in both]],
+        s_pairs.clean[[s for _, s in both]],
+    )
+
+
 def _rounded(values) -> list:
     return [_rounded(v) for v in values] if isinstance(values, list) else round(float(values), 5)
 
@@ -144,10 +164,11 @@ def attention_example(
     teacher_analysis,
     correspondence,
     pairs: ContrastPairs,
+    student_pairs: ContrastPairs | None = None,
 ) -> dict | None:
     """Patterns of the teacher's top circuit head and its student match on the first pair:
-    token by token for text; for images, the [CLS] row over the patch grid of both renderings
-    of the digit (with the images themselves)."""
+    token by token for text (word by word when the two tokenizers differ); for images, the
+    [CLS] row over the patch grid of both renderings of the digit (with the images)."""
     heads = _matched_heads(teacher_analysis, correspondence)
     if heads is None:
         return None
@@ -156,6 +177,8 @@ def attention_example(
         return _image_attention(teacher, student, teacher_head, student_head, pairs)
     if teacher.tokenizer is None:
         return None
+    if student_pairs is not None and encoding_key(teacher) != encoding_key(student):
+        return _word_attention(teacher, student, teacher_head, student_head, pairs, student_pairs)
     row = pairs.clean[0:1]
     length = int(row.attention_mask.sum())
     tokens = [teacher.tokenizer.id_to_token(int(i)) for i in row.input_ids[0, :length]]
@@ -175,14 +198,37 @@ def attention_example(
     }
 
 
+def _word_attention(teacher, student, teacher_head, student_head, t_pairs, s_pairs) -> dict | None:
+    """The first common pair's patterns pooled to words: rows [CLS], separators, then words."""
+    t_batch, s_batch = word_aligned(teacher, student, t_pairs, s_pairs)
+    t_row, s_row = t_batch[0:1], s_batch[0:1]
+    t_words, counts = word_patterns(
+        _patterns(teacher, teacher_head, t_row)[:, None], t_row.word_ids
+    )
+    s_words, _ = word_patterns(_patterns(student, student_head, s_row)[:, None], s_row.word_ids)
+    clean = next(c for c, _ in t_pairs.pairs if c.id in {x.id for x, _ in s_pairs.pairs})
+    words = f"{clean.premise} {clean.hypothesis}".split()
+    labels = ["[CLS]", "[SEP]", *words][: counts.shape[1]]
+    return {
+        "kind": "text",
+        "text": f"{clean.premise} / {clean.hypothesis} (word by word: the tokenizers differ)",
+        "tokens": labels,
+        "teacher_head": teacher_head,
+        "student_head": student_head,
+        "teacher_pattern": _rounded(t_words[0, 0].tolist()),
+        "student_pattern": _rounded(s_words[0, 0].tolist()),
+    }
+
+
 def _image_attention(teacher, student, teacher_head, student_head, pairs) -> dict:
-    side = teacher.cfg.image_size // teacher.cfg.patch_size
     clean, corrupt = pairs.pairs[0]
     renderings = {"clean": (clean, pairs.clean[0:1]), "corrupt": (corrupt, pairs.corrupt[0:1])}
 
     def cls_grid(model: HookedClassifier, head: str, batch) -> list[list[float]]:
-        # [CLS] is position 0; the patches follow in row-major order.
-        return _rounded(_patterns(model, head, batch)[0, 0, 1:].reshape(side, side).tolist())
+        # [CLS] is position 0 (DeiT's distillation token 1); the patches follow, row-major.
+        side = model.cfg.image_size // model.cfg.patch_size
+        row = _patterns(model, head, batch)[0, 0, model.cfg.n_special :]
+        return _rounded(row.reshape(side, side).tolist())
 
     return {
         "kind": "image",
@@ -315,7 +361,10 @@ def _analyse_suite(pair: Pair, teacher, student, suite, cfg: StudyConfig, cache)
     # The student in the teacher's units (with units="auto", those chosen for the teacher), so
     # that the two circuits are made of the same kind of unit.
     s_analysis = cache.analyse(pair.student, suite.name, s_pairs, units=t_analysis.units)
-    correspondence = match_components(teacher, student, t_pairs.clean, batch_size=cfg.batch_size)
+    t_batch, s_batch = word_aligned(teacher, student, t_pairs, s_pairs)
+    correspondence = match_components(
+        teacher, student, t_batch, batch_size=cfg.batch_size, student_batch=s_batch
+    )
     diff = compare_pair(
         teacher,
         student,
@@ -333,7 +382,7 @@ def _analyse_suite(pair: Pair, teacher, student, suite, cfg: StudyConfig, cache)
         "selection": selection,
         "guidance": guided_components(student, pair.teacher, correspondence, s_analysis),
         "attention_example": attention_example(
-            teacher, student, t_analysis, correspondence, t_pairs
+            teacher, student, t_analysis, correspondence, t_pairs, s_pairs
         ),
     }
 

@@ -23,6 +23,9 @@ class Batch:
     token_type_ids: Int[Tensor, "batch pos"] | None = None
     pixel_values: Float[Tensor, "batch channel height width"] | None = None
     labels: Int[Tensor, " batch"] | None = None
+    # Per token, its tokenizer-independent unit (`interp.models.tokenize.word_units`): 0 the
+    # first special token, 1 the other special tokens, 2 + k the k-th word, -1 padding.
+    word_ids: Int[Tensor, "batch pos"] | None = None
     # Vision models prepend a [CLS] vector, so positions = patches + 1; set by the encoder.
     n_positions: int | None = None
 
@@ -36,7 +39,7 @@ class Batch:
                 )
             if self.attention_mask is None:
                 self.attention_mask = torch.ones_like(self.input_ids)
-            for name in ("attention_mask", "token_type_ids"):
+            for name in ("attention_mask", "token_type_ids", "word_ids"):
                 value = getattr(self, name)
                 if value is not None and value.shape != self.input_ids.shape:
                     raise ValueError(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import re
 import warnings
 from collections.abc import Sequence
 
@@ -58,8 +60,42 @@ def encode_texts(
     def tensor(attr: str) -> torch.Tensor:
         return torch.tensor([getattr(e, attr) for e in encodings], dtype=torch.long, device=device)
 
+    texts = [(p,) if hypotheses is None else p for p in inputs]
+    words = [word_units(e, t) for e, t in zip(encodings, texts, strict=True)]
     return Batch(
         input_ids=tensor("ids"),
         attention_mask=tensor("attention_mask"),
         token_type_ids=tensor("type_ids"),
+        word_ids=torch.tensor(words, dtype=torch.long, device=device),
     )
+
+
+CLS_UNIT, SEPARATOR_UNIT, FIRST_WORD_UNIT = 0, 1, 2
+
+
+def word_units(encoding, texts: Sequence[str]) -> list[int]:
+    """Per token, a unit that does not depend on the tokenizer: 0 for the first special token
+    ([CLS], <s>), 1 for the other special tokens (separators), 2 + k for the k-th
+    whitespace-separated word of the input (the premise's words, then the hypothesis's), -1 for
+    padding. Two tokenizers of the same text give the same units, so attention can be pooled
+    from tokens to words and compared across them."""
+    offsets_before = [0]
+    word_ends = []
+    for text in texts:
+        ends = [match.end() for match in re.finditer(r"\S+", text)]
+        word_ends.append(ends)
+        offsets_before.append(offsets_before[-1] + len(ends))
+    units, seen_special = [], False
+    for sequence, (start, _), mask in zip(
+        encoding.sequence_ids, encoding.offsets, encoding.attention_mask, strict=True
+    ):
+        if not mask:
+            units.append(-1)
+        elif sequence is None:
+            units.append(SEPARATOR_UNIT if seen_special else CLS_UNIT)
+            seen_special = True
+        else:  # the word whose end lies after the token's first character
+            ends = word_ends[sequence]
+            index = min(bisect.bisect_right(ends, start), len(ends) - 1)
+            units.append(FIRST_WORD_UNIT + offsets_before[sequence] + index)
+    return units
