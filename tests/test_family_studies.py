@@ -1,6 +1,6 @@
-"""A tiny study per newly supported family: an ELECTRA, an XLM-RoBERTa and a distilled DeiT
-teacher (Hugging Face folders) with a BERT or ViT student, analysed end to end: patching,
-EAP-IG, circuits, the diff and the report. (DeBERTa-v2's study is in test_cross_tokenizer.)"""
+"""A tiny study per newly supported family: an ELECTRA, an XLM-RoBERTa, a ModernBERT and a
+distilled DeiT teacher (Hugging Face folders) with a BERT or ViT student, analysed end to end:
+patching, EAP-IG, circuits, the diff and the report. (DeBERTa-v2's is in test_cross_tokenizer.)"""
 
 import json
 import warnings
@@ -33,6 +33,19 @@ VISION = dict(
 TEACHERS = {
     "electra": (hf.ElectraConfig, hf.ElectraForSequenceClassification, dict(embedding_size=24)),
     "xlm-roberta": (hf.XLMRobertaConfig, hf.XLMRobertaForSequenceClassification, {}),
+    "modernbert": (
+        hf.ModernBertConfig,
+        hf.ModernBertForSequenceClassification,
+        dict(
+            global_attn_every_n_layers=2,
+            local_attention=8,
+            pad_token_id=0,
+            cls_token_id=2,
+            sep_token_id=3,
+            bos_token_id=2,
+            eos_token_id=3,
+        ),
+    ),
     "deit": (hf.DeiTConfig, hf.DeiTForImageClassificationWithTeacher, {}),
 }
 

@@ -50,9 +50,24 @@ DISENTANGLED = dict(
 )
 
 
-@pytest.fixture(params=["pre", "post", "disentangled"])
+# ModernBERT's forward: rotary positions, a local layer between global ones, a gated MLP, a
+# normed embedding read by the first layer without its attention norm
+ROTARY = dict(
+    norm="pre",
+    positions="none",
+    n_token_types=0,
+    embed_norm=True,
+    first_attention_norm=False,
+    gated_mlp=True,
+    rotary_theta=[160000.0, 10000.0, 160000.0],
+    sliding_window=[0, 2, 0],
+)
+VARIANTS = {"disentangled": DISENTANGLED, "rotary": ROTARY}
+
+
+@pytest.fixture(params=["pre", "post", "disentangled", "rotary"])
 def model(request):
-    extra = DISENTANGLED if request.param == "disentangled" else {"norm": request.param}
+    extra = VARIANTS.get(request.param, {"norm": request.param})
     return HookedClassifier(tiny_config(n_layers=3, **extra), seed=5).eval()
 
 

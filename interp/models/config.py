@@ -54,9 +54,11 @@ class ClassifierConfig(BaseModel):
     act_fn: Literal["gelu", "gelu_new", "relu", "silu"] = "gelu"
     layer_norm_eps: float = Field(default=1e-5, gt=0)
     # The head on the final [CLS] vector: BERT's pooler (dense + tanh), DistilBERT's (dense +
-    # ReLU), ELECTRA's and DeBERTa's (dense + GELU), none; or DeiT's two linear heads on [CLS]
-    # and the distillation token, averaged.
-    head: Literal["bert_pooler", "distilbert", "gelu_pooler", "linear", "deit_distilled"] = "linear"
+    # ReLU), ELECTRA's and DeBERTa's (dense + GELU), ModernBERT's (dense + GELU + LayerNorm),
+    # none; or DeiT's two linear heads on [CLS] and the distillation token, averaged.
+    head: Literal[
+        "bert_pooler", "distilbert", "gelu_pooler", "norm_pooler", "linear", "deit_distilled"
+    ] = "linear"
     labels: list[str] = Field(min_length=2)
     dropout: float = Field(default=0.0, ge=0, lt=1)
 
@@ -77,6 +79,14 @@ class ClassifierConfig(BaseModel):
     # sqrt(d_head * (1 + number of relative terms)) whether or not relative attention is on.
     attention_scale: float | None = Field(default=None, gt=0)
     relative_attention: RelativeAttention | None = None
+    # ModernBERT: a pre-norm encoder whose embeddings are normalised too and whose first layer
+    # reads them without its attention norm; a gated MLP (act(x W_gate) * x W_in); rotary
+    # positions with a base per layer; a window per layer (0: global attention, w: |i - j| <= w).
+    embed_norm: bool = False
+    first_attention_norm: bool = True
+    gated_mlp: bool = False
+    rotary_theta: list[float] | None = None
+    sliding_window: list[int] | None = None
 
     # Vision front end: square images cut into square patches, a learned [CLS] vector in front.
     image_size: int | None = Field(default=None, ge=1)
@@ -103,6 +113,10 @@ class ClassifierConfig(BaseModel):
             object.__setattr__(self, "d_mlp", 4 * self.d_model)
         if len(set(self.labels)) != len(self.labels):
             raise ValueError(f"labels must be distinct, got {self.labels}")
+        for name in ("rotary_theta", "sliding_window"):
+            value = getattr(self, name)
+            if value is not None and len(value) != self.n_layers:
+                raise ValueError(f"{name} needs one value per layer ({self.n_layers})")
         if (self.d_embed is None) != (self.embed_projection is None):
             raise ValueError("d_embed and embed_projection go together")
         if self.head == "deit_distilled" and not self.distillation_token:

@@ -609,10 +609,206 @@ DEIT = Family(
     modality="vision",
 )
 
+
+# ------------------------------------------------------------------ ModernBERT
+def _modernbert_layer_types(hf: dict) -> list[str]:
+    types = hf.get("layer_types")
+    if types:
+        return list(types)
+    every = hf.get("global_attn_every_n_layers", 3)
+    return [
+        "full_attention" if layer % every == 0 else "sliding_attention"
+        for layer in range(hf["num_hidden_layers"])
+    ]
+
+
+def _rope(hf: dict, layer_type: str) -> dict:
+    """The rotary settings of one layer type: rope_parameters, or the older per-type keys."""
+    parameters = hf.get("rope_parameters") or {}
+    if layer_type in parameters:
+        return parameters[layer_type]
+    old = "global_rope_theta" if layer_type == "full_attention" else "local_rope_theta"
+    default = 160_000.0 if layer_type == "full_attention" else 10_000.0
+    return {"rope_theta": hf.get(old, default), "rope_type": "default"}
+
+
+def _modernbert_config(hf: dict, labels: list[str], weights: set[str]) -> ClassifierConfig:
+    types = _modernbert_layer_types(hf)
+    window = hf.get("local_attention", 128) // 2
+    return ClassifierConfig(
+        n_layers=hf["num_hidden_layers"],
+        d_model=hf["hidden_size"],
+        n_heads=hf["num_attention_heads"],
+        d_mlp=hf["intermediate_size"],
+        norm="pre",
+        act_fn=ACTIVATIONS[hf.get("hidden_activation", "gelu")],
+        layer_norm_eps=hf.get("norm_eps", 1e-5),
+        head="norm_pooler",
+        labels=labels,
+        vocab_size=hf["vocab_size"],
+        max_positions=hf["max_position_embeddings"],
+        n_token_types=0,
+        pad_token_id=hf.get("pad_token_id") or 0,
+        positions="none",
+        embed_norm=True,
+        first_attention_norm=False,
+        gated_mlp=True,
+        rotary_theta=[float(_rope(hf, t)["rope_theta"]) for t in types],
+        sliding_window=[window if t == "sliding_attention" else 0 for t in types],
+    )
+
+
+def _split(rows: slice, transpose: bool = True) -> Transform:
+    """Rows of a fused weight (Wqkv, Wi), as our [in, out] matrix."""
+    return lambda x: (x[rows].T if transpose else x[rows]).contiguous()
+
+
+def _modernbert_weights(prefix: str, cfg: ClassifierConfig, hf: dict) -> list[Row]:
+    width, mlp = cfg.n_heads * cfg.d_head, cfg.d_mlp
+    rows = [
+        ("W_E", f"{prefix}embeddings.tok_embeddings.weight", _same),
+        ("embed_ln.weight", f"{prefix}embeddings.norm.weight", _same),
+        ("embed_ln.bias", f"{prefix}embeddings.norm.bias", _same),
+        ("ln_final.weight", f"{prefix}final_norm.weight", _same),
+        ("ln_final.bias", f"{prefix}final_norm.bias", _same),
+    ]
+    for layer in range(cfg.n_layers):
+        ours, theirs = f"blocks.{layer}.", f"{prefix}layers.{layer}."
+        for index, part in enumerate("qkv"):
+            rows += [
+                (
+                    f"{ours}attn.{part}_weight",
+                    f"{theirs}attn.Wqkv.weight",
+                    _split(slice(index * width, (index + 1) * width)),
+                ),
+                (
+                    f"{ours}attn.{part}_bias",
+                    f"{theirs}attn.Wqkv.bias",
+                    _split(slice(index * width, (index + 1) * width), transpose=False),
+                ),
+            ]
+        rows += [
+            (f"{ours}attn.o_weight", f"{theirs}attn.Wo.weight", _t),
+            (f"{ours}attn.b_O", f"{theirs}attn.Wo.bias", _same),
+            # Wi holds [what the activation reads | its linear multiplier]
+            (f"{ours}mlp.W_gate", f"{theirs}mlp.Wi.weight", _split(slice(0, mlp))),
+            (f"{ours}mlp.b_gate", f"{theirs}mlp.Wi.bias", _split(slice(0, mlp), False)),
+            (f"{ours}mlp.W_in", f"{theirs}mlp.Wi.weight", _split(slice(mlp, 2 * mlp))),
+            (f"{ours}mlp.b_in", f"{theirs}mlp.Wi.bias", _split(slice(mlp, 2 * mlp), False)),
+            (f"{ours}mlp.W_out", f"{theirs}mlp.Wo.weight", _t),
+            (f"{ours}mlp.b_out", f"{theirs}mlp.Wo.bias", _same),
+            (f"{ours}ln2.w", f"{theirs}mlp_norm.weight", _same),
+            (f"{ours}ln2.b", f"{theirs}mlp_norm.bias", _same),
+        ]
+        if layer > 0:
+            rows += [
+                (f"{ours}ln1.w", f"{theirs}attn_norm.weight", _same),
+                (f"{ours}ln1.b", f"{theirs}attn_norm.bias", _same),
+            ]
+    return rows
+
+
+def _modernbert_head(prefix: str, cfg: ClassifierConfig) -> list[Row]:
+    return [
+        *_pooled_head("head.dense", "classifier"),
+        ("head.pooler_ln.weight", "head.norm.weight", _same),
+        ("head.pooler_ln.bias", "head.norm.bias", _same),
+    ]
+
+
+def _modernbert_switched_off(our_name: str, hf: dict) -> bool:
+    """Biases a ModernBERT config leaves out (they stay zero)."""
+    if not our_name.endswith(("bias", "b", "b_O", "b_in", "b_out", "b_gate")):
+        return False
+    if "ln" in our_name:
+        return not hf.get("norm_bias", False)
+    if ".attn." in our_name:
+        return not hf.get("attention_bias", False)
+    if ".mlp." in our_name:
+        return not hf.get("mlp_bias", False)
+    if our_name == "head.pooler.bias":
+        return not hf.get("classifier_bias", False)
+    return False
+
+
+def _rope_types_default(value, hf: dict) -> bool:
+    return all(
+        _rope(hf, t).get("rope_type", "default") == "default"
+        for t in set(_modernbert_layer_types(hf))
+    )
+
+
+MODERNBERT = Family(
+    "modernbert",
+    "ModernBertForSequenceClassification, ModernBertModel",
+    "model",
+    (
+        Option(
+            "hidden_activation",
+            "gelu",
+            ", ".join(ACTIVATIONS),
+            lambda value, hf: value in ACTIVATIONS,
+            converted_examples=("silu",),
+            refused_example="mish",
+        ),
+        Option(
+            "classifier_activation",
+            "gelu",
+            "gelu",
+            _one_of("gelu"),
+            refused_example="tanh",
+        ),
+        Option(
+            "classifier_pooling",
+            "cls",
+            "cls (mean pooling is not converted)",
+            _one_of("cls"),
+            refused_example="mean",
+        ),
+        Option(
+            "global_attn_every_n_layers",
+            3,
+            "any (the other layers attend within local_attention / 2 on each side)",
+            converted_examples=(1,),
+        ),
+        Option("local_attention", 128, "any even width", converted_examples=(2,)),
+        Option(
+            "rope_parameters",
+            None,
+            "rope_type default, any rope_theta per layer type",
+            _rope_types_default,
+            refused_example={
+                "full_attention": {"rope_type": "linear", "factor": 2.0, "rope_theta": 1e4},
+                "sliding_attention": {"rope_type": "default", "rope_theta": 1e4},
+            },
+        ),
+        Option(
+            "norm_bias", False, "true or false (absent biases are zero)", converted_examples=(True,)
+        ),
+        Option("attention_bias", False, "true or false", converted_examples=(True,)),
+        Option("mlp_bias", False, "true or false", converted_examples=(True,)),
+        Option("classifier_bias", False, "true or false", converted_examples=(True,)),
+        Option("norm_eps", 1e-5, "any (converted)", converted_examples=(1e-6,)),
+        PROBLEM,
+    ),
+    _modernbert_config,
+    _modernbert_weights,
+    _modernbert_head,
+    "pre-norm with a normed embedding; rotary positions; gated MLP; local and global layers",
+)
+
 FAMILIES: dict[str, Family] = {
     f.model_type: f
-    for f in (BERT, DISTILBERT, ROBERTA, XLM_ROBERTA, ELECTRA, DEBERTA_V2, VIT, DEIT)
+    for f in (BERT, DISTILBERT, ROBERTA, XLM_ROBERTA, ELECTRA, DEBERTA_V2, MODERNBERT, VIT, DEIT)
 }
+
+
+def switched_off_bias(family: Family, our_name: str, hf: dict) -> bool:
+    """A bias the config leaves out of the checkpoint (ViT's qkv_bias, ModernBERT's bias
+    flags): it stays zero."""
+    if family is MODERNBERT:
+        return _modernbert_switched_off(our_name, hf)
+    return hf.get("qkv_bias", True) is False and our_name.endswith(("q_bias", "k_bias", "v_bias"))
 
 
 def check_options(hf: dict, source: str) -> Family:

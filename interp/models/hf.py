@@ -17,7 +17,13 @@ from tokenizers import Tokenizer
 
 from interp.errors import CheckpointError
 from interp.models.config import ClassifierConfig, describe_validation_error
-from interp.models.families import FAMILIES, UnsupportedOption, check_options, labels_of
+from interp.models.families import (
+    FAMILIES,
+    UnsupportedOption,
+    check_options,
+    labels_of,
+    switched_off_bias,
+)
 from interp.models.hooked import POOLER_ACTIVATIONS, HookedClassifier
 from interp.models.weights import read_safetensors, safetensors_names
 
@@ -104,8 +110,13 @@ def load_hf(
     prefix = f"{family.prefix}." if any(k.startswith(f"{family.prefix}.") for k in state) else ""
     tokenizer = load_tokenizer(folder) if cfg.modality == "text" else None
     model = HookedClassifier(cfg, seed=seed, tokenizer=tokenizer)
-    rows = family.weights(prefix, cfg, hf)
-    head_rows = family.head(prefix, cfg)
+
+    # biases a config switched off (ViT's qkv_bias: false) stay zero
+    def present(rows: list) -> list:
+        return [row for row in rows if row[1] in state or not switched_off_bias(family, row[0], hf)]
+
+    rows = present(family.weights(prefix, cfg, hf))
+    head_rows = present(family.head(prefix, cfg))
     has_head = all(src in state for _, src, _ in head_rows)
     # a bare encoder with a pooler of its own (BERT's) keeps it
     with_pooler = head_rows[:2] if family.model_type == "bert" and head_rows[0][1] in state else []
@@ -120,8 +131,6 @@ def load_hf(
             f"{what} of {cfg.n_labels} labels is freshly initialised (seed {seed})",
             stacklevel=2,
         )
-    # biases a config switched off (ViT's qkv_bias: false) stay zero
-    rows = [row for row in rows if row[1] in state or not _is_switched_off_bias(row, hf)]
     missing = [src for _, src, _ in rows if src not in state]
     if missing:
         raise CheckpointError(
@@ -143,10 +152,6 @@ def load_hf(
     else:
         model.meta["image_processor"] = _image_processor(folder)
     return model.eval().to(device)
-
-
-def _is_switched_off_bias(row: tuple, hf: dict) -> bool:
-    return hf.get("qkv_bias", True) is False and row[0].endswith(("q_bias", "k_bias", "v_bias"))
 
 
 def _image_processor(folder: Path) -> dict:

@@ -2,7 +2,8 @@
 
 One readable implementation covers the embedded zoo (pre-norm), the BERT family (post-norm:
 BERT, DistilBERT, RoBERTa, XLM-RoBERTa, ELECTRA, MiniLM), DeBERTa-v2/v3 (disentangled
-attention over relative positions, `interp.models.relative`) and ViT/DeiT (pre-norm). Shapes
+attention over relative positions, `interp.models.relative`), ModernBERT (pre-norm, rotary,
+local and global layers, gated MLP) and ViT/DeiT (pre-norm). Shapes
 use TransformerLens conventions; see docs/hooks.md for the hook vocabulary. Each hook fires
 exactly once per forward pass.
 """
@@ -37,6 +38,24 @@ def affine(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     return flat.view(*x.shape[:-1], weight.shape[1])
 
 
+def rotate(x: Float[Tensor, "batch pos head d_head"], theta: float) -> Tensor:
+    """Rotary position embedding (rotate-half convention): each pair (i, i + d/2) of a
+    position's vector turned by position x theta^(-2i/d), in float32."""
+    d = x.shape[-1]
+    inv_freq = 1.0 / (theta ** (torch.arange(0, d, 2, dtype=torch.float, device=x.device) / d))
+    angles = torch.arange(x.shape[1], device=x.device, dtype=torch.float)[:, None] * inv_freq
+    angles = torch.cat([angles, angles], dim=-1)[:, None]  # [pos, 1, d_head]
+    half = x.float()
+    rotated_half = torch.cat([-half[..., d // 2 :], half[..., : d // 2]], dim=-1)
+    return (half * angles.cos() + rotated_half * angles.sin()).to(x.dtype)
+
+
+def outside_window(n_queries: int, n_keys: int, window: int, device) -> Tensor:
+    """[query, key] True where |i - j| > window (local attention)."""
+    distance = torch.arange(n_queries, device=device)[:, None] - torch.arange(n_keys, device=device)
+    return distance.abs() > window
+
+
 def _is_hooked(module: nn.Module) -> bool:
     return bool(module._forward_hooks or module._forward_pre_hooks or module._backward_hooks)
 
@@ -67,9 +86,11 @@ class LayerNorm(nn.Module):
 class Attention(nn.Module):
     """Multi-head self-attention with padding mask; weights stored flat, exposed per head."""
 
-    def __init__(self, cfg: ClassifierConfig):
+    def __init__(self, cfg: ClassifierConfig, layer: int = 0):
         super().__init__()
         self.cfg = cfg
+        self.rotary_theta = cfg.rotary_theta[layer] if cfg.rotary_theta else None
+        self.window = cfg.sliding_window[layer] if cfg.sliding_window else 0
         m, h, d = cfg.d_model, cfg.n_heads, cfg.d_head
         # Flat [d_model, heads * d_head] storage makes the no-hook forward one GEMM per projection.
         self.q_weight = nn.Parameter(torch.empty(m, h * d))
@@ -91,6 +112,9 @@ class Attention(nn.Module):
         self.hook_q = HookPoint()  # [batch, pos, head, d_head]
         self.hook_k = HookPoint()
         self.hook_v = HookPoint()
+        if self.rotary_theta is not None:  # q and k after their rotation by position
+            self.hook_rot_q = HookPoint()  # [batch, pos, head, d_head]
+            self.hook_rot_k = HookPoint()
         self.hook_attn_scores = HookPoint()  # [batch, head, query_pos, key_pos]
         self.hook_pattern = HookPoint()
         self.hook_z = HookPoint()  # [batch, pos, head, d_head]
@@ -146,13 +170,22 @@ class Attention(nn.Module):
         q = self.hook_q(self._project(query_input, self.q_weight, self.q_bias))
         k = self.hook_k(self._project(key_input, self.k_weight, self.k_bias))
         v = self.hook_v(self._project(value_input, self.v_weight, self.v_bias))
+        if self.rotary_theta is not None:
+            q = self.hook_rot_q(rotate(q, self.rotary_theta))
+            k = self.hook_rot_k(rotate(k, self.rotary_theta))
         scale = self.cfg.attention_scale or math.sqrt(self.cfg.d_head)
         scores = torch.einsum("bqhd,bkhd->bhqk", q, k) / scale
         if self.cfg.relative_attention is not None:
             scores = scores + relative_scores(self, q, k, relative_table, scale)
         if additive_mask.shape[2] > 1:  # per-query rows: keep those of the queries computed
             additive_mask = additive_mask[:, :, : q.shape[1]]
-        scores = self.hook_attn_scores(scores + additive_mask)
+        scores = scores + additive_mask
+        if self.window:  # local attention: keys beyond the window are masked like padding
+            scores = scores.masked_fill(
+                outside_window(q.shape[1], k.shape[1], self.window, q.device),
+                torch.finfo(scores.dtype).min,
+            )
+        scores = self.hook_attn_scores(scores)
         pattern = self.hook_pattern(scores.softmax(dim=-1))
         z = self.hook_z(torch.einsum("bhqk,bkhd->bqhd", self.dropout(pattern), v))
         return self.project_out(z)
@@ -166,6 +199,8 @@ class Attention(nn.Module):
 
 
 class MLP(nn.Module):
+    """act(x W_in) W_out, or gated (TransformerLens's GatedMLP): (act(x W_gate) * x W_in) W_out."""
+
     def __init__(self, cfg: ClassifierConfig):
         super().__init__()
         self.W_in = nn.Parameter(torch.empty(cfg.d_model, cfg.d_mlp))
@@ -173,12 +208,21 @@ class MLP(nn.Module):
         self.W_out = nn.Parameter(torch.empty(cfg.d_mlp, cfg.d_model))
         self.b_out = nn.Parameter(torch.zeros(cfg.d_model))
         self.act = ACTIVATIONS[cfg.act_fn]
-        self.hook_pre = HookPoint()  # [batch, pos, d_mlp]
+        self.gated = cfg.gated_mlp
+        if self.gated:
+            self.W_gate = nn.Parameter(torch.empty(cfg.d_model, cfg.d_mlp))
+            self.b_gate = nn.Parameter(torch.zeros(cfg.d_mlp))
+            self.hook_pre_linear = HookPoint()  # [batch, pos, d_mlp]
+        self.hook_pre = HookPoint()  # [batch, pos, d_mlp]: what the activation reads
         self.hook_post = HookPoint()
 
     def forward(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
-        pre = self.hook_pre(affine(x, self.W_in, self.b_in))
-        return affine(self.hook_post(self.act(pre)), self.W_out, self.b_out)
+        if not self.gated:
+            pre = self.hook_pre(affine(x, self.W_in, self.b_in))
+            return affine(self.hook_post(self.act(pre)), self.W_out, self.b_out)
+        pre = self.hook_pre(affine(x, self.W_gate, self.b_gate))
+        linear = self.hook_pre_linear(affine(x, self.W_in, self.b_in))
+        return affine(self.hook_post(self.act(pre) * linear), self.W_out, self.b_out)
 
 
 class Block(nn.Module):
@@ -189,12 +233,14 @@ class Block(nn.Module):
     In both, `hook_resid_post` of layer l equals `hook_resid_pre` of layer l + 1.
     """
 
-    def __init__(self, cfg: ClassifierConfig):
+    def __init__(self, cfg: ClassifierConfig, layer: int = 0):
         super().__init__()
         self.cfg = cfg
-        self.ln1 = LayerNorm(cfg.d_model, cfg.layer_norm_eps)
+        # ModernBERT's first layer reads the (normalised) embeddings without an attention norm
+        unnormed = layer == 0 and not cfg.first_attention_norm
+        self.ln1 = None if unnormed else LayerNorm(cfg.d_model, cfg.layer_norm_eps)
         self.ln2 = LayerNorm(cfg.d_model, cfg.layer_norm_eps)
-        self.attn = Attention(cfg)
+        self.attn = Attention(cfg, layer)
         self.mlp = MLP(cfg)
         self.dropout = nn.Dropout(cfg.dropout)
         for name in (
@@ -211,7 +257,7 @@ class Block(nn.Module):
             setattr(self, name, HookPoint())
 
     def _attention_inputs(self, resid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        pre_norm = self.cfg.norm == "pre"
+        pre_norm = self.cfg.norm == "pre" and self.ln1 is not None
         if not self.cfg.use_split_qkv_input:
             x = self.ln1(resid) if pre_norm else resid
             return x, x, x
@@ -263,7 +309,12 @@ class Block(nn.Module):
         return self.hook_resid_post(self.ln2(resid_mid + mlp_out))
 
 
-POOLER_ACTIVATIONS = {"bert_pooler": torch.tanh, "distilbert": F.relu, "gelu_pooler": F.gelu}
+POOLER_ACTIVATIONS = {
+    "bert_pooler": torch.tanh,
+    "distilbert": F.relu,
+    "gelu_pooler": F.gelu,
+    "norm_pooler": F.gelu,
+}
 
 
 class ClassificationHead(nn.Module):
@@ -276,12 +327,16 @@ class ClassificationHead(nn.Module):
         self.kind = cfg.head
         if cfg.head in POOLER_ACTIVATIONS:
             self.pooler = nn.Linear(cfg.d_model, cfg.d_model)
+        if cfg.head == "norm_pooler":
+            self.pooler_ln = nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps)
         self.classifier = nn.Linear(cfg.d_model, cfg.n_labels)
         if cfg.head == "deit_distilled":
             self.distillation_classifier = nn.Linear(cfg.d_model, cfg.n_labels)
         self.dropout = nn.Dropout(cfg.dropout)
 
     def pool(self, cls: Tensor) -> Tensor:
+        if self.kind == "norm_pooler":
+            return self.pooler_ln(POOLER_ACTIVATIONS[self.kind](self.pooler(cls)))
         if self.kind in POOLER_ACTIVATIONS:
             return POOLER_ACTIVATIONS[self.kind](self.pooler(cls))
         return cls
@@ -326,7 +381,9 @@ class HookedClassifier(HookedRootModule):
         # Post-norm encoders normalise the embeddings; pre-norm ones normalise before the head.
         norm_width = e if cfg.embed_projection == "after_norm" else m
         self.embed_ln = (
-            nn.LayerNorm(norm_width, eps=cfg.layer_norm_eps) if cfg.norm == "post" else None
+            nn.LayerNorm(norm_width, eps=cfg.layer_norm_eps)
+            if cfg.norm == "post" or cfg.embed_norm
+            else None
         )
         relative = cfg.relative_attention
         if relative is not None:
@@ -336,7 +393,7 @@ class HookedClassifier(HookedRootModule):
             )
         self.ln_final = nn.LayerNorm(m, eps=cfg.layer_norm_eps) if cfg.norm == "pre" else None
         self.embed_dropout = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(Block(self.cfg) for _ in range(cfg.n_layers))
+        self.blocks = nn.ModuleList(Block(self.cfg, layer) for layer in range(cfg.n_layers))
         self.head = ClassificationHead(cfg)
         self.hook_cls = HookPoint()  # [batch, d_model]
         self.hook_pooled = HookPoint()  # [batch, d_model]

@@ -74,6 +74,21 @@ BASE = {
             layer_norm_eps=1e-7,
         ),
     ),
+    # ModernBERT: layer 0 global, layer 1 local (two keys each side)
+    "modernbert": (
+        hf.ModernBertConfig,
+        hf.ModernBertForSequenceClassification,
+        dict(
+            TEXT,
+            global_attn_every_n_layers=2,
+            local_attention=4,
+            pad_token_id=0,
+            bos_token_id=2,
+            eos_token_id=3,
+            cls_token_id=2,
+            sep_token_id=3,
+        ),
+    ),
     "vit": (hf.ViTConfig, hf.ViTForImageClassification, VISION),
     "deit": (hf.DeiTConfig, hf.DeiTForImageClassification, VISION),
 }
@@ -114,7 +129,7 @@ def reference_outputs(reference, family: str, batch):
         if family in ("vit", "deit"):
             return reference(pixel_values=batch, output_hidden_states=True, output_attentions=True)
         kwargs = dict(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
-        if batch.token_type_ids is not None and reference.config.type_vocab_size:
+        if batch.token_type_ids is not None and getattr(reference.config, "type_vocab_size", 0):
             kwargs["token_type_ids"] = batch.token_type_ids
         return reference(**kwargs, output_hidden_states=True, output_attentions=True)
 
@@ -133,12 +148,10 @@ def parity(reference, family: str, folder, word_tokenizer) -> dict:
     gaps = {"logits": (logits - expected.logits).abs().max().item()}
     gaps["embeddings"] = (cache["blocks.0.hook_resid_pre"] - expected.hidden_states[0]).abs().max()
     for layer in range(model.cfg.n_layers):
-        gaps[f"hidden {layer}"] = (
-            (cache[f"blocks.{layer}.hook_resid_post"] - expected.hidden_states[layer + 1])
-            .abs()
-            .max()
-            .item()
-        )
+        hidden = cache[f"blocks.{layer}.hook_resid_post"]
+        if family == "modernbert" and layer == model.cfg.n_layers - 1:
+            hidden = model.ln_final(hidden)  # its last hidden state is after the final norm
+        gaps[f"hidden {layer}"] = (hidden - expected.hidden_states[layer + 1]).abs().max().item()
         gaps[f"pattern {layer}"] = (
             (cache[f"blocks.{layer}.attn.hook_pattern"] - expected.attentions[layer])
             .abs()
@@ -244,16 +257,17 @@ def test_a_bare_encoder_of_each_new_family_gets_a_fresh_head(
     assert (hidden - expected_hidden).abs().max() < TOLERANCE
 
 
-def test_patching_and_attribution_hooks_fire_once_on_deberta(tmp_path, word_tokenizer):
-    """The hook vocabulary holds on disentangled attention: each hook fires once, and
-    patching every head's output from the same run changes nothing."""
-    reference = build("deberta-v2")
+@pytest.mark.parametrize("family", ["deberta-v2", "modernbert"])
+def test_every_hook_fires_once_on_the_new_attention_kinds(family, tmp_path, word_tokenizer):
+    """The hook vocabulary holds on disentangled and on rotary, local attention: each hook
+    fires once with every opt-in hook on, and the logits are those of the plain forward."""
+    reference = build(family)
     reference.save_pretrained(tmp_path)
     word_tokenizer.save(str(tmp_path / "tokenizer.json"))
     model = load(tmp_path)
     model.set_use_attn_result(True)
     model.set_use_split_qkv_input(True)
-    batch = text_batch("deberta-v2")
+    batch = text_batch(family)
     counts: dict[str, int] = {}
 
     def count(value, hook):
