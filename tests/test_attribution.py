@@ -17,7 +17,7 @@ from interp.models import Batch, ClassifierConfig, HookedClassifier
 from interp.patching import logit_diff, patch_components
 from tests.conftest import blank_model, tiny_config
 from tests.models.test_hooked import no_hooks_left
-from tests.test_patching import pair_batches
+from tests.test_patching import VARIANTS, pair_batches
 
 GOLD = torch.zeros(5, dtype=torch.long)
 FOIL = torch.ones(5, dtype=torch.long)
@@ -28,9 +28,11 @@ def model64():
     return HookedClassifier(tiny_config(n_layers=3), seed=5).double().eval()
 
 
-@pytest.mark.parametrize("norm", ["pre", "post"])
+@pytest.mark.parametrize("norm", ["pre", "post", "disentangled", "rotary"])
 def test_eap_is_the_first_order_effect_of_denoising_a_head(norm):
-    model64 = HookedClassifier(tiny_config(n_layers=3, norm=norm), seed=5).double().eval()
+    """Also on DeBERTa's disentangled attention and ModernBERT's rotary, local attention."""
+    extra = VARIANTS.get(norm, {"norm": norm})
+    model64 = HookedClassifier(tiny_config(n_layers=3, **extra), seed=5).double().eval()
     clean, corrupt = pair_batches()
     metric = logit_diff(GOLD, FOIL)
     scores = attribute_nodes(model64, clean, corrupt, metric, method="eap").as_dict()
@@ -66,7 +68,11 @@ def test_eap_ig_with_many_steps_sums_to_the_total_effect(model64):
     assert inputs["logits"] == pytest.approx(float(total), rel=2e-2, abs=1e-3)
 
 
-def test_edge_scores_into_a_node_sum_to_its_input_attribution(model64):
+@pytest.mark.parametrize("variant", ["pre", "rotary"])
+def test_edge_scores_into_a_node_sum_to_its_input_attribution(variant):
+    """Also on ModernBERT's forward (pre-norm, so its edges are defined)."""
+    extra = VARIANTS.get(variant, {})
+    model64 = HookedClassifier(tiny_config(n_layers=3, **extra), seed=5).double().eval()
     clean, corrupt = pair_batches(2)
     edges, inputs = attribute_edges(model64, clean, corrupt, logit_diff(GOLD, FOIL), method="eap")
     for j, name in enumerate(edges.downstream):

@@ -36,17 +36,19 @@ from interp.units import (
 )
 from tests.conftest import tiny_config
 from tests.models.test_hooked import no_hooks_left
-from tests.test_patching import pair_batches
+from tests.test_patching import VARIANTS, pair_batches
 
 GOLD = torch.zeros(5, dtype=torch.long)
 FOIL = torch.ones(5, dtype=torch.long)
 TOL = 1e-10  # float64 throughout: edge patching is exact, not approximate
 
 
-@pytest.fixture
-def model64():
-    """A pre-norm model whose weights are large enough (std 0.5) for every edge to matter."""
-    model = HookedClassifier(tiny_config(n_layers=3, norm="pre"), seed=5).double().eval()
+@pytest.fixture(params=["pre", "rotary"])
+def model64(request):
+    """A pre-norm model (ours, or ModernBERT's forward) whose weights are large enough (std
+    0.5) for every edge to matter."""
+    extra = VARIANTS.get(request.param, {"norm": "pre"})
+    model = HookedClassifier(tiny_config(n_layers=3, **extra), seed=5).double().eval()
     with torch.no_grad():
         for param in model.parameters():
             if param.ndim >= 2:
