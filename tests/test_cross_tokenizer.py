@@ -193,3 +193,35 @@ def test_the_study_models_keep_their_own_tokenizers(tmp_path, tokenizers):
     with pytest.raises(ValueError, match="different tokenizers needs each model's own"):
         tiny_bert(tmp_path / "bert", word, seed=1)
         pattern_divergence(teacher, load(tmp_path / "bert"), batch)
+
+
+KD_MANIFEST = """
+version: 1
+checkpoint_dir: ckpt
+data:
+  nli: {n_train: 200, n_in_distribution: 40, n_per_subcase: 4, n_negation: 20, n_augment: 20}
+models:
+  - {id: deberta-teacher, role: teacher, task: nli, path: deberta}
+  - {id: student, role: student, task: nli,
+     recipe: {arch: {n_layers: 1, d_model: 16, n_heads: 2, d_mlp: 32}, loss: kd,
+              teacher: deberta-teacher, steps: 20, params: {batch_size: 16, alpha: 0.0}}}
+  - {id: guided, role: student, task: nli,
+     recipe: {arch: {n_layers: 1, d_model: 16, n_heads: 2, d_mlp: 32}, loss: kd+attention,
+              teacher: deberta-teacher, steps: 20}}
+"""
+
+
+def test_kd_from_a_teacher_with_another_tokenizer_trains_on_its_own_encoding(tmp_path, tokenizers):
+    """KD matches class distributions: the teacher reads the examples in its own encoding. A
+    circuit-guided loss, which needs the teacher's positions, is refused by name."""
+    from interp.train.zoo import BuildFailed, build_zoo
+
+    _, pieces = tokenizers
+    tiny_deberta(tmp_path / "deberta", pieces)
+    manifest = tmp_path / "checkpoints_manifest.yaml"
+    manifest.write_text(KD_MANIFEST)
+    build_zoo(str(manifest), only=["student"], log=lambda line: None)
+    record = json.loads((tmp_path / "ckpt" / "student" / "train.json").read_text())
+    assert record["recipe"]["teacher"] == "deberta-teacher"
+    with pytest.raises(BuildFailed, match="uses another tokenizer; kd\\+attention needs"):
+        build_zoo(str(manifest), only=["guided"], log=lambda line: None)

@@ -359,16 +359,22 @@ def build_entry(
         if recipe.teacher is None:
             raise ManifestError(f"manifest entry '{model_id}': loss '{recipe.loss}' needs teacher")
         teacher = load(recipe.teacher, manifest=manifest, device=device)
-        if not _same_tokenizer(teacher, model):
+        same_tokens = _same_tokenizer(teacher, model)
+        if not same_tokens and (guide_kind(recipe.loss) or recipe.fix in ("teacher_init",)):
             raise ManifestError(
-                f"manifest entry '{model_id}': teacher '{recipe.teacher}' uses another tokenizer"
+                f"manifest entry '{model_id}': teacher '{recipe.teacher}' uses another "
+                f"tokenizer; {recipe.fix or recipe.loss} needs the teacher's positions (plain "
+                "KD matches class distributions and works across tokenizers)"
             )
         if teacher.cfg.labels != model.cfg.labels:
             raise ManifestError(
                 f"manifest entry '{model_id}': teacher labels {teacher.cfg.labels} differ from "
                 f"{model.cfg.labels}"
             )
-        teacher_logits = predict_logits(teacher, data)
+        # the teacher reads the same examples in its own encoding: KD matches class
+        # distributions, so teacher and student need not share a tokenizer
+        teacher_data = data if same_tokens else encode_examples(teacher, train_examples, labels)
+        teacher_logits = predict_logits(teacher, teacher_data)
     kind = "pretrained" if _is_pretrained(recipe.arch) else "scratch"
     cfg = TrainConfig(
         steps=recipe.steps or DEFAULT_STEPS[kind],
