@@ -13,7 +13,6 @@ from __future__ import annotations
 import difflib
 import importlib.resources
 import json
-import re
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -29,13 +28,11 @@ from pydantic import (
 
 from interp.errors import CheckpointError, ManifestError
 from interp.io import read_text_bounded, sha256_file
+from interp.losses import parse_loss
 from interp.yamlfile import MAX_BYTES, load_yaml
 from probes.tasks import check_suites, get_task
 
 DEFAULT_MANIFEST = "checkpoints_manifest.yaml"
-LOSS_PATTERN = re.compile(
-    r"^(erm|reweight|poe|confreg|kd|(kd|nokd)\+(reweight|poe|confreg)|kd\+(attention|causal))$"
-)
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 Scalar = Union[bool, int, float, str]
 # Recipe params that training reads (interp.train.recipes); anything else is a typo.
@@ -87,11 +84,7 @@ class Recipe(_Strict):
     @field_validator("loss")
     @classmethod
     def _known_loss(cls, value: str) -> str:
-        if not LOSS_PATTERN.match(value):
-            raise ValueError(
-                f"unknown loss '{value}'; expected erm, reweight, poe, confreg, kd, "
-                "kd+<debias>, nokd+<debias>, kd+attention or kd+causal"
-            )
+        parse_loss(value)  # a ValueError listing the registered losses
         return value
 
 

@@ -214,7 +214,7 @@ def test_attribution_ranks_nodes_like_exact_patching_on_trained_models(norm, flo
 
     from interp.contrast import contrast_pairs, separated_pairs
     from interp.inputs import encode_examples
-    from interp.train.losses import erm_loss
+    from interp.losses import erm_loss
     from interp.train.task import torch_threads
     from interp.train.trainer import TrainConfig, train
     from probes.nli import THREE_WAY, NLIConfig, generate, nli_tokenizer

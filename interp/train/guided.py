@@ -32,9 +32,9 @@ from interp.attention import real_positions
 from interp.attribution import node_names, parse_node
 from interp.contrast import teacher_selected_pairs
 from interp.diff import depth_layer_map, init_layer_map
+from interp.losses import distillation_term
 from interp.models import Batch, HookedClassifier
 from interp.patching import hook_name
-from interp.train.losses import distillation_term
 from probes.core import ProbeSet
 
 GuideKind = Literal["attention", "causal"]

@@ -20,11 +20,11 @@ import torch
 
 from interp.errors import ConfigError, ManifestError
 from interp.inputs import EncodedSet, encode_examples, predict_labels, predict_logits
+from interp.losses import HARD_LOSSES, kd_loss, parse_loss
 from interp.manifest import Manifest, ModelEntry, Recipe
 from interp.models import ClassifierConfig, HookedClassifier, load, load_hf
 from interp.train.bias import BiasModel, fit_bias_model
 from interp.train.guided import Guidance, make_guidance, make_guide
-from interp.train.losses import confreg_loss, erm_loss, kd_loss, poe_loss, reweight_loss
 from interp.train.outdated import input_hashes
 from interp.train.trainer import Objective, TrainConfig, train
 from interp.units import base_node
@@ -243,54 +243,45 @@ def make_objective(
     bias_log_probs: torch.Tensor | None,
     teacher_logits: torch.Tensor | None,
 ) -> Objective:
-    """The loss of a recipe as a function of (logits, gold ids, example ids)."""
-    loss = recipe.loss
+    """The loss of a recipe (`interp.losses.parse_loss`) as a function of (logits, gold ids,
+    example ids)."""
+    loss = parse_loss(recipe.loss)
     params = recipe.params
     temperature = float(params.get("temperature", 2.0))
     alpha = float(params.get("alpha", 0.5))
-    debias = loss.split("+", 1)[1] if "+" in loss else loss
     if bias_log_probs is not None and "bias_scale" in params:
         bias_log_probs = tempered(bias_log_probs, float(params["bias_scale"]))
+    compute = HARD_LOSSES[loss.hard].compute
 
-    def side(tensor: torch.Tensor, index: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        return tensor[index].to(like.device)
+    def side(tensor: torch.Tensor | None, index: torch.Tensor, like: torch.Tensor):
+        return None if tensor is None else tensor[index].to(like.device)
 
     def hard(logits, gold, index):
-        if debias in ("erm", "kd") or debias in GUIDES:
-            return erm_loss(logits, gold)
-        bias = side(bias_log_probs, index, logits)
-        if debias == "reweight":
-            return reweight_loss(logits, gold, bias)
-        if debias == "poe":
-            return poe_loss(logits, gold, bias)
-        teacher_probs = side(teacher_logits, index, logits).softmax(-1)
-        return confreg_loss(logits, gold, teacher_probs, bias)
+        teacher = side(teacher_logits, index, logits)
+        teacher_probs = None if teacher is None else teacher.softmax(-1)
+        return compute(logits, gold, side(bias_log_probs, index, logits), teacher_probs)
 
-    if loss == "kd" or loss.startswith("kd+"):
+    if not loss.distil:
+        return hard
 
-        def distil(logits, gold, index):
-            teacher = side(teacher_logits, index, logits)
-            return kd_loss(logits, teacher, hard(logits, gold, index), temperature, alpha)
+    def distil(logits, gold, index):
+        teacher = side(teacher_logits, index, logits)
+        return kd_loss(logits, teacher, hard(logits, gold, index), temperature, alpha)
 
-        return distil
-    return hard
-
-
-GUIDES = ("attention", "causal")  # kd+<guide>: KD plus a circuit-guided loss
+    return distil
 
 
 def guide_kind(loss: str) -> str | None:
     """'attention' or 'causal' for a circuit-guided KD loss, else None."""
-    kind = loss.split("+", 1)[1] if loss.startswith("kd+") else None
-    return kind if kind in GUIDES else None
+    return parse_loss(loss).guide
 
 
 def needs_bias_model(loss: str) -> bool:
-    return any(name in loss for name in ("reweight", "poe", "confreg"))
+    return parse_loss(loss).needs_bias_model
 
 
 def needs_teacher(loss: str) -> bool:
-    return loss == "kd" or loss.startswith("kd+") or loss.endswith("confreg")
+    return parse_loss(loss).needs_teacher
 
 
 def quick_eval(bench, task: str) -> Callable[[HookedClassifier], dict]:

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from interp.train.losses import (
+from interp.losses import (
     confreg_loss,
     confreg_targets,
     erm_loss,
@@ -87,3 +87,27 @@ def test_kd_rejects_bad_settings():
         kd_loss(LOGITS, LOGITS, torch.tensor(0.0), alpha=1.5)
     with pytest.raises(ValueError, match="temperature"):
         kd_loss(LOGITS, LOGITS, torch.tensor(0.0), temperature=0)
+
+
+def test_a_new_loss_is_one_registry_entry(monkeypatch):
+    """Manifest validation and the training objective both read interp.losses.HARD_LOSSES."""
+    from interp.losses import HARD_LOSSES, HardLoss, parse_loss
+    from interp.manifest import Recipe
+    from interp.train.recipes import make_objective, needs_bias_model, needs_teacher
+
+    with pytest.raises(ValueError, match="unknown loss 'kd\\+focal'.*debias: reweight, poe"):
+        Recipe(arch="teacher", loss="kd+focal")
+    focal = HardLoss(
+        "focal",
+        "a test loss: twice the cross-entropy",
+        lambda logits, gold, bias, teacher: 2 * erm_loss(logits, gold),
+        needs_bias_model=False,
+    )
+    monkeypatch.setitem(HARD_LOSSES, "focal", focal)
+    recipe = Recipe(arch="teacher", loss="nokd+focal")
+    assert parse_loss("kd+focal").distil and not needs_bias_model("nokd+focal")
+    assert needs_teacher("kd+focal") and not needs_teacher("nokd+focal")
+    logits = torch.randn(4, 3, generator=torch.Generator().manual_seed(0))
+    gold = torch.tensor([0, 1, 2, 0])
+    objective = make_objective(recipe, None, None, None)
+    assert torch.allclose(objective(logits, gold, torch.arange(4)), 2 * erm_loss(logits, gold))

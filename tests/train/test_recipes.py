@@ -58,8 +58,8 @@ def test_teacher_init_refuses_another_width():
 
 
 def test_kd_objective_uses_the_teacher_logits_of_each_example():
+    from interp.losses import erm_loss, kd_loss
     from interp.manifest import Recipe
-    from interp.train.losses import erm_loss, kd_loss
 
     teacher_logits = torch.randn(10, 3, generator=torch.Generator().manual_seed(0))
     recipe = Recipe(

@@ -5,8 +5,8 @@ import torch
 
 from interp.errors import CheckpointError, TrainingError
 from interp.inputs import encode_examples
+from interp.losses import erm_loss
 from interp.models import HookedClassifier, load
-from interp.train.losses import erm_loss
 from interp.train.trainer import TrainConfig, batch_indices, state_path_for, train
 from probes.nli import THREE_WAY, NLIConfig, generate, nli_tokenizer
 from tests.conftest import tiny_config
