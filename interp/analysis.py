@@ -46,7 +46,7 @@ from interp.models import HookedClassifier
 from interp.patching import metric_rows, patch_components
 from interp.seeding import rng_for
 from interp.specificity import ExampleSet, specificity
-from interp.units import Units, check_units, unit_names
+from interp.units import Units, check_units, head_name, unit_names
 from probes.nli.lexicon import NEGATION_WORDS
 
 SPECIAL_TOKENS = ("[CLS]", "[SEP]", "[PAD]", "<s>", "</s>", "<pad>")
@@ -214,7 +214,7 @@ def _exact_effects(model, pairs, metric, units: Units, corrupt_value, batch_size
     exact = {}
     for layer in range(cfg.n_layers):
         for head in range(cfg.n_heads):
-            exact[f"a{layer}.h{head}"] = float(heads[layer, head])
+            exact[head_name(layer, head)] = float(heads[layer, head])
         exact[f"m{layer}"] = float(mlps[layer])
     return exact
 

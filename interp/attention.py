@@ -8,6 +8,7 @@ from torch import Tensor
 
 from interp.chunking import batch_chunks
 from interp.models import Batch, HookedClassifier
+from interp.units import block_hook
 
 
 def identical_token_mask(batch: Batch, special_ids: list[int]) -> Bool[Tensor, "batch query key"]:
@@ -41,7 +42,7 @@ def overlap_attention(
     queries = mask.any(-1)  # [batch, query]
     if not queries.any():
         raise ValueError("no hypothesis token has an identical premise token in this batch")
-    names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(model.cfg.n_layers)]
+    names = [block_hook(layer, "attn.hook_pattern") for layer in range(model.cfg.n_layers)]
     _, cache = model.run_with_cache(batch, names_filter=names)
     scores = [_overlap_mass(cache[name], mask) for name in names]
     keys = batch.attention_mask.sum(-1, keepdim=True).float()  # [batch, 1]
@@ -125,7 +126,7 @@ def head_statistics(
 
 def _statistic_sums(model, batch: Batch, special_ids, negation_ids) -> dict:
     """Per statistic, ([layer, head] sum over the chunk's query tokens, [layer, head] count)."""
-    names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(model.cfg.n_layers)]
+    names = [block_hook(layer, "attn.hook_pattern") for layer in range(model.cfg.n_layers)]
     _, cache = model.run_with_cache(batch, names_filter=names)
     queries = real_positions(batch).float()[:, None]  # [batch, 1, query]
     is_special, is_negation = _special_and_negation(
@@ -249,7 +250,7 @@ def _check_word_aligned(batch: Batch, student_batch: Batch) -> None:
 
 def _patterns(model: HookedClassifier, batch: Batch) -> Tensor:
     """Every head's attention pattern, layer-major: [batch, heads, query, key] on CPU."""
-    names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(model.cfg.n_layers)]
+    names = [block_hook(layer, "attn.hook_pattern") for layer in range(model.cfg.n_layers)]
     _, cache = model.run_with_cache(batch.to(model.cfg.device), names_filter=names)
     return torch.cat([cache[n].cpu() for n in names], dim=1)
 

@@ -20,7 +20,6 @@ input_v. Post-norm models renormalise the sum after every sub-layer; they get no
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -31,7 +30,15 @@ from interp.chunking import batch_chunks
 from interp.errors import InterpError
 from interp.models import Batch, HookedClassifier
 from interp.patching import Metric, metric_rows, prepare_pair
-from interp.units import Units, check_units, earlier, output_hooks, unit_names
+from interp.units import (  # parse_node: re-exported for the modules that import it here
+    Units,
+    block_hook,
+    check_units,
+    earlier,
+    head_name,
+    output_hooks,
+    unit_names,
+)
 
 Method = Literal["eap", "eap-ig", "eap-ig-activations"]
 
@@ -56,7 +63,7 @@ class NodeScores:
         index = {name: i for i, name in enumerate(self.names)}
         return torch.stack(
             [
-                torch.stack([self.scores[index[f"a{layer}.h{h}"]] for h in range(n_heads)])
+                torch.stack([self.scores[index[head_name(layer, h)]] for h in range(n_heads)])
                 for layer in range(n_layers)
             ]
         )
@@ -82,20 +89,6 @@ class EdgeScores:
 
 def node_names(model: HookedClassifier) -> list[str]:
     return unit_names(model.cfg.n_layers, model.cfg.n_heads, "node")
-
-
-NODE = re.compile(r"^(?:a(\d+)\.h(\d+)|m(\d+))$")
-
-
-def parse_node(name: str) -> tuple[Literal["head", "mlp"], int, int | None]:
-    """('head', layer, head) for `a<layer>.h<head>`, ('mlp', layer, None) for `m<layer>`; a
-    ValueError for any other name."""
-    match = NODE.match(name)
-    if not match:
-        raise ValueError(f"'{name}' is not a head (a<layer>.h<head>) or an MLP (m<layer>)")
-    if match.group(3) is not None:
-        return "mlp", int(match.group(3)), None
-    return "head", int(match.group(1)), int(match.group(2))
 
 
 def _interpolated_gradients(
@@ -153,13 +146,13 @@ def _layer_path_gradients(
     """Average gradient along each layer's activation path (see the module docstring)."""
     if steps < 1:
         raise ValueError(f"EAP-IG needs at least one step, got {steps}")
-    resid_names = [f"blocks.{layer}.hook_resid_pre" for layer in range(model.cfg.n_layers)]
+    resid_names = [block_hook(layer, "hook_resid_pre") for layer in range(model.cfg.n_layers)]
     with torch.no_grad():
         _, resid = model.run_with_cache(corrupt, names_filter=resid_names)
         mask = model.embed(corrupt)[1]
     grads: dict[str, Tensor] = {}
     for layer in range(model.cfg.n_layers):
-        names = [f"blocks.{layer}.attn.hook_z", f"blocks.{layer}.hook_mlp_out"]
+        names = [block_hook(layer, "attn.hook_z"), block_hook(layer, "hook_mlp_out")]
         totals = [torch.zeros_like(corrupt_cache[n]) for n in names]
         for k in range(1, steps + 1):
             alpha = k / steps
@@ -228,10 +221,10 @@ def _node_score_sums(model, clean, corrupt, metric, method, steps, units="node")
         grads = _interpolated_gradients(model, clean, corrupt, metric, names, method, steps)
     scores = []
     for layer in range(model.cfg.n_layers):
-        z = f"blocks.{layer}.attn.hook_z"
+        z = block_hook(layer, "attn.hook_z")
         delta = clean_cache[z] - corrupt_cache[z]
         scores.append(_by_position((delta * grads[z]).sum((0, 3)), units))  # [pos, head]
-        mlp = f"blocks.{layer}.hook_mlp_out"
+        mlp = block_hook(layer, "hook_mlp_out")
         delta = clean_cache[mlp] - corrupt_cache[mlp]
         scores.append(_by_position((delta * grads[mlp]).sum((0, 2)).unsqueeze(-1), units))
     return torch.cat(scores).detach()
@@ -243,10 +236,10 @@ def _edge_hooks(model: HookedClassifier) -> tuple[list[str], list[str]]:
     outputs = ["blocks.0.hook_resid_pre"]
     inputs = []
     for layer in range(model.cfg.n_layers):
-        outputs += [f"blocks.{layer}.attn.hook_result", f"blocks.{layer}.hook_mlp_out"]
-        inputs += [f"blocks.{layer}.hook_{x}_input" for x in "qkv"]
-        inputs.append(f"blocks.{layer}.hook_mlp_in")
-    inputs.append(f"blocks.{last}.hook_resid_post")
+        outputs += [block_hook(layer, "attn.hook_result"), block_hook(layer, "hook_mlp_out")]
+        inputs += [block_hook(layer, f"hook_{x}_input") for x in "qkv"]
+        inputs.append(block_hook(layer, "hook_mlp_in"))
+    inputs.append(block_hook(last, "hook_resid_post"))
     return outputs, inputs
 
 
@@ -312,12 +305,12 @@ def _edge_sums(model, clean, corrupt, metric, method, steps):
     # Upstream deltas, each [batch, pos, d_model].
     up_names, up_deltas = ["embed"], [clean_cache[outputs[0]] - corrupt_cache[outputs[0]]]
     for layer in range(model.cfg.n_layers):
-        result = f"blocks.{layer}.attn.hook_result"
+        result = block_hook(layer, "attn.hook_result")
         delta = clean_cache[result] - corrupt_cache[result]
         for h in range(heads):
-            up_names.append(f"a{layer}.h{h}")
+            up_names.append(head_name(layer, h))
             up_deltas.append(delta[:, :, h])
-        mlp = f"blocks.{layer}.hook_mlp_out"
+        mlp = block_hook(layer, "hook_mlp_out")
         up_names.append(f"m{layer}")
         up_deltas.append(clean_cache[mlp] - corrupt_cache[mlp])
 
@@ -325,17 +318,17 @@ def _edge_sums(model, clean, corrupt, metric, method, steps):
     down_names, down_grads, down_deltas = [], [], []
     for layer in range(model.cfg.n_layers):
         for x in "qkv":
-            name = f"blocks.{layer}.hook_{x}_input"
+            name = block_hook(layer, f"hook_{x}_input")
             delta = clean_cache[name] - corrupt_cache[name]
             for h in range(heads):
-                down_names.append(f"a{layer}.h{h}.{x}")
+                down_names.append(f"{head_name(layer, h)}.{x}")
                 down_grads.append(grads[name][:, :, h])
                 down_deltas.append(delta[:, :, h])
-        name = f"blocks.{layer}.hook_mlp_in"
+        name = block_hook(layer, "hook_mlp_in")
         down_names.append(f"m{layer}")
         down_grads.append(grads[name])
         down_deltas.append(clean_cache[name] - corrupt_cache[name])
-    final = f"blocks.{model.cfg.n_layers - 1}.hook_resid_post"
+    final = block_hook(model.cfg.n_layers - 1, "hook_resid_post")
     down_names.append("logits")
     down_grads.append(grads[final])
     down_deltas.append(clean_cache[final] - corrupt_cache[final])

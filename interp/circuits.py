@@ -29,7 +29,14 @@ from interp.edges import edge_rows
 from interp.io import atomic_write_text
 from interp.models import Batch, HookedClassifier
 from interp.patching import MAX_ROWS, Metric, metric_rows
-from interp.units import output_hooks, position_classes, unit_masks, unit_names, units_of
+from interp.units import (
+    block_hook,
+    output_hooks,
+    position_classes,
+    unit_masks,
+    unit_names,
+    units_of,
+)
 
 # Faithfulness is NaN when |m(model) - m(empty)| (metric units) is below this.
 SEPARATION_FLOOR = 0.05
@@ -104,8 +111,8 @@ def patch_hooks(model: HookedClassifier, source_cache: dict, heads: Tensor, mlps
     hooks = []
     for layer in range(model.cfg.n_layers):
         hooks += [
-            (f"blocks.{layer}.attn.hook_z", patch_heads),
-            (f"blocks.{layer}.hook_mlp_out", patch_mlps),
+            (block_hook(layer, "attn.hook_z"), patch_heads),
+            (block_hook(layer, "hook_mlp_out"), patch_mlps),
         ]
     return hooks
 

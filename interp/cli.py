@@ -383,6 +383,7 @@ def cmd_circuit(args: argparse.Namespace) -> int:
 def cmd_attention(args: argparse.Namespace) -> int:
     from interp.analysis import negation_ids, special_ids
     from interp.attention import head_statistics
+    from interp.units import head_name
 
     model, suite = _load_for_analysis(args, args.model)
     examples = suite.examples[: args.pairs]
@@ -392,7 +393,7 @@ def cmd_attention(args: argparse.Namespace) -> int:
     )
     heads = model.cfg.n_heads
     rows = [
-        {"head": f"a{layer}.h{head}", **{k: float(v[layer, head]) for k, v in stats.items()}}
+        {"head": head_name(layer, head), **{k: float(v[layer, head]) for k, v in stats.items()}}
         for layer in range(model.cfg.n_layers)
         for head in range(heads)
     ]

@@ -17,6 +17,7 @@ from transformers import AutoModel
 
 from interp.attention import overlap_attention
 from interp.models import load_hf
+from interp.units import block_hook, head_name
 from probes.core import stats_frame
 from probes.nli import HEURISTICS, NLIConfig, generate
 
@@ -39,11 +40,14 @@ def parity_with_hf(model, folder, batch) -> dict[str, float]:
     )
     _, cache = model.run_with_cache(batch.to(model.cfg.device))
     hidden = max(
-        (cache[f"blocks.{i}.hook_resid_post"].cpu() - out.hidden_states[i + 1]).abs().max().item()
+        (cache[block_hook(i, "hook_resid_post")].cpu() - out.hidden_states[i + 1])
+        .abs()
+        .max()
+        .item()
         for i in range(model.cfg.n_layers)
     )
     pattern = max(
-        (cache[f"blocks.{i}.attn.hook_pattern"].cpu() - out.attentions[i]).abs().max().item()
+        (cache[block_hook(i, "attn.hook_pattern")].cpu() - out.attentions[i]).abs().max().item()
         for i in range(model.cfg.n_layers)
     )
     return {"hidden_states": hidden, "attention_patterns": pattern}
@@ -81,7 +85,7 @@ def run_demo(device: str = "cpu", n_examples: int = 64, seed: int = 0) -> dict:
         flat = scores.flatten()
         top = torch.topk(flat, k=3)
         heads = [
-            (f"a{int(i) // model.cfg.n_heads}.h{int(i) % model.cfg.n_heads}", float(v))
+            (head_name(int(i) // model.cfg.n_heads, int(i) % model.cfg.n_heads), float(v))
             for v, i in zip(top.values, top.indices)
         ]
         results["overlap_heads"][heuristic] = heads

@@ -30,13 +30,12 @@ from torch import Tensor
 
 from interp.analysis import ModelAnalysis
 from interp.attention import pattern_divergence
-from interp.attribution import parse_node
 from interp.circuits import Circuit, faithfulness_interval, faithfulness_of, faithfulness_rows
 from interp.contrast import ContrastPairs
 from interp.io import defined, finite
 from interp.models import Batch, HookedClassifier
 from interp.seeding import rng_for
-from interp.units import map_unit, node_totals, parse_unit, units_of
+from interp.units import head_name, map_unit, node_totals, parse_node, parse_unit, units_of
 
 # A direction of cross-faithfulness carries the other model's behaviour when the lower bound of
 # its 95% interval reaches this, and fails when the upper bound stays below it.
@@ -209,8 +208,8 @@ def match_components(
     node_map, scores = {}, {}
     for s_layer, t_layer in chosen.items():
         for t_head, s_head in matches[s_layer, t_layer]:
-            node_map[f"a{s_layer}.h{s_head}"] = f"a{t_layer}.h{t_head}"
-            scores[f"a{s_layer}.h{s_head}"] = float(
+            node_map[head_name(s_layer, s_head)] = head_name(t_layer, t_head)
+            scores[head_name(s_layer, s_head)] = float(
                 similarity[t_layer * t_heads + t_head, s_layer * s_heads + s_head]
             )
         node_map[f"m{s_layer}"] = f"m{t_layer}"
@@ -321,8 +320,8 @@ def diverging_heads(
     for student_head, teacher_head in correspondence.node_map.items():
         if not student_head.startswith("a"):
             continue
-        t_layer, t_index = (int(x) for x in teacher_head[1:].split(".h"))
-        s_layer, s_index = (int(x) for x in student_head[1:].split(".h"))
+        _, t_layer, t_index = parse_node(teacher_head)
+        _, s_layer, s_index = parse_node(student_head)
         row = {
             "teacher": teacher_head,
             "student": student_head,

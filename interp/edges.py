@@ -25,7 +25,7 @@ from torch import Tensor
 from interp.errors import ConfigError
 from interp.models import Batch, HookedClassifier
 from interp.patching import Metric
-from interp.units import edge_masks
+from interp.units import block_hook, edge_masks
 
 EMBED_HOOK = "blocks.0.hook_resid_pre"
 
@@ -44,7 +44,7 @@ def sender_hooks(n_layers: int) -> list[str]:
     per-head results and MLP output."""
     names = [EMBED_HOOK]
     for layer in range(n_layers):
-        names += [f"blocks.{layer}.attn.hook_result", f"blocks.{layer}.hook_mlp_out"]
+        names += [block_hook(layer, "attn.hook_result"), block_hook(layer, "hook_mlp_out")]
     return names
 
 
@@ -130,16 +130,16 @@ def edge_patch_hooks(
     for layer in range(cfg.n_layers):
         first = layer * per_layer
         hooks += [
-            (f"blocks.{layer}.hook_{inp}_input", rewrite(first + i * heads, heads))
+            (block_hook(layer, f"hook_{inp}_input"), rewrite(first + i * heads, heads))
             for i, inp in enumerate("qkv")
         ]
         hooks += [
-            (f"blocks.{layer}.attn.hook_result", record_heads),
-            (f"blocks.{layer}.hook_mlp_in", rewrite(first + 3 * heads, None)),
-            (f"blocks.{layer}.hook_mlp_out", record_mlp),
+            (block_hook(layer, "attn.hook_result"), record_heads),
+            (block_hook(layer, "hook_mlp_in"), rewrite(first + 3 * heads, None)),
+            (block_hook(layer, "hook_mlp_out"), record_mlp),
         ]
     last = cfg.n_layers - 1
-    hooks.append((f"blocks.{last}.hook_resid_post", rewrite(cfg.n_layers * per_layer, None)))
+    hooks.append((block_hook(last, "hook_resid_post"), rewrite(cfg.n_layers * per_layer, None)))
     return hooks
 
 

@@ -26,6 +26,7 @@ from torch import Tensor
 
 from interp.chunking import batch_chunks
 from interp.models import Batch, HookedClassifier
+from interp.units import block_hook
 
 Metric = Callable[[Tensor], Tensor]  # logits [k * batch, n_labels] -> [k * batch]
 Component = Literal["head", "mlp", "resid"]
@@ -103,7 +104,7 @@ def normalised_recovery(patched: Tensor, clean_value: Tensor, corrupt_value: Ten
 
 
 def hook_name(component: Component, layer: int) -> str:
-    return f"blocks.{layer}.{HOOKS[component]}"
+    return block_hook(layer, f"{HOOKS[component]}")
 
 
 def _component_names(model: HookedClassifier, component: Component) -> list[str]:
@@ -133,9 +134,9 @@ def _run_patched(
     # The residual beside the patch, at the patch's positions only ([CLS] alone in the last layer).
     positions = patched.shape[1]
     if component == "head":
-        resid = base_cache[f"blocks.{layer}.hook_resid_pre"][:, :positions].repeat(copies, 1, 1)
+        resid = base_cache[block_hook(layer, "hook_resid_pre")][:, :positions].repeat(copies, 1, 1)
         return model.run_from_z(layer, resid, patched, mask, cls_only_last=True)
-    resid_mid = base_cache[f"blocks.{layer}.hook_resid_mid"][:, :positions].repeat(copies, 1, 1)
+    resid_mid = base_cache[block_hook(layer, "hook_resid_mid")][:, :positions].repeat(copies, 1, 1)
     return model.run_from_mlp_out(layer, resid_mid, patched, mask, cls_only_last=True)
 
 
@@ -219,10 +220,10 @@ def _sweep(
     base = base.to(device)
     n_examples, n_pos = base.shape[0], base.shape[1]
     layer_range = range(cfg.n_layers) if layers is None else layers
-    names = [f"blocks.{layer}.hook_resid_pre" for layer in range(cfg.n_layers)]
+    names = [block_hook(layer, "hook_resid_pre") for layer in range(cfg.n_layers)]
     names += [hook_name(component, layer) for layer in layer_range]
     if component == "mlp":
-        names += [f"blocks.{layer}.hook_resid_mid" for layer in layer_range]
+        names += [block_hook(layer, "hook_resid_mid") for layer in layer_range]
     if isinstance(source, Batch):
         source_names = [hook_name(component, layer) for layer in layer_range]
         base_cache, source = _paired_caches(model, base, source.to(device), names, source_names)
@@ -250,7 +251,7 @@ def _sweep(
                 unpatched = metric(
                     model.run_from(
                         layer,
-                        base_cache[f"blocks.{layer}.hook_resid_pre"],
+                        base_cache[block_hook(layer, "hook_resid_pre")],
                         additive_mask,
                         cls_only_last=True,
                     )

@@ -19,7 +19,6 @@ from tqdm.auto import tqdm
 
 from interp.analysis import analyse_model
 from interp.attention import word_patterns
-from interp.attribution import parse_node
 from interp.checks import check_device, is_folder_name, repeated, writable_folder
 from interp.contrast import ContrastPairs, contrast_pairs, teacher_selected_pairs
 from interp.controls import manifest_controls
@@ -32,7 +31,7 @@ from interp.models import Batch, HookedClassifier, load
 from interp.report import write_report
 from interp.seeds import seed_consistency
 from interp.train.zoo import ensure_built
-from interp.units import UNITS, base_node
+from interp.units import UNITS, base_node, block_hook, parse_node
 from probes.tasks import check_suites, get_task
 
 
@@ -130,7 +129,7 @@ def _matched_heads(teacher_analysis, correspondence) -> tuple[str, str] | None:
 def _patterns(model: HookedClassifier, head: str, batch) -> torch.Tensor:
     """[batch, query, key] attention pattern of one head (`a{layer}.h{index}`)."""
     _, layer, index = parse_node(head)
-    name = f"blocks.{layer}.attn.hook_pattern"
+    name = block_hook(layer, "attn.hook_pattern")
     with torch.no_grad():
         _, cache = model.run_with_cache(batch.to(model.cfg.device), names_filter=[name])
     return cache[name][:, index].cpu()

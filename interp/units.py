@@ -33,6 +33,35 @@ SENDER = re.compile(r"^(?:embed|a\d+\.h\d+|m\d+)$")
 RECEIVER = re.compile(r"^(?:a\d+\.h\d+\.[qkv]|m\d+|logits)$")
 
 
+NODE = re.compile(r"^(?:a(\d+)\.h(\d+)|m(\d+))$")
+
+
+def head_name(layer: int, head: int) -> str:
+    """The unit name of a head: `a{layer}.h{head}`."""
+    return f"a{layer}.h{head}"
+
+
+def mlp_name(layer: int) -> str:
+    """The unit name of an MLP: `m{layer}`."""
+    return f"m{layer}"
+
+
+def parse_node(name: str) -> tuple[Literal["head", "mlp"], int, int | None]:
+    """('head', layer, head) for `a<layer>.h<head>`, ('mlp', layer, None) for `m<layer>`; a
+    ValueError for any other name."""
+    match = NODE.match(name)
+    if not match:
+        raise ValueError(f"'{name}' is not a head (a<layer>.h<head>) or an MLP (m<layer>)")
+    if match.group(3) is not None:
+        return "mlp", int(match.group(3)), None
+    return "head", int(match.group(1)), int(match.group(2))
+
+
+def block_hook(layer: int, hook: str) -> str:
+    """A block's hook point name: `blocks.{layer}.{hook}` (e.g. `attn.hook_z`)."""
+    return f"blocks.{layer}.{hook}"
+
+
 def check_units(units: str) -> None:
     if units not in UNITS:
         raise ValueError(f"unknown circuit units '{units}': {' or '.join(UNITS)}")
@@ -48,8 +77,8 @@ def unit_names(n_layers: int, n_heads: int, units: Units = "node") -> list[str]:
     names = []
     for layer in range(n_layers):
         for suffix in suffixes:
-            names += [f"a{layer}.h{h}{suffix}" for h in range(n_heads)]
-        names += [f"m{layer}{suffix}" for suffix in suffixes]
+            names += [head_name(layer, h) + suffix for h in range(n_heads)]
+        names += [mlp_name(layer) + suffix for suffix in suffixes]
     return names
 
 
@@ -147,7 +176,7 @@ def receivers(n_layers: int, n_heads: int) -> list[str]:
     names = []
     for layer in range(n_layers):
         for inp in INPUTS:
-            names += [f"a{layer}.h{h}.{inp}" for h in range(n_heads)]
+            names += [f"{head_name(layer, h)}.{inp}" for h in range(n_heads)]
         names.append(f"m{layer}")
     return [*names, "logits"]
 
@@ -248,5 +277,5 @@ def output_hooks(n_layers: int) -> list[str]:
     (`hook_z`) and MLP output."""
     names = []
     for layer in range(n_layers):
-        names += [f"blocks.{layer}.attn.hook_z", f"blocks.{layer}.hook_mlp_out"]
+        names += [block_hook(layer, "attn.hook_z"), block_hook(layer, "hook_mlp_out")]
     return names

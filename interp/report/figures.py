@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from interp.io import defined
-from interp.units import edge_ends, node_totals, parse_unit
+from interp.units import edge_ends, head_name, node_totals, parse_unit
 
 COLOURS = {"teacher": "#1f77b4", "student": "#d62728", "baseline": "#7f7f7f"}
 
@@ -133,7 +133,7 @@ def answer_figure(rows: list[dict], reference: dict[str, float]) -> go.Figure:
 def _head_grid(scores: dict[str, float], n_layers: int, n_heads: int) -> np.ndarray:
     return np.array(
         [
-            [scores.get(f"a{layer}.h{head}", 0.0) for head in range(n_heads)]
+            [scores.get(head_name(layer, head), 0.0) for head in range(n_heads)]
             for layer in range(n_layers)
         ]
     )

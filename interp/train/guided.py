@@ -29,12 +29,13 @@ from torch import Tensor
 
 from interp.analysis import analyse_model
 from interp.attention import real_positions
-from interp.attribution import node_names, parse_node
+from interp.attribution import node_names
 from interp.contrast import teacher_selected_pairs
 from interp.diff import depth_layer_map, init_layer_map
 from interp.losses import distillation_term
 from interp.models import Batch, HookedClassifier
 from interp.patching import hook_name
+from interp.units import block_hook, head_name, parse_node
 from probes.core import ProbeSet
 
 GuideKind = Literal["attention", "causal"]
@@ -86,7 +87,7 @@ def assign_components(
         else:
             head = next_head.get(target, 0)
             next_head[target] = head + 1
-            assignment[node] = f"a{target}.h{head % n_student_heads}"
+            assignment[node] = head_name(target, head % n_student_heads)
     return assignment
 
 
@@ -212,12 +213,12 @@ class AttentionGuide:
             patterns[layer] = tensor
 
         hooks = [
-            (f"blocks.{layer}.attn.hook_pattern", partial(keep, layer=layer))
+            (block_hook(layer, "attn.hook_pattern"), partial(keep, layer=layer))
             for layer in self.student_layers
         ]
         with student.hooks(fwd_hooks=hooks):
             logits = student(rows)
-        names = [f"blocks.{layer}.attn.hook_pattern" for layer in self.teacher_layers]
+        names = [block_hook(layer, "attn.hook_pattern") for layer in self.teacher_layers]
         with torch.no_grad():
             _, cache = self.teacher.run_with_cache(rows, names_filter=names)
         teacher_patterns = {layer: cache[name] for layer, name in zip(self.teacher_layers, names)}
