@@ -7,6 +7,7 @@ from jaxtyping import Bool, Float
 from torch import Tensor
 
 from interp.chunking import batch_chunks
+from interp.errors import NotAnalysable
 from interp.models import Batch, HookedClassifier
 from interp.units import block_hook
 
@@ -218,7 +219,7 @@ def _common_units(teacher, student, batch: Batch, student_batch: Batch | None):
     if t_cfg.modality != "vision" or t_cfg.n_special == s_cfg.n_special:
         return None
     if t_cfg.n_patches != s_cfg.n_patches:
-        raise ValueError(
+        raise NotAnalysable(
             f"the teacher cuts images into {t_cfg.n_patches} patches, the student into "
             f"{s_cfg.n_patches}: their attention patterns cannot be compared"
         )

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from interp.errors import NotAnalysable
 from interp.inputs import encode_examples
 from interp.models import Batch, HookedClassifier
 from interp.patching import Metric, logit_diff
@@ -49,7 +50,7 @@ def model_label(example: Example, labels: list[str]) -> str:
     if example.label == "non-entailment" and example.template:
         if example.template in TEMPLATES and TEMPLATES[example.template].label in labels:
             return TEMPLATES[example.template].label
-    raise ValueError(
+    raise NotAnalysable(
         f"example '{example.id}' has label '{example.label}', which the model's labels "
         f"{labels} cannot express"
     )
@@ -205,5 +206,5 @@ def contrast_pairs(
     chosen = chosen[:n] if n is not None else chosen
     if not chosen:
         selected = f"; none of the {usable} left is among the selected ones" if usable else ""
-        raise ValueError(f"no minimal pair to analyse: {why}{selected}")
+        raise NotAnalysable(f"no minimal pair to analyse: {why}{selected}")
     return _build(model, chosen, device or model.cfg.device)

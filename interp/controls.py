@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from interp.contrast import contrast_pairs
+from interp.errors import NotAnalysable
 from interp.inputs import encode_examples
 from interp.models import Batch, HookedClassifier
 from interp.specificity import ExampleSet
@@ -47,13 +48,13 @@ def build_controls(
     try:
         encoded = encode_examples(model, in_distribution)
         examples = {IN_DISTRIBUTION: ExampleSet(encoded.batch, encoded.label_ids, None)}
-    except ValueError:  # labels the model cannot express: a reference, not a control
+    except NotAnalysable:  # labels the model cannot express: a reference, not a control
         encoded = encode_examples(model, in_distribution, with_labels=False)
         examples = {}
     for name in control_suites(task, suite):
         try:
             pairs = contrast_pairs(model, benchmark.suites[name], n_pairs)
-        except ValueError:  # no usable minimal pair in this model's labels: no such control
+        except NotAnalysable:  # no usable minimal pair in this model's labels: no such control
             continue
         examples[name] = ExampleSet(pairs.clean, pairs.gold, pairs.foil)
     return Controls(encoded.batch, examples)

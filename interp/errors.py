@@ -17,8 +17,10 @@ class ManifestError(InterpError, ValueError):
     """The checkpoints manifest is malformed or refers to something that does not exist."""
 
 
-class HookError(InterpError):
-    """A hook point was asked for that the model does not have."""
+class NotAnalysable(InterpError, ValueError):
+    """The inputs leave nothing to analyse on a suite: no usable minimal pair, labels the model
+    cannot express, or two models whose units cannot be compared. A study records the suite as
+    not analysed, with this reason, and goes on; any other error stops it."""
 
 
 class TrainingError(InterpError):

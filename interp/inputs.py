@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from interp.errors import NotAnalysable
 from interp.models.batch import Batch
 from interp.models.hooked import HookedClassifier
 from interp.models.tokenize import encode_texts
@@ -50,7 +51,9 @@ def label_index(examples: Sequence[Example], labels: Sequence[str]) -> Tensor:
     index = {label: i for i, label in enumerate(labels)}
     missing = sorted({e.label for e in examples} - set(index))
     if missing:
-        raise ValueError(f"examples carry labels {missing} that the model does not have {labels}")
+        raise NotAnalysable(
+            f"examples carry labels {missing} that the model does not have {labels}"
+        )
     return torch.tensor([index[e.label] for e in examples], dtype=torch.long)
 
 

@@ -23,6 +23,7 @@ from interp.checks import check_device, is_folder_name, repeated, writable_folde
 from interp.contrast import ContrastPairs, contrast_pairs, teacher_selected_pairs
 from interp.controls import manifest_controls
 from interp.diff import compare_pair, match_components, student_nodes_of
+from interp.errors import NotAnalysable
 from interp.evaluate import evaluate_manifest, table_records
 from interp.inputs import encoding_key
 from interp.io import atomic_write_json, atomic_write_text, csv_text, finite, write_folder
@@ -146,7 +147,7 @@ def word_aligned(
     s_rows = {clean.id: row for row, (clean, _) in enumerate(s_pairs.pairs)}
     both = [(row, s_rows[c.id]) for row, (c, _) in enumerate(t_pairs.pairs) if c.id in s_rows]
     if not both:
-        raise ValueError("teacher and student keep no minimal pair in common")
+        raise NotAnalysable("teacher and student keep no minimal pair in common")
     return (
         t_pairs.clean[[t for t, _ in both]],
         s_pairs.clean[[s for _, s in both]],
@@ -346,7 +347,7 @@ def analyse_pair(
             out["suites"][suite_name] = _analyse_suite(
                 pair, teacher, student, bench.suites[suite_name], cfg, cache
             )
-        except ValueError as err:  # e.g. no usable minimal pair: the study goes on without it
+        except NotAnalysable as err:  # e.g. no usable minimal pair: the study goes on without it
             out["skipped"][suite_name] = str(err)
             print(f"  {pair.id} / {suite_name}: not analysed: {err}")
         if bar is not None:

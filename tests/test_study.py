@@ -243,3 +243,28 @@ def test_a_run_folder_holding_another_study_is_refused_unless_forced(study, tmp_
     forced = run_study(StudyConfig(**{**again.__dict__, "force": True}), progress=False)
     assert json.loads((forced.parent / "results.json").read_text())["pairs"][0]["id"] == "poe-s0"
     assert StudyConfig(tags=["zoo"], seeds=[0, 1, 2]).run_name == "study-zoo-s0-1-2"
+
+
+def test_only_known_input_problems_skip_a_suite(study, monkeypatch):
+    """A suite with nothing to analyse (NotAnalysable) is recorded as skipped with its reason;
+    any other error inside an analysis stops the study instead of hiding as a skipped suite."""
+    import interp.study as study_module
+    from interp.errors import NotAnalysable
+
+    cfg, _ = study
+    quick = {**cfg.__dict__, "build": False, "suites": ["negation"]}
+
+    def nothing_to_analyse(*args, **kwargs):
+        raise NotAnalysable("no minimal pair to analyse: (test)")
+
+    monkeypatch.setattr(study_module, "_analyse_suite", nothing_to_analyse)
+    path = run_study(StudyConfig(**{**quick, "run": "skipped"}), progress=False)
+    (pair,) = json.loads((path.parent / "results.json").read_text())["pairs"]
+    assert pair["skipped"] == {"negation": "no minimal pair to analyse: (test)"}
+
+    def bug(*args, **kwargs):
+        raise ValueError("a bug inside the analysis")
+
+    monkeypatch.setattr(study_module, "_analyse_suite", bug)
+    with pytest.raises(ValueError, match="a bug inside the analysis"):
+        run_study(StudyConfig(**{**quick, "run": "bug"}), progress=False)
