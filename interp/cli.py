@@ -749,6 +749,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that analyse models in this process: they share the cores with others running.
+ANALYSES = ("eval", "study", "sweep", "circuit", "attention", "diff", "demo", "inspect")
+
+
 def _stop_when_asked() -> None:
     """Ctrl-C (SIGINT) and SIGTERM both stop a command cleanly, even when the launcher started it
     with SIGINT ignored (a background job of a non-interactive shell)."""
@@ -790,6 +794,10 @@ def main(argv: list[str] | None = None) -> int:
     _stop_when_asked()
     try:
         _check_arguments(args)
+        if args.command in ANALYSES:
+            from interp.threads import share_cores  # lazy: imports torch
+
+            share_cores()
         return args.func(args)
     except KeyboardInterrupt:
         print(
