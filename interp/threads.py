@@ -11,6 +11,7 @@ count by hand. Training tasks keep the manifest's `train_threads`, which fixes t
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import os
 import tempfile
@@ -60,5 +61,6 @@ def share_cores(cores: int | None = None) -> int:
         handle = open(REGISTRY / f"{os.getpid()}.lock", "w")  # noqa: SIM115 (held until exit)
         fcntl.flock(handle, fcntl.LOCK_EX)
         _held.append(handle)
+        atexit.register(handle.close)
     torch.set_num_threads(threads)
     return threads

@@ -20,7 +20,12 @@ def build_word_tokenizer(words: Iterable[str]) -> Tokenizer:
     for word in sorted({w.lower() for w in words}):
         if word not in vocab:
             vocab[word] = len(vocab)
-    tokenizer = Tokenizer(WordLevel(vocab=vocab, unk_token="[UNK]"))
+    return bert_style(Tokenizer(WordLevel(vocab=vocab, unk_token="[UNK]")), vocab)
+
+
+def bert_style(tokenizer: Tokenizer, vocab: dict[str, int]) -> Tokenizer:
+    """Lower-casing, whitespace and punctuation splitting, and BERT's pair template
+    `[CLS] A [SEP] B [SEP]` (token types 0, then 1), around any vocabulary model."""
     tokenizer.normalizer = normalizers.Lowercase()
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
         [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()]

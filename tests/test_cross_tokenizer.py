@@ -2,19 +2,19 @@
 from tokens to words, and a study of a DeBERTa-v2 teacher with a BERT student end to end."""
 
 import json
-import warnings
 
 import pytest
 import torch
 import transformers as hf
-from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
+from tokenizers import Tokenizer
 from tokenizers.models import WordPiece
 
 from interp.attention import pattern_divergence, word_patterns
 from interp.models import load
 from interp.models.tokenize import encode_texts
-from interp.study import StudyConfig, run_study
 from probes.tasks import get_task
+from probes.tokenizer import bert_style
+from tests.test_family_studies import quick_study
 
 LABELS = {0: "entailment", 1: "neutral", 2: "contradiction"}
 PREMISES = ["The doctor who the lawyer saw paid the artist.", "The judge slept."]
@@ -29,17 +29,7 @@ def piece_tokenizer(words) -> Tokenizer:
     for word in sorted({w.lower() for w in words}):
         for piece in [word] if len(word) <= 3 else [word[:3], "##" + word[3:]]:
             vocab.setdefault(piece, len(vocab))
-    tokenizer = Tokenizer(WordPiece(vocab=vocab, unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.Lowercase()
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()]
-    )
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", 1), ("[SEP]", 2)],
-    )
-    return tokenizer
+    return bert_style(Tokenizer(WordPiece(vocab=vocab, unk_token="[UNK]")), vocab)
 
 
 @pytest.fixture(scope="module")
@@ -157,20 +147,7 @@ def test_a_deberta_teacher_with_a_bert_student_studied_end_to_end(tmp_path, toke
     tiny_bert(tmp_path / "bert", word, seed=1)
     tiny_bert(tmp_path / "bert-alone", word, seed=2)
     (tmp_path / "checkpoints_manifest.yaml").write_text(MANIFEST)
-    cfg = StudyConfig(
-        manifest=str(tmp_path / "checkpoints_manifest.yaml"),
-        out=str(tmp_path / "reports"),
-        tags=["cross"],
-        n_pairs=8,
-        min_separation=0.0,
-        bootstrap=20,
-        specificity=False,
-        jobs=1,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        page = run_study(cfg, progress=False)
-    results = json.loads((page.parent / "results.json").read_text())
+    page, results = quick_study(tmp_path, "cross")
     (pair,) = results["pairs"]
     assert pair["skipped"] == {}, pair["skipped"]
     part = pair["suites"]["lexical_overlap"]

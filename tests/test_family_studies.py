@@ -70,6 +70,25 @@ def text_folder(folder, family_classes, seed, tokenizer, **extra):
     tokenizer.save(str(folder / "tokenizer.json"))
 
 
+def quick_study(folder, tag: str):
+    """The study of the pairs tagged `tag` in folder/checkpoints_manifest.yaml (untrained
+    models: every minimal pair kept, no specificity controls): its page and results."""
+    cfg = StudyConfig(
+        manifest=str(folder / "checkpoints_manifest.yaml"),
+        out=str(folder / "reports"),
+        tags=[tag],
+        n_pairs=8,
+        min_separation=0.0,
+        bootstrap=20,
+        specificity=False,
+        jobs=1,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        page = run_study(cfg, progress=False)
+    return page, json.loads((page.parent / "results.json").read_text())
+
+
 MANIFEST = """
 version: 1
 checkpoint_dir: ckpt
@@ -103,22 +122,8 @@ def test_a_tiny_study_of_each_new_family(family, tmp_path):
         bert = (hf.BertConfig, hf.BertForSequenceClassification)
         for name, seed in (("student", 1), ("alone", 2)):
             text_folder(tmp_path / name, bert, seed, tokenizer, num_hidden_layers=1)
-    manifest = tmp_path / "checkpoints_manifest.yaml"
-    manifest.write_text(MANIFEST.format(task=task, suite=suite))
-    cfg = StudyConfig(
-        manifest=str(manifest),
-        out=str(tmp_path / "reports"),
-        tags=["family"],
-        n_pairs=8,
-        min_separation=0.0,
-        bootstrap=20,
-        specificity=False,
-        jobs=1,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        page = run_study(cfg, progress=False)
-    results = json.loads((page.parent / "results.json").read_text())
+    (tmp_path / "checkpoints_manifest.yaml").write_text(MANIFEST.format(task=task, suite=suite))
+    page, results = quick_study(tmp_path, "family")
     (pair,) = results["pairs"]
     assert pair["skipped"] == {}, pair["skipped"]
     part = pair["suites"][suite]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from torch import Tensor
@@ -296,15 +296,11 @@ ROBERTA = Family(
     lambda prefix, cfg: _pooled_head("classifier.dense", "classifier.out_proj"),
     "positions numbered from pad_token_id + 1",
 )
-XLM_ROBERTA = Family(
-    "xlm-roberta",
-    "XLMRobertaForSequenceClassification, XLMRobertaModel",
-    "roberta",
-    BERT_OPTIONS,
-    _bert_config,
-    _bert_weights,
-    lambda prefix, cfg: _pooled_head("classifier.dense", "classifier.out_proj"),
-    "RoBERTa's architecture with a multilingual vocabulary",
+XLM_ROBERTA = replace(
+    ROBERTA,
+    model_type="xlm-roberta",
+    classes="XLMRobertaForSequenceClassification, XLMRobertaModel",
+    notes="RoBERTa's architecture with a multilingual vocabulary",
 )
 ELECTRA = Family(
     "electra",
