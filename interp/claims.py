@@ -9,6 +9,10 @@ trained without KD, however large the teacher: C < 0 at every teacher size. Test
 type and teacher size by the mean C over that size's comparisons and seeds, with the same
 resampling.
 
+Both are tested over every comparison, and again within each training-set size: a pooled
+verdict can come from one regime alone (a debiasing method that over-corrects on a small
+training set, say), which the per-size verdicts show.
+
 Verdicts: supported when the interval lies on the claim's side of 0 (for (b), at every teacher
 size), contradicted when it lies on the other side (for (b), at the largest teacher), and not
 decided by these data otherwise, or with fewer than two seeds (nothing to resample).
@@ -37,6 +41,7 @@ class SeedRow:
     parameter_ratio: float
     d: float
     c: float | None
+    train_size: int | None = None
 
 
 @dataclass
@@ -49,6 +54,7 @@ class ClaimTest:
     high: float | None
     n_seeds: int
     verdict: str  # supported, contradicted, not decided
+    train_size: int | None = None  # the training-set size tested; None: every size pooled
 
 
 def seed_rows(validity: list[dict], comparisons: list[dict], bias_types: list[str]) -> list:
@@ -73,6 +79,7 @@ def seed_rows(validity: list[dict], comparisons: list[dict], bias_types: list[st
                     parameter_ratio=pair["parameter_ratio"],
                     d=student - teacher,
                     c=None if baseline is None else student - baseline,
+                    train_size=pair.get("train_size"),
                 )
             )
     return rows
@@ -110,7 +117,7 @@ def similar_scale(rows: list[SeedRow], bias_type: str) -> ClaimTest:
     groups = sorted(d)
     n_seeds = min((len(v) for v in d.values()), default=0)
     if len(groups) < 3 or len(set(ratio.values())) < 2:
-        return ClaimTest("similar scale", bias_type, None, None, None, n_seeds, "not decided")
+        return ClaimTest("similar scale", bias_type, None, None, None, None, n_seeds, "not decided")
     x = [ratio[g] for g in groups]
     statistic = float(spearmanr(x, [np.mean(d[g]) for g in groups]).statistic)
     rng = rng_for("claim", "similar scale", bias_type)
@@ -157,9 +164,19 @@ def amplification(rows: list[SeedRow], bias_type: str, sizes: list[str]) -> list
     return tests
 
 
+def by_train_size(rows: list[SeedRow]) -> dict[int | None, list[SeedRow]]:
+    """The rows pooled (key None) and, where there are several sizes, per training-set size."""
+    sizes = sorted({r.train_size for r in rows if r.train_size is not None})
+    parts: dict[int | None, list[SeedRow]] = {None: rows}
+    if len(sizes) > 1:
+        parts.update({size: [r for r in rows if r.train_size == size] for size in sizes})
+    return parts
+
+
 def claim_sentence(tests: list[ClaimTest]) -> str:
     """One sentence stating a claim's verdict on one bias type with its figures."""
     first = tests[0]
+    where = f", {first.train_size:,} training examples" if first.train_size is not None else ""
     if first.claim == "similar scale":
         figure = (
             f"Spearman of D with the teacher/student parameter ratio {first.statistic:+.2f} "
@@ -172,7 +189,7 @@ def claim_sentence(tests: list[ClaimTest]) -> str:
             )
         )
         return (
-            f"Similar scale ({first.bias_type}): {first.verdict}. {figure}, over "
+            f"Similar scale ({first.bias_type}{where}): {first.verdict}. {figure}, over "
             f"{first.n_seeds} seed(s); the claim expects it below 0."
         )
     sizes = "; ".join(
@@ -182,7 +199,8 @@ def claim_sentence(tests: list[ClaimTest]) -> str:
         if t.statistic is not None
     )
     return (
-        f"Amplification ({first.bias_type}): {first.verdict}. {sizes or 'no C measured'}, over "
+        f"Amplification ({first.bias_type}{where}): {first.verdict}. "
+        f"{sizes or 'no C measured'}, over "
         f"{min(t.n_seeds for t in tests)} seed(s); the claim expects C below 0 at every "
         "teacher size."
     )

@@ -18,7 +18,13 @@ import pandas as pd
 from safetensors import safe_open
 
 from interp.checks import check_device, writable_folder
-from interp.claims import amplification, claim_sentence, seed_rows, similar_scale
+from interp.claims import (
+    amplification,
+    by_train_size,
+    claim_sentence,
+    seed_rows,
+    similar_scale,
+)
 from interp.evaluate import evaluate_manifest, table_records
 from interp.io import atomic_write_json, atomic_write_text, csv_text
 from interp.manifest import Manifest, Sweep, copy_seed
@@ -80,6 +86,7 @@ def test_claims(manifest: Manifest, sweep: Sweep, validity: list[dict], factors:
             "student_id": p.student,
             "baseline_id": p.baseline,
             "teacher": p.factors["teacher"],
+            "train_size": p.factors["train_size"],
             "parameter_ratio": factors[p.seed_group or p.id]["parameter_ratio"],
         }
         for p in manifest.pairs
@@ -88,12 +95,14 @@ def test_claims(manifest: Manifest, sweep: Sweep, validity: list[dict], factors:
     bias_types = sorted(
         {k[: -len("_conflicting")] for r in validity for k in r if k.endswith("_conflicting")}
     )
-    rows = seed_rows(validity, comparisons, bias_types)
     sizes = list(sweep.teachers)  # in the manifest's order: smallest first by convention
     out = []
-    for bias in bias_types:
-        for tests in ([similar_scale(rows, bias)], amplification(rows, bias, sizes)):
-            out.append({"tests": [asdict(t) for t in tests], "sentence": claim_sentence(tests)})
+    for train_size, rows in by_train_size(seed_rows(validity, comparisons, bias_types)).items():
+        for bias in bias_types:
+            for tests in ([similar_scale(rows, bias)], amplification(rows, bias, sizes)):
+                for test in tests:
+                    test.train_size = train_size
+                out.append({"tests": [asdict(t) for t in tests], "sentence": claim_sentence(tests)})
     return out
 
 

@@ -1,7 +1,14 @@
 """The two scale claims on hand-made seed rows: each verdict where the data make it, and none
 from one seed."""
 
-from interp.claims import SeedRow, amplification, claim_sentence, seed_rows, similar_scale
+from interp.claims import (
+    SeedRow,
+    amplification,
+    by_train_size,
+    claim_sentence,
+    seed_rows,
+    similar_scale,
+)
 
 RATIOS = {"g1": 1.0, "g2": 2.0, "g4": 4.0, "g8": 8.0}
 SIZE = {"g1": "t1", "g2": "t1", "g4": "t2", "g8": "t2"}
@@ -60,3 +67,33 @@ def test_seed_rows_read_d_and_c_from_validity():
     }
     (row,) = seed_rows(validity, [comparison], ["overlap", "negation"])
     assert abs(row.d - (-0.4)) < 1e-12 and abs(row.c - (-0.2)) < 1e-12
+
+
+def test_fewer_than_three_comparisons_decide_nothing_and_say_why():
+    two = [r for r in rows(lambda r, s: -0.1 * r, lambda t, s: -0.1) if r.group in ("g1", "g2")]
+    test = similar_scale(two, "overlap")
+    assert test.statistic is None and test.n_seeds == 3 and test.verdict == "not decided"
+    assert "no Spearman (fewer than 3 comparisons or 2 ratios)" in claim_sentence([test])
+
+
+def test_claims_are_tested_pooled_and_within_each_training_set_size():
+    """A pooled verdict can come from one regime; the per-size tests show which."""
+    small = [
+        SeedRow(**{**r.__dict__, "train_size": 500})
+        for r in rows(lambda r, s: 0.0, lambda t, s: -0.3 + 0.01 * s)
+    ]
+    large = [
+        SeedRow(**{**r.__dict__, "group": r.group + "L", "train_size": 5000})
+        for r in rows(lambda r, s: 0.0, lambda t, s: 0.05 * (s - 1))
+    ]
+    parts = by_train_size(small + large)
+    assert sorted(parts, key=str) == [500, 5000, None] and len(parts[None]) == 24
+    assert {t.verdict for t in amplification(parts[500], "overlap", ["t1", "t2"])} == {"supported"}
+    assert {t.verdict for t in amplification(parts[5000], "overlap", ["t1", "t2"])} == {
+        "not decided"
+    }
+    tests = amplification(parts[500], "overlap", ["t1", "t2"])
+    for t in tests:
+        t.train_size = 500
+    assert claim_sentence(tests).startswith("Amplification (overlap, 500 training examples)")
+    assert list(by_train_size(small)) == [None]  # one size: pooled only

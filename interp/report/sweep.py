@@ -65,7 +65,11 @@ def d_figure(rows: list[dict], x: str, lines: tuple[str, ...], title: str, x_tit
 def c_figure(claims: list[dict]):
     """C per teacher size (mean over comparisons and seeds, 95% interval over seeds), one
     panel per bias type: the amplification claim expects every bar below 0."""
-    amplification = [c["tests"] for c in claims if c["tests"][0]["claim"] == "amplification"]
+    amplification = [  # over every training-set size; the per-size verdicts are sentences
+        c["tests"]
+        for c in claims
+        if c["tests"][0]["claim"] == "amplification" and c["tests"][0].get("train_size") is None
+    ]
     fig = make_subplots(
         rows=1,
         cols=max(1, len(amplification)),
