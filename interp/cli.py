@@ -277,7 +277,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_findings(args: argparse.Namespace) -> int:
-    from interp.findings import findings_markdown
+    from interp.findings import findings_markdown, is_sweep
     from interp.io import atomic_write_text, read_text_bounded
 
     page = Path(args.page)
@@ -290,12 +290,17 @@ def cmd_findings(args: argparse.Namespace) -> int:
         title, _, path = item.rpartition("=")
         try:
             data = json.loads(read_text_bounded(path, MAX_RESULTS_BYTES, "results.json"))
-            run, seeds, pairs = data["run"], data["seeds"], data["pairs"]
-            if not isinstance(pairs, list) or not isinstance(seeds, list):
-                raise TypeError("pairs and seeds must be lists")
+            if is_sweep(data):  # a sweep's: its grid, claims and comparisons
+                run = data["sweep"]["id"]
+                if not isinstance(data["claims"], list) or not data["distillability"]:
+                    raise TypeError("claims and distillability must be non-empty lists")
+            else:
+                run, seeds, pairs = data["run"], data["seeds"], data["pairs"]
+                if not isinstance(pairs, list) or not isinstance(seeds, list):
+                    raise TypeError("pairs and seeds must be lists")
         except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
             why = f"missing field {err}" if isinstance(err, KeyError) else str(err)
-            raise InterpError(f"{path}: not a study's results.json ({why})") from None
+            raise InterpError(f"{path}: not a study's or a sweep's results.json ({why})") from None
         studies.append((title or str(run), data))
     atomic_write_text(page, findings_markdown(studies))
     print(f"written to {args.page}")

@@ -232,16 +232,95 @@ def markdown_text(text: str) -> str:
     return "".join("\\" + c if c in "\\`*_[]#|" else c for c in text)
 
 
+def is_sweep(results: dict) -> bool:
+    """A sweep's results.json (`interp sweep`), not a study's."""
+    return "sweep" in results and "claims" in results
+
+
+def _group_means(rows: list[dict]) -> list[dict]:
+    """Validity rows averaged over each model's seeds (the id without its -s<seed>)."""
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(_group_and_seed(row["model"])[0], []).append(row)
+    out = []
+    for group, members in groups.items():
+        mean = {"model": group, "seeds": len(members)}
+        for key in members[0]:
+            values = [m[key] for m in members if isinstance(m.get(key), (int, float))]
+            if key != "model" and values:
+                mean[key] = sum(values) / len(values)
+        out.append(mean)
+    return out
+
+
+def sweep_markdown(title: str, results: dict) -> list[str]:
+    """A sweep's section: its grid, the claims' verdicts, validity per model (mean over
+    seeds) and D and C per comparison with their intervals."""
+    sweep = results["sweep"]
+    rows = _group_means(results.get("validity") or [])
+    bias_types = [b for b in all_bias_types() if rows and f"{b}_gap" in rows[0]]
+    head = ["model", "seeds", "in-distribution"]
+    for b in bias_types:
+        head += [f"{b} aligned", f"{b} conflicting", f"{b} gap"]
+    validity = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        cells = [markdown_text(row["model"]), str(row["seeds"]), number(row.get("in_distribution"))]
+        for b in bias_types:
+            cells += [number(row.get(f"{b}_{k}")) for k in ("aligned", "conflicting", "gap")]
+        validity.append("| " + " | ".join(cells) + " |")
+    comparisons = [
+        "| bias type | teacher | student | training examples | parameter ratio | teacher M | "
+        "KD student M | non-KD student M | D | C |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in sorted(
+        results["distillability"],
+        key=lambda r: (r["bias_type"], r["train_size"], r["parameter_ratio"]),
+    ):
+        comparisons.append(
+            f"| {row['bias_type']} | {markdown_text(row['teacher'])} | "
+            f"{markdown_text(row['student'])} | {row['train_size']:,} | "
+            f"{row['parameter_ratio']:.1f} | {number(row['teacher_mean'])} | "
+            f"{number(row['student_mean'])} | {number(row['baseline_mean'])} | "
+            f"{_interval(row, 'D')} | {_interval(row, 'C')} |"
+        )
+    return [
+        f"## {markdown_text(title)}",
+        "",
+        f"Sweep `{sweep['id']}`: methods {', '.join(sweep['methods'])}; teachers "
+        f"{', '.join(sweep['teachers'])}; students {', '.join(sweep['students'])}; training "
+        f"sizes {', '.join(f'{s:,}' for s in sweep['train_sizes'])}; seeds "
+        f"{', '.join(map(str, sweep['seeds']))}; {len(results['models'])} models.",
+        "",
+        "### The two scale claims",
+        "",
+        *[f"- {markdown_text(c['sentence'])}" for c in results["claims"]],
+        "",
+        "### Validity (mean over seeds)",
+        "",
+        *validity,
+        "",
+        "### D and C per comparison (M: accuracy on bias-conflicting examples; 95% intervals "
+        "over seeds and examples)",
+        "",
+        *comparisons,
+        "",
+    ]
+
+
 def findings_markdown(studies: list[tuple[str, dict]]) -> str:
-    """The page for a list of (title, results) studies."""
+    """The page for a list of (title, results) studies and sweeps."""
     out = [
         "# Findings",
         "",
-        "Written by `interp findings` from the studies' results.json; every figure below is "
-        "what those runs measured. Definitions: [definitions.md](definitions.md).",
+        "Written by `interp findings` from the studies' and sweeps' results.json; every figure "
+        "below is what those runs measured. Definitions: [definitions.md](definitions.md).",
         "",
     ]
     for title, results in studies:
+        if is_sweep(results):
+            out += sweep_markdown(title, results)
+            continue
         settings = results.get("settings", {})
         out += [
             f"## {markdown_text(title)}",

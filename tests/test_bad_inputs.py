@@ -942,7 +942,10 @@ def test_findings_refuses_a_folder_page_and_names_a_bad_results_file(tmp_path, c
     good.write_text(json.dumps({"run": "r", "seeds": [0], "pairs": [], "distillability": []}))
     assert main(["findings", str(good), "--out", str(tmp_path)]) == 2
     assert "is a folder; give the page's file" in capsys.readouterr().err
-    for body, why in (("{not json", "not a study's results.json"), ("{}", "missing field 'run'")):
+    for body, why in (
+        ("{not json", "not a study's or a sweep's results.json"),
+        ("{}", "missing field 'run'"),
+    ):
         bad = tmp_path / "bad.json"
         bad.write_text(body)
         assert main(["findings", str(bad), "--out", str(tmp_path / "f.md")]) == 2

@@ -84,7 +84,15 @@ def test_a_tiny_sweep_builds_evaluates_and_reports(swept, capsys):
     assert {c["tests"][0]["claim"] for c in claims} == {"similar scale", "amplification"}
     assert all(t["verdict"] == "not decided" for c in claims for t in c["tests"])
     assert "The two scale claims" in page and "Amplification (overlap): not decided" in page
+    assert "Amplification (overlap, 300 training examples): not decided" in page
     assert "<script src=" not in page
+    # the findings page takes a sweep's results beside studies'
+    findings = root / "findings.md"
+    results_path = root / "reports" / "sweep-tiny" / "results.json"
+    assert main(["findings", f"Tiny sweep={results_path}", "--out", str(findings)]) == 0
+    text = findings.read_text()
+    assert "## Tiny sweep" in text and "### The two scale claims" in text
+    assert "| overlap | t2 | s1 | 600 |" in text and "Sweep `tiny`" in text
     assert main(["sweep", "tiny", *common, "--dry-run"]) == 0
     assert "12 exist, 0 to build" in capsys.readouterr().out
     assert main(["sweep", "tiny", *common, "--report"]) == 0  # no build, the same tables
