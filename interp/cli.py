@@ -26,6 +26,7 @@ from interp.cli_types import (
     seed,
 )
 from interp.errors import InterpError
+from interp.threads import apply_thread_setting, quiet_spinning
 
 
 def _add_manifest_arg(parser: argparse.ArgumentParser) -> None:
@@ -754,7 +755,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Commands that analyse models in this process: they share the cores with others running.
+# Commands that analyse models in this process (INTERP_THREADS sets their thread count).
 ANALYSES = ("eval", "study", "sweep", "circuit", "attention", "diff", "demo", "inspect")
 
 
@@ -789,6 +790,7 @@ def one_line(err: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_spinning()  # before anything loads torch
     argv = list(sys.argv[1:] if argv is None else argv)
     # --debug is accepted anywhere on the line, before or after the command
     debug = "--debug" in argv or os.environ.get("INTERP_DEBUG", "") not in ("", "0")
@@ -800,9 +802,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _check_arguments(args)
         if args.command in ANALYSES:
-            from interp.threads import share_cores  # lazy: imports torch
-
-            share_cores()
+            apply_thread_setting()
         return args.func(args)
     except KeyboardInterrupt:
         print(
