@@ -104,6 +104,8 @@ class Family:
     head: Callable[[str, ClassifierConfig], list[Row]]  # the classification head's weights
     notes: str = ""
     modality: str = "text"
+    # the reference's last hidden state has the final norm applied (ModernBERT's does)
+    normed_last_hidden: bool = False
 
 
 def _t(x: Tensor) -> Tensor:
@@ -791,6 +793,7 @@ MODERNBERT = Family(
     _modernbert_weights,
     _modernbert_head,
     "pre-norm with a normed embedding; rotary positions; gated MLP; local and global layers",
+    normed_last_hidden=True,
 )
 
 FAMILIES: dict[str, Family] = {

@@ -14,6 +14,7 @@ import torch
 
 from interp.errors import CheckpointError
 from interp.models.batch import Batch
+from interp.models.families import FAMILIES
 from interp.models.hf import is_hf_folder
 from interp.models.hooked import HookedClassifier
 
@@ -166,8 +167,11 @@ def hf_parity(path: Path, model: HookedClassifier) -> dict[str, float]:
     gaps = {}
     if getattr(expected, "logits", None) is not None:
         gaps["logits"] = (logits - expected.logits).abs().max().item()
+    normed_last = FAMILIES[model.meta["family"]].normed_last_hidden
     for layer in range(model.cfg.n_layers):
         ours = cache[f"blocks.{layer}.hook_resid_post"]
+        if normed_last and layer == model.cfg.n_layers - 1:
+            ours = model.ln_final(ours)
         gaps[f"hidden state {layer + 1}"] = (
             (ours - expected.hidden_states[layer + 1]).abs().max().item()
         )

@@ -149,7 +149,7 @@ def parity(reference, family: str, folder, word_tokenizer) -> dict:
     gaps["embeddings"] = (cache["blocks.0.hook_resid_pre"] - expected.hidden_states[0]).abs().max()
     for layer in range(model.cfg.n_layers):
         hidden = cache[f"blocks.{layer}.hook_resid_post"]
-        if family == "modernbert" and layer == model.cfg.n_layers - 1:
+        if FAMILIES[family].normed_last_hidden and layer == model.cfg.n_layers - 1:
             hidden = model.ln_final(hidden)  # its last hidden state is after the final norm
         gaps[f"hidden {layer}"] = (hidden - expected.hidden_states[layer + 1]).abs().max().item()
         gaps[f"pattern {layer}"] = (
@@ -283,7 +283,7 @@ def test_every_hook_fires_once_on_the_new_attention_kinds(family, tmp_path, word
     assert (plain - logits).abs().max() < TOLERANCE
 
 
-@pytest.mark.parametrize("family", ["deberta-v2", "electra", "xlm-roberta", "deit"])
+@pytest.mark.parametrize("family", ["deberta-v2", "electra", "xlm-roberta", "modernbert", "deit"])
 def test_inspect_reports_a_folder_and_its_parity(family, tmp_path, word_tokenizer, capsys):
     cls = hf.DeiTForImageClassificationWithTeacher if family == "deit" else None
     build(family, cls=cls).save_pretrained(tmp_path)
