@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from interp import defaults
 from interp.attribution import NodeScores
 from interp.chunking import batch_chunks
 from interp.edges import edge_rows
@@ -297,7 +298,11 @@ def faithfulness(
 
 
 def faithfulness_interval(
-    full: Tensor, empty: Tensor, circuit: Tensor, rng: np.random.Generator, n_bootstrap: int = 1000
+    full: Tensor,
+    empty: Tensor,
+    circuit: Tensor,
+    rng: np.random.Generator,
+    n_bootstrap: int = defaults.N_BOOTSTRAP,
 ) -> tuple[float, float]:
     """95% bootstrap interval of one circuit's faithfulness, resampling examples (rows of the
     three [n] tensors together); NaN bounds where most resamples are undefined."""

@@ -15,6 +15,7 @@ import time
 import traceback
 from pathlib import Path
 
+from interp import defaults
 from interp.cli_types import (
     Unique,
     count,
@@ -32,8 +33,8 @@ from interp.threads import apply_thread_setting, quiet_spinning
 def _add_manifest_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--manifest",
-        default="checkpoints_manifest.yaml",
-        help="manifest file (default: ./checkpoints_manifest.yaml)",
+        default=defaults.MANIFEST,
+        help=f"manifest file (default: ./{defaults.MANIFEST})",
     )
 
 
@@ -494,13 +495,13 @@ def _add_attribution_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--attribution",
         choices=["eap", "eap-ig", "eap-ig-activations"],
-        default="eap-ig",
-        help="node ranking for circuit discovery (default: eap-ig)",
+        default=defaults.ATTRIBUTION,
+        help=f"node ranking for circuit discovery (default: {defaults.ATTRIBUTION})",
     )
     parser.add_argument(
         "--units",
         choices=["auto", "node", "position", "edge"],
-        default="auto",
+        default=defaults.UNITS,
         help="circuit units: heads and MLPs (node), each of them at [CLS] and at the other "
         "positions (position: twice the units), or the edges between them (edge: pre-norm "
         "models only); auto (default): node or position, the finest whose estimated analysis "
@@ -509,13 +510,13 @@ def _add_attribution_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--time-budget",
         type=positive,
-        default=600.0,
+        default=defaults.TIME_BUDGET_S,
         help="with --units auto: seconds one model's analysis may take (default: 600)",
     )
     parser.add_argument(
         "--chance-samples",
         type=count_or_zero,
-        default=200,
+        default=defaults.CHANCE_SAMPLES,
         help="random circuits of the same shape each circuit is compared with (default: 200; "
         "0: no chance baseline)",
     )
@@ -526,20 +527,23 @@ def _add_attribution_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_analysis_args(parser: argparse.ArgumentParser, pairs: int = 64) -> None:
+def _add_analysis_args(parser: argparse.ArgumentParser, pairs: int = defaults.N_PAIRS) -> None:
     _add_manifest_arg(parser)
     parser.add_argument("--suite", default="lexical_overlap", help="probe suite to analyse")
     parser.add_argument("--pairs", type=count, default=pairs, help="minimal pairs (or examples)")
-    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    parser.add_argument("--out", default="reports", help="folder for the JSON result")
+    parser.add_argument("--device", default=defaults.DEVICE, help="torch device")
+    parser.add_argument("--out", default=defaults.OUT, help="folder for the JSON result")
     parser.add_argument(
-        "--target", type=fraction, default=0.8, help="faithfulness the circuit must reach"
+        "--target",
+        type=fraction,
+        default=defaults.TARGET,
+        help="faithfulness the circuit must reach",
     )
     _add_attribution_args(parser)
     parser.add_argument(
         "--min-separation",
         type=non_negative,
-        default=0.5,
+        default=defaults.MIN_SEPARATION,
         help="use the pairs whose logit difference the (teacher) model moves by at least this",
     )
 
@@ -598,7 +602,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     inspect.add_argument("source", help="a checkpoint folder (./name or a/b) or a manifest id")
     inspect.add_argument("--no-parity", action="store_true", help="skip the parity check")
-    inspect.add_argument("--device", default="cpu")
+    inspect.add_argument("--device", default=defaults.DEVICE)
     _add_manifest_arg(inspect)
     inspect.set_defaults(func=cmd_inspect)
 
@@ -615,7 +619,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_selection_args(train)
     _add_executor_args(train, jobs=1)
-    train.add_argument("--device", default="cpu")
+    train.add_argument("--device", default=defaults.DEVICE)
     train.add_argument(
         "--rebuild-outdated",
         action="store_true",
@@ -629,9 +633,11 @@ def build_parser() -> argparse.ArgumentParser:
         "eval", help="accuracy tables and distillability of every trained model and pair"
     )
     _add_selection_args(evaluate)
-    evaluate.add_argument("--device", default="cpu")
+    evaluate.add_argument("--device", default=defaults.DEVICE)
     evaluate.add_argument("--out", default="reports/eval", help="folder for CSV and JSON tables")
-    evaluate.add_argument("--bootstrap", type=count, default=1000, help="bootstrap resamples")
+    evaluate.add_argument(
+        "--bootstrap", type=count, default=defaults.N_BOOTSTRAP, help="bootstrap resamples"
+    )
     evaluate.add_argument("--hans", nargs="+", metavar="FILE", help="also a HANS file (suite hans)")
     evaluate.add_argument(
         "--mnli", nargs="+", metavar="FILE", help="also MNLI JSON lines (suite: the file's name)"
@@ -664,7 +670,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="suites whose minimal pairs are analysed (default: the task's, for NLI "
         "lexical_overlap and negation)",
     )
-    study.add_argument("--out", default="reports", help="parent folder of the run's report")
+    study.add_argument("--out", default=defaults.OUT, help="parent folder of the run's report")
     study.add_argument(
         "--run",
         type=run_folder,
@@ -675,18 +681,24 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replace the results of another study in the run folder (default: refuse)",
     )
-    study.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    study.add_argument("--pairs", type=count, default=64, help="minimal pairs per suite")
-    study.add_argument("--target", type=fraction, default=0.8, help="circuit faithfulness target")
+    study.add_argument("--device", default=defaults.DEVICE, help="torch device")
+    study.add_argument(
+        "--pairs", type=count, default=defaults.N_PAIRS, help="minimal pairs per suite"
+    )
+    study.add_argument(
+        "--target", type=fraction, default=defaults.TARGET, help="circuit faithfulness target"
+    )
     _add_attribution_args(study)
     study.add_argument(
         "--min-separation",
         type=non_negative,
-        default=0.5,
+        default=defaults.MIN_SEPARATION,
         help="analyse the pairs whose logit difference the teacher moves by at least this",
     )
-    study.add_argument("--bootstrap", type=count, default=1000, help="bootstrap resamples")
-    _add_executor_args(study, jobs=2)
+    study.add_argument(
+        "--bootstrap", type=count, default=defaults.N_BOOTSTRAP, help="bootstrap resamples"
+    )
+    _add_executor_args(study, jobs=defaults.JOBS)
     study.add_argument("--no-build", action="store_true", help="fail instead of training")
     study.set_defaults(func=cmd_study)
 
@@ -714,10 +726,12 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument(
         "--report", action="store_true", help="only evaluate and report the models that exist"
     )
-    sweep.add_argument("--out", default="reports", help="parent folder of reports/sweep-<id>")
-    sweep.add_argument("--device", default="cpu")
-    sweep.add_argument("--bootstrap", type=count, default=1000, help="bootstrap resamples")
-    _add_executor_args(sweep, jobs=2)
+    sweep.add_argument("--out", default=defaults.OUT, help="parent folder of reports/sweep-<id>")
+    sweep.add_argument("--device", default=defaults.DEVICE)
+    sweep.add_argument(
+        "--bootstrap", type=count, default=defaults.N_BOOTSTRAP, help="bootstrap resamples"
+    )
+    _add_executor_args(sweep, jobs=defaults.JOBS)
     sweep.set_defaults(func=cmd_sweep)
 
     circuit = sub.add_parser(
@@ -748,7 +762,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="end-to-end check on the shipped MiniLM: HF parity and overlap-detector heads",
     )
-    demo.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    demo.add_argument("--device", default=defaults.DEVICE, help="torch device")
     demo.add_argument("--examples", type=count, default=64, help="probe examples per suite")
     demo.add_argument("--seed", type=seed, default=0)
     demo.set_defaults(func=cmd_demo)

@@ -28,6 +28,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
+from interp import defaults
 from interp.analysis import ModelAnalysis
 from interp.attention import pattern_divergence
 from interp.circuits import Circuit, faithfulness_interval, faithfulness_of, faithfulness_rows
@@ -441,7 +442,7 @@ def cross_faithfulness(
     units: list[str],
     rng,
     batch_size: int | None = None,
-    n_bootstrap: int = 1000,
+    n_bootstrap: int = defaults.N_BOOTSTRAP,
     granularity: str | None = None,
 ) -> dict:
     """Faithfulness of `units` on the model's pairs, with a 95% bootstrap interval over the

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from interp import defaults
 from interp.inputs import predict_labels
 from interp.models import HookedClassifier, load
 from interp.seeding import rng_for
@@ -136,7 +137,7 @@ def distillability_table(
     examples: pd.DataFrame,
     pairs: Sequence[dict],
     bias_types: Sequence[str],
-    n_bootstrap: int = 1000,
+    n_bootstrap: int = defaults.N_BOOTSTRAP,
     seed: int = 0,
 ) -> pd.DataFrame:
     """D and C per pair group (pairs sharing `group` are seeds of one comparison) and bias type.
@@ -185,7 +186,7 @@ def evaluate_manifest(
     manifest,
     model_ids: Sequence[str],
     device: str = "cpu",
-    n_bootstrap: int = 1000,
+    n_bootstrap: int = defaults.N_BOOTSTRAP,
     extra_suites: dict[str, Sequence[ProbeSet]] | None = None,
     suites: Sequence[str] | None = None,
 ) -> dict[str, pd.DataFrame]:

@@ -26,13 +26,14 @@ from pydantic import (
     model_validator,
 )
 
+from interp import defaults
 from interp.errors import CheckpointError, ManifestError
 from interp.io import read_text_bounded, sha256_file
 from interp.losses import parse_loss
 from interp.yamlfile import MAX_BYTES, load_yaml
 from probes.tasks import check_suites, get_task
 
-DEFAULT_MANIFEST = "checkpoints_manifest.yaml"
+DEFAULT_MANIFEST = defaults.MANIFEST
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 Scalar = Union[bool, int, float, str]
 # Recipe params that training reads (interp.train.recipes); anything else is a typo.

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from interp import defaults
 from interp.analysis import analyse_model
 from interp.attention import word_patterns
 from interp.checks import check_device, is_folder_name, repeated, writable_folder
@@ -38,26 +39,30 @@ from probes.tasks import check_suites, get_task
 
 @dataclass
 class StudyConfig:
-    manifest: str = "checkpoints_manifest.yaml"
+    manifest: str = defaults.MANIFEST
     tags: list[str] = field(default_factory=lambda: ["demo"])
     seeds: list[int] = field(default_factory=lambda: [0])  # each is evaluated and analysed
     suites: list[str] | None = None  # analysed suites; None: each task's default (registry)
-    out: str = "reports"
+    out: str = defaults.OUT
     run: str | None = None
-    device: str = "cpu"
-    n_pairs: int = 64
-    target: float = 0.8  # faithfulness a circuit must reach
-    min_separation: float = 0.5  # logits; pairs the teacher tells apart (see analysis_pairs)
-    ig_steps: int = 5
-    attribution: str = "eap-ig"  # node ranking: eap, eap-ig or eap-ig-activations
-    bootstrap: int = 1000
-    units: str = "auto"  # node, position (interp.units), or auto: the finest within the budget
-    time_budget_s: float = 600.0  # with units="auto": seconds one model's analysis may take
-    chance_samples: int = 200  # random circuits of the same shape per circuit; 0: none
+    device: str = defaults.DEVICE
+    n_pairs: int = defaults.N_PAIRS
+    target: float = defaults.TARGET  # faithfulness a circuit must reach
+    # logits; pairs the teacher tells apart (see analysis_pairs)
+    min_separation: float = defaults.MIN_SEPARATION
+    ig_steps: int = defaults.IG_STEPS
+    attribution: str = defaults.ATTRIBUTION  # node ranking: eap, eap-ig or eap-ig-activations
+    bootstrap: int = defaults.N_BOOTSTRAP
+    # node, position (interp.units), or auto: the finest within the budget
+    units: str = defaults.UNITS
+    # with units="auto": seconds one model's analysis may take
+    time_budget_s: float = defaults.TIME_BUDGET_S
+    # random circuits of the same shape per circuit; 0: none
+    chance_samples: int = defaults.CHANCE_SAMPLES
     specificity: bool = True  # ablate each circuit on control examples too
     batch_size: int | None = None  # pairs per chunk of analysis; None: from the model size
     build: bool = True
-    jobs: int = 2
+    jobs: int = defaults.JOBS
     executor: str = "local"  # or "ray"
     address: str | None = None  # Ray cluster address
     storage: str = "shared"  # Ray: shared checkpoint folder, or ship files

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 from safetensors import safe_open
 
+from interp import defaults
 from interp.checks import check_device, writable_folder
 from interp.claims import (
     amplification,
@@ -36,15 +37,15 @@ from interp.train.zoo import ensure_built
 
 @dataclass
 class SweepConfig:
-    manifest: str = "checkpoints_manifest.yaml"
+    manifest: str = defaults.MANIFEST
     name: str = "scale-demo"
-    out: str = "reports"
-    device: str = "cpu"
-    jobs: int = 2
+    out: str = defaults.OUT
+    device: str = defaults.DEVICE
+    jobs: int = defaults.JOBS
     executor: str = "local"
     address: str | None = None
     storage: str = "shared"
-    bootstrap: int = 1000
+    bootstrap: int = defaults.N_BOOTSTRAP
 
 
 def sweep_models(manifest: Manifest, sweep: Sweep) -> list[str]:

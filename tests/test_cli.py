@@ -62,3 +62,36 @@ def test_demo_checks_minilm_parity_and_finds_overlap_heads(capsys):
     assert results["parity"]["attention_patterns"] < 1e-4
     for heads in results["overlap_heads"].values():
         assert len(heads) == 3 and heads[0][1] >= heads[-1][1]
+
+
+def test_the_study_command_and_its_config_share_their_defaults():
+    """interp.defaults is the one place: the parser's defaults are StudyConfig's."""
+    from interp.cli import build_parser
+    from interp.study import StudyConfig
+    from interp.sweep import SweepConfig
+
+    args = build_parser().parse_args(["study"])
+    config = StudyConfig()
+    pairs = {
+        "manifest": "manifest",
+        "out": "out",
+        "device": "device",
+        "pairs": "n_pairs",
+        "target": "target",
+        "min_separation": "min_separation",
+        "ig_steps": "ig_steps",
+        "attribution": "attribution",
+        "bootstrap": "bootstrap",
+        "units": "units",
+        "time_budget": "time_budget_s",
+        "chance_samples": "chance_samples",
+        "jobs": "jobs",
+    }
+    for arg, field in pairs.items():
+        assert getattr(args, arg) == getattr(config, field), arg
+    sweep = build_parser().parse_args(["sweep", "scale-demo"])
+    assert (sweep.bootstrap, sweep.jobs, sweep.out) == (
+        SweepConfig.bootstrap,
+        SweepConfig.jobs,
+        SweepConfig.out,
+    )

@@ -1,0 +1,18 @@
+"""The defaults of the commands and their configs, in one place (no torch: the command line
+reads them to build its parser). `StudyConfig`, `SweepConfig`, the parser and the analysis
+functions all take their defaults from here."""
+
+MANIFEST = "checkpoints_manifest.yaml"
+OUT = "reports"
+DEVICE = "cpu"
+JOBS = 2  # models trained at once
+
+N_BOOTSTRAP = 1000  # resamples of every 95% interval
+N_PAIRS = 64  # minimal pairs analysed per suite
+TARGET = 0.8  # faithfulness a circuit must reach
+MIN_SEPARATION = 0.5  # logits; the pairs a teacher tells apart
+IG_STEPS = 5
+ATTRIBUTION = "eap-ig"
+UNITS = "auto"
+TIME_BUDGET_S = 600.0  # with units auto: seconds one model's analysis may take
+CHANCE_SAMPLES = 200  # random circuits of a circuit's shape
