@@ -14,7 +14,7 @@ import time
 
 from bench.common import write_results
 from interp.manifest import Manifest
-from interp.study import AnalysisCache, StudyConfig, analyse_pair, selected_pairs
+from interp.study import AnalysisCache, StudyConfig, analyse_comparison, selected_comparisons
 
 SETTINGS = {
     "node units, no controls": dict(units="node", chance_samples=0, specificity=False),
@@ -28,13 +28,13 @@ def run(seeds=(0,), device: str = "cpu") -> None:
     rows = []
     for name, settings in SETTINGS.items():
         cfg = StudyConfig(tags=["zoo"], seeds=list(seeds), device=device, **settings)
-        pairs = selected_pairs(manifest, cfg)
+        pairs = selected_comparisons(manifest, cfg)
         cache = AnalysisCache(manifest, cfg)
         for pair in pairs:  # loading is not analysis
             cache.model(pair.teacher), cache.model(pair.student)
         start = time.perf_counter()
         for pair in pairs:
-            analyse_pair(manifest, pair, cfg, None, cache)
+            analyse_comparison(manifest, pair, cfg, None, cache)
         rows.append({"setting": name, "pairs": len(pairs), "seconds": time.perf_counter() - start})
         print(rows[-1], flush=True)
     base = rows[0]["seconds"]

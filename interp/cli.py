@@ -367,10 +367,10 @@ def circuit_lines(analysis) -> list[str]:
 def cmd_circuit(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from interp.study import analysis_pairs
+    from interp.study import chosen_minimal_pairs
 
     model, suite = _load_for_analysis(args, args.model)
-    pairs, _, selection = analysis_pairs(
+    pairs, _, selection = chosen_minimal_pairs(
         model, None, suite, args.pairs, args.min_separation, args.device
     )
     print(f"pairs: {selection['rule']} ({selection['separated_by_teacher']} separated)")
@@ -417,19 +417,19 @@ def cmd_attention(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from interp.diff import compare_pair
-    from interp.study import analysis_pairs
+    from interp.diff import compare_models
+    from interp.study import chosen_minimal_pairs
 
     teacher, suite = _load_for_analysis(args, args.teacher)
     student, _ = _load_for_analysis(args, args.student)
-    t_pairs, s_pairs, selection = analysis_pairs(
+    t_pairs, s_pairs, selection = chosen_minimal_pairs(
         teacher, student, suite, args.pairs, args.min_separation, args.device
     )
     print(f"pairs: {selection['rule']} ({selection['separated_by_teacher']} separated)")
     t_analysis = _analyse(args, teacher, args.teacher, t_pairs)
     args.units = t_analysis.units  # the student in the units chosen for the teacher
     s_analysis = _analyse(args, student, args.student, s_pairs)
-    diff = compare_pair(
+    diff = compare_models(
         teacher, student, t_analysis, s_analysis, t_pairs, s_pairs, batch_size=args.batch_size
     )
     cross = diff.extra["cross_faithfulness"]

@@ -338,7 +338,7 @@ def diverging_heads(
     return sorted(rows, key=lambda r: (-r["pattern_divergence"], r["student"]))
 
 
-def compare_pair(
+def compare_models(
     teacher: HookedClassifier,
     student: HookedClassifier,
     teacher_analysis: ModelAnalysis,

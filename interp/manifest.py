@@ -120,7 +120,11 @@ class ModelEntry(_Strict):
         return self
 
 
-class Pair(_Strict):
+class Comparison(_Strict):
+    """A teacher and its student compared (with the non-KD baseline): an entry of the
+    manifest's `pairs:` section, which keeps its YAML name. "Minimal pair" means a clean and a
+    corrupt example (`interp.contrast`), never this."""
+
     id: str = Field(pattern=ID_PATTERN)
     teacher: str
     student: str
@@ -265,7 +269,7 @@ class Manifest(_Strict):
     # Benchmark settings per task (NLIConfig / DigitsConfig fields), e.g. {nli: {seed: 0}}.
     data: dict[str, dict[str, Scalar]] = {}
     models: list[ModelEntry] = []
-    pairs: list[Pair] = []
+    pairs: list[Comparison] = []
     sweeps: list[Sweep] = []
     root: Path = Field(default=Path("."), exclude=True)
 
@@ -418,12 +422,13 @@ class Manifest(_Strict):
             if m.seed_group == group and (seed is None or copy_seed(m) == seed)
         ]
 
-    def pair(self, pair_id: str) -> Pair:
-        for pair in self.pairs:
-            if pair.id == pair_id:
-                return pair
-        known = [p.id for p in self.pairs]
-        raise ManifestError(f"no pair '{pair_id}' ({known_names(pair_id, known)})")
+    def comparison(self, comparison_id: str) -> Comparison:
+        """The teacher-student comparison of that id (the manifest's `pairs:` section)."""
+        for comparison in self.pairs:
+            if comparison.id == comparison_id:
+                return comparison
+        known = [c.id for c in self.pairs]
+        raise ManifestError(f"no pair '{comparison_id}' ({known_names(comparison_id, known)})")
 
     def location(self, model_id: str) -> Path:
         """Where the entry's checkpoint lives (given path, or where its recipe writes it).
@@ -584,7 +589,7 @@ def known_names(name: str, known: list[str], limit: int = 20) -> str:
     return f"{nearest}{len(known)} known, `interp models list` lists them"
 
 
-def copy_seed(item: ModelEntry | Pair) -> int | None:
+def copy_seed(item: ModelEntry | Comparison) -> int | None:
     """The seed of a seeded copy (`poe-s1` -> 1); None for an unseeded entry or pair."""
     if item.seed_group is None:
         return None

@@ -1,10 +1,10 @@
-"""The study: build the zoo, evaluate it, analyse each teacher/student pair, write the report.
+"""The study: build the zoo, evaluate it, analyse each teacher-student comparison, report.
 
-For every selected pair of the manifest and every analysed suite, teacher and student are each
-analysed on the suite's minimal pairs (interp.analysis), their components matched and their
-circuits compared (interp.diff). Results go to `<out>/<run>/`: results.json (the same bytes for
-the same models, seed and settings on CPU), CSV tables, index.html, and timings.json (wall
-times, which differ between runs and are kept out of results.json).
+For every selected comparison (the manifest's `pairs:`) and every analysed suite, teacher and
+student are each analysed on the suite's minimal pairs (interp.analysis), their components
+matched and their circuits compared (interp.diff). Results go to `<out>/<run>/`: results.json
+(the same bytes for the same models, seed and settings on CPU), CSV tables, index.html, and
+timings.json (wall times, which differ between runs and are kept out of results.json).
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from interp.attention import word_patterns
 from interp.checks import check_device, is_folder_name, repeated, writable_folder
 from interp.contrast import ContrastPairs, contrast_pairs, teacher_selected_pairs
 from interp.controls import manifest_controls
-from interp.diff import compare_pair, match_components, student_nodes_of
+from interp.diff import compare_models, match_components, student_nodes_of
 from interp.errors import NotAnalysable
 from interp.evaluate import evaluate_manifest, table_records
 from interp.inputs import encoding_key
 from interp.io import atomic_write_json, atomic_write_text, csv_text, finite, write_folder
-from interp.manifest import Manifest, Pair, copy_seed, seeded_id
+from interp.manifest import Comparison, Manifest, copy_seed, seeded_id
 from interp.models import Batch, HookedClassifier, load
 from interp.report import write_report
 from interp.seeds import seed_consistency
@@ -48,7 +48,7 @@ class StudyConfig:
     device: str = defaults.DEVICE
     n_pairs: int = defaults.N_PAIRS
     target: float = defaults.TARGET  # faithfulness a circuit must reach
-    # logits; pairs the teacher tells apart (see analysis_pairs)
+    # logits; pairs the teacher tells apart (see chosen_minimal_pairs)
     min_separation: float = defaults.MIN_SEPARATION
     ig_steps: int = defaults.IG_STEPS
     attribution: str = defaults.ATTRIBUTION  # node ranking: eap, eap-ig or eap-ig-activations
@@ -90,25 +90,32 @@ def executor_options(cfg) -> dict:
     }
 
 
-def selected_pairs(manifest: Manifest, cfg: StudyConfig) -> list[Pair]:
+def selected_comparisons(manifest: Manifest, cfg: StudyConfig) -> list[Comparison]:
     """Pairs carrying one of the tags (all pairs without tags), the copy of each study seed
     for seeded pairs, in manifest order."""
     chosen = []
-    for pair in manifest.pairs:
-        if cfg.tags and not set(pair.tags) & set(cfg.tags):
+    for comparison in manifest.pairs:
+        if cfg.tags and not set(comparison.tags) & set(cfg.tags):
             continue
-        if pair.seed_group is not None and copy_seed(pair) not in cfg.seeds:
+        if comparison.seed_group is not None and copy_seed(comparison) not in cfg.seeds:
             continue
-        chosen.append(pair)
+        chosen.append(comparison)
     return chosen
 
 
-def pair_models(manifest: Manifest, pairs: list[Pair], seeds: list[int]) -> list[str]:
+def comparison_models(
+    manifest: Manifest, comparisons: list[Comparison], seeds: list[int]
+) -> list[str]:
     """Every model of the pairs (and their controls), in every evaluated seed, in a stable
     order."""
     ids: list[str] = []
-    for pair in pairs:
-        for model_id in (pair.teacher, pair.student, pair.baseline, *pair.controls):
+    for comparison in comparisons:
+        for model_id in (
+            comparison.teacher,
+            comparison.student,
+            comparison.baseline,
+            *comparison.controls,
+        ):
             if model_id is None:
                 continue
             group = manifest.entry(model_id).seed_group
@@ -252,7 +259,7 @@ def _image_attention(teacher, student, teacher_head, student_head, pairs) -> dic
     }
 
 
-def analysis_pairs(
+def chosen_minimal_pairs(
     teacher: HookedClassifier,
     student: HookedClassifier | None,
     suite,
@@ -264,11 +271,11 @@ def analysis_pairs(
     (`interp.contrast.teacher_selected_pairs`); the selection is described in the returned
     dict."""
     t_pairs, selection = teacher_selected_pairs(teacher, suite, n_pairs, min_separation, device)
-    s_pairs = same_pairs(student, suite, t_pairs, device) if student else None
+    s_pairs = same_minimal_pairs(student, suite, t_pairs, device) if student else None
     return t_pairs, s_pairs, selection
 
 
-def same_pairs(model: HookedClassifier, suite, reference: ContrastPairs, device: str):
+def same_minimal_pairs(model: HookedClassifier, suite, reference: ContrastPairs, device: str):
     """The minimal pairs of `reference` (chosen on the teacher), encoded for another model."""
     ids = {clean.id for clean, _ in reference.pairs}
     return contrast_pairs(model, suite, len(reference.pairs), device, ids)
@@ -293,7 +300,7 @@ class AnalysisCache:
         key = (teacher_id, suite.name)
         if key not in self.teachers:
             cfg, teacher = self.cfg, self.model(teacher_id)
-            t_pairs, _, selection = analysis_pairs(
+            t_pairs, _, selection = chosen_minimal_pairs(
                 teacher, None, suite, cfg.n_pairs, cfg.min_separation, cfg.device
             )
             analysis = self.analyse(teacher_id, suite.name, t_pairs)
@@ -323,54 +330,56 @@ class AnalysisCache:
         )
 
 
-def analyse_pair(
+def analyse_comparison(
     manifest: Manifest,
-    pair: Pair,
+    comparison: Comparison,
     cfg: StudyConfig,
     bar: tqdm | None = None,
     cache: AnalysisCache | None = None,
 ) -> dict:
     """Teacher and student analyses, and their diff, on each analysed suite of the pair."""
     cache = cache or AnalysisCache(manifest, cfg)
-    task = manifest.entry(pair.teacher).task
-    bench = get_task(task).benchmark(manifest.data_for(manifest.entry(pair.teacher)))
-    teacher, student = cache.model(pair.teacher), cache.model(pair.student)
+    task = manifest.entry(comparison.teacher).task
+    bench = get_task(task).benchmark(manifest.data_for(manifest.entry(comparison.teacher)))
+    teacher, student = cache.model(comparison.teacher), cache.model(comparison.student)
     out = {
-        "id": pair.id,
-        "group": pair.seed_group or pair.id,
-        "seed": copy_seed(pair),
-        "teacher": pair.teacher,
-        "student": pair.student,
-        "baseline": pair.baseline,
+        "id": comparison.id,
+        "group": comparison.seed_group or comparison.id,
+        "seed": copy_seed(comparison),
+        "teacher": comparison.teacher,
+        "student": comparison.student,
+        "baseline": comparison.baseline,
         "suites": {},
         "skipped": {},  # suite -> why it was not analysed
     }
-    for suite_name in analysed_suites(manifest, pair, cfg):
+    for suite_name in analysed_suites(manifest, comparison, cfg):
         if bar is not None:
-            bar.set_postfix_str(f"{pair.id} / {suite_name}")
+            bar.set_postfix_str(f"{comparison.id} / {suite_name}")
         try:
             out["suites"][suite_name] = _analyse_suite(
-                pair, teacher, student, bench.suites[suite_name], cfg, cache
+                comparison, teacher, student, bench.suites[suite_name], cfg, cache
             )
         except NotAnalysable as err:  # e.g. no usable minimal pair: the study goes on without it
             out["skipped"][suite_name] = str(err)
-            print(f"  {pair.id} / {suite_name}: not analysed: {err}")
+            print(f"  {comparison.id} / {suite_name}: not analysed: {err}")
         if bar is not None:
             bar.update(1)
     return out
 
 
-def _analyse_suite(pair: Pair, teacher, student, suite, cfg: StudyConfig, cache) -> dict:
-    t_pairs, t_analysis, selection = cache.teacher(pair.teacher, suite)
-    s_pairs = same_pairs(student, suite, t_pairs, cfg.device)
+def _analyse_suite(
+    comparison: Comparison, teacher, student, suite, cfg: StudyConfig, cache
+) -> dict:
+    t_pairs, t_analysis, selection = cache.teacher(comparison.teacher, suite)
+    s_pairs = same_minimal_pairs(student, suite, t_pairs, cfg.device)
     # The student in the teacher's units (with units="auto", those chosen for the teacher), so
     # that the two circuits are made of the same kind of unit.
-    s_analysis = cache.analyse(pair.student, suite.name, s_pairs, units=t_analysis.units)
+    s_analysis = cache.analyse(comparison.student, suite.name, s_pairs, units=t_analysis.units)
     t_batch, s_batch = word_aligned(teacher, student, t_pairs, s_pairs)
     correspondence = match_components(
         teacher, student, t_batch, batch_size=cfg.batch_size, student_batch=s_batch
     )
-    diff = compare_pair(
+    diff = compare_models(
         teacher,
         student,
         t_analysis,
@@ -385,7 +394,7 @@ def _analyse_suite(pair: Pair, teacher, student, suite, cfg: StudyConfig, cache)
         "student": asdict(s_analysis),
         "diff": json.loads(diff.to_json()),
         "selection": selection,
-        "guidance": guided_components(student, pair.teacher, correspondence, s_analysis),
+        "guidance": guided_components(student, comparison.teacher, correspondence, s_analysis),
         "attention_example": attention_example(
             teacher, student, t_analysis, correspondence, t_pairs, s_pairs
         ),
@@ -418,12 +427,12 @@ def guided_components(student, teacher_id: str, correspondence, s_analysis) -> d
 def consistency_across_seeds(analysed: list[dict]) -> list[dict]:
     """Per comparison (pair group) and suite, the circuits' agreement over the seeds analysed."""
     groups: dict[tuple[str, str], list[dict]] = {}
-    for pair in analysed:
-        for suite, part in pair["suites"].items():
+    for comparison in analysed:
+        for suite, part in comparison["suites"].items():
             diff = part["diff"]
-            groups.setdefault((pair["group"], suite), []).append(
+            groups.setdefault((comparison["group"], suite), []).append(
                 {
-                    "seed": pair["seed"],
+                    "seed": comparison["seed"],
                     "teacher_circuit": part["teacher"]["circuit"]["nodes"],
                     "student_circuit": part["student"]["circuit"]["nodes"],
                     "teacher_faithfulness": finite(
@@ -443,7 +452,7 @@ def consistency_across_seeds(analysed: list[dict]) -> list[dict]:
     ]
 
 
-def check_selection(manifest: Manifest, cfg: StudyConfig) -> list[Pair]:
+def check_selection(manifest: Manifest, cfg: StudyConfig) -> list[Comparison]:
     """The selected pairs, after checking that the tags, seeds and suites asked for exist
     (before anything is trained or analysed)."""
     tagged = [p for p in manifest.pairs if not cfg.tags or set(p.tags) & set(cfg.tags)]
@@ -453,32 +462,32 @@ def check_selection(manifest: Manifest, cfg: StudyConfig) -> list[Pair]:
             f"no pair of {cfg.manifest} carries the tags {cfg.tags}; tags of its pairs: "
             f"{', '.join(known) or 'none'}"
         )
-    pairs = selected_pairs(manifest, cfg)
-    if not pairs:
+    comparisons = selected_comparisons(manifest, cfg)
+    if not comparisons:
         seeds = sorted({copy_seed(p) for p in tagged if copy_seed(p) is not None})
         raise ValueError(
             f"the pairs tagged {cfg.tags} have no copy for the seeds {cfg.seeds}; their seeds: "
             f"{', '.join(map(str, seeds))}"
         )
     if cfg.suites is not None:
-        for task in sorted({manifest.entry(p.teacher).task for p in pairs}):
+        for task in sorted({manifest.entry(p.teacher).task for p in comparisons}):
             try:
                 check_suites(task, cfg.suites)
             except ValueError as err:
                 raise ValueError(f"--suites: {err}") from None
-    if not any(analysed_suites(manifest, p, cfg) for p in pairs):
-        listed = sorted({s for p in pairs for s in p.suites})
+    if not any(analysed_suites(manifest, p, cfg) for p in comparisons):
+        listed = sorted({s for p in comparisons for s in p.suites})
         raise ValueError(
             f"none of the selected pairs lists the suites {cfg.suites}; they list "
             f"{', '.join(listed)}"
         )
-    return pairs
+    return comparisons
 
 
-def analysed_suites(manifest: Manifest, pair: Pair, cfg: StudyConfig) -> list[str]:
+def analysed_suites(manifest: Manifest, comparison: Comparison, cfg: StudyConfig) -> list[str]:
     """The pair's suites that the study analyses (`cfg.suites`, or its task's default)."""
-    wanted = cfg.suites or get_task(manifest.entry(pair.teacher).task).analysed
-    return [s for s in pair.suites if s in wanted]
+    wanted = cfg.suites or get_task(manifest.entry(comparison.teacher).task).analysed
+    return [s for s in comparison.suites if s in wanted]
 
 
 def check_circuit_settings(cfg: StudyConfig) -> None:
@@ -500,13 +509,13 @@ def check_circuit_settings(cfg: StudyConfig) -> None:
         raise ValueError(f"--run {cfg.run!r}: one folder name inside --out")
 
 
-def check_run_folder(cfg: StudyConfig, pairs: list[Pair]) -> None:
+def check_run_folder(cfg: StudyConfig, comparisons: list[Comparison]) -> None:
     """A ValueError when the run folder holds the results of another study (other pairs or
     seeds), unless `cfg.force`; a rerun of the same study replaces its own results."""
     existing = Path(cfg.out) / cfg.run_name / "results.json"
     if cfg.force or not existing.exists():
         return
-    ours = (sorted(p.id for p in pairs), list(cfg.seeds))
+    ours = (sorted(p.id for p in comparisons), list(cfg.seeds))
     try:
         held = json.loads(existing.read_text(encoding="utf-8"))
         theirs = (sorted(p["id"] for p in held["pairs"]), list(held["seeds"]))
@@ -530,9 +539,9 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> Path:
     check_circuit_settings(cfg)
     writable_folder(cfg.out)
     manifest = Manifest.load(cfg.manifest)
-    pairs = check_selection(manifest, cfg)
-    check_run_folder(cfg, pairs)
-    model_ids = pair_models(manifest, pairs, cfg.seeds)
+    comparisons = check_selection(manifest, cfg)
+    check_run_folder(cfg, comparisons)
+    model_ids = comparison_models(manifest, comparisons, cfg.seeds)
     ensure_built(manifest, model_ids, cfg.build, "`interp train`", **executor_options(cfg))
     timings["build_s"] = time.perf_counter() - started
 
@@ -542,10 +551,12 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> Path:
     timings["evaluate_s"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
-    total = sum(len(analysed_suites(manifest, p, cfg)) for p in pairs)
+    total = sum(len(analysed_suites(manifest, p, cfg)) for p in comparisons)
     bar = tqdm(total=total, desc="analysing pairs", disable=not progress)
     cache = AnalysisCache(manifest, cfg)
-    analysed = [analyse_pair(manifest, pair, cfg, bar, cache) for pair in pairs]
+    analysed = [
+        analyse_comparison(manifest, comparison, cfg, bar, cache) for comparison in comparisons
+    ]
     bar.close()
     timings["analyse_s"] = time.perf_counter() - mark
 
@@ -595,14 +606,14 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> Path:
 
 def _node_table(analysed: list[dict]) -> str:
     lines = ["pair,suite,role,model,node,attribution,exact,in_circuit"]
-    for pair in analysed:
-        for suite, part in pair["suites"].items():
+    for comparison in analysed:
+        for suite, part in comparison["suites"].items():
             for role in ("teacher", "student"):
                 a = part[role]
                 circuit = set(a["circuit"]["nodes"])
                 for node, value in a["attribution"].items():
                     lines.append(
-                        f"{pair['id']},{suite},{role},{a['model']},{node},{value:.6g},"
+                        f"{comparison['id']},{suite},{role},{a['model']},{node},{value:.6g},"
                         f"{a['exact'][node]:.6g},{int(node in circuit)}"
                     )
     return "\n".join(lines) + "\n"

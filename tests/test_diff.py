@@ -97,7 +97,7 @@ def routed_model(writers: dict[int, int]) -> HookedClassifier:
 def test_the_diff_of_discovered_circuits_names_the_shared_and_the_changed_heads():
     from interp.analysis import analyse_model
     from interp.contrast import ContrastPairs
-    from interp.diff import compare_pair
+    from interp.diff import compare_models
     from interp.models import Batch
 
     teacher = routed_model({0: 8, 1: 9})  # heads 0 and 1 decide
@@ -112,7 +112,7 @@ def test_the_diff_of_discovered_circuits_names_the_shared_and_the_changed_heads(
     s_analysis = analyse_model(student, "student", "routed", pairs, target=0.9)
     assert sorted(t_analysis.circuit["nodes"]) == ["a0.h0", "a0.h1"]
     assert sorted(s_analysis.circuit["nodes"]) == ["a0.h0", "a0.h2"]
-    diff = compare_pair(teacher, student, t_analysis, s_analysis, pairs, pairs)
+    diff = compare_models(teacher, student, t_analysis, s_analysis, pairs, pairs)
     assert diff.extra["correspondence"]["node_map"] == {
         "a0.h0": "a0.h0",
         "a0.h1": "a0.h1",

@@ -47,7 +47,7 @@ def test_a_valid_manifest_loads_and_resolves_locations(tmp_path):
     assert [m.id for m in manifest.models][:3] == ["poe-teacher", "bias-nli", "kd-student-poe"]
     assert manifest.location("poe-teacher") == tmp_path / "ckpts" / "poe-teacher"
     assert manifest.location("local") == tmp_path / "models" / "local"
-    assert manifest.pair("poe").student == "kd-student-poe"
+    assert manifest.comparison("poe").student == "kd-student-poe"
     assert not manifest.exists("local")
 
 
@@ -187,7 +187,7 @@ def test_the_repository_manifest_is_valid():
 
 
 def test_pair_controls_follow_the_seed_are_checked_and_are_evaluated_with_the_pair(tmp_path):
-    from interp.study import pair_models
+    from interp.study import comparison_models
 
     text = """
     models:
@@ -202,8 +202,8 @@ def test_pair_controls_follow_the_seed_are_checked_and_are_evaluated_with_the_pa
          seeds: [0, 2]}
     """
     manifest = Manifest.load(write(tmp_path, text))
-    assert manifest.pair("p-s2").controls == ["long-s2", "plain"]
-    assert pair_models(manifest, manifest.pairs, [0, 2]) == [
+    assert manifest.comparison("p-s2").controls == ["long-s2", "plain"]
+    assert comparison_models(manifest, manifest.pairs, [0, 2]) == [
         "t-s0", "t-s2", "s-s0", "s-s2", "long-s0", "long-s2", "plain"
     ]  # fmt: skip
     with pytest.raises(ManifestError, match="pair 'p-s0': field 'controls' names 'ghost'"):

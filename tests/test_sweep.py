@@ -48,7 +48,7 @@ def test_a_sweep_expands_into_entries_pairs_and_factors(swept):
         "n_train": 600
     }
     assert manifest.data_for(student)["n_train"] == 600
-    pair = manifest.pair("tiny-poe-t1-s1-n300-s0")
+    pair = manifest.comparison("tiny-poe-t1-s1-n300-s0")
     assert pair.factors == {"method": "poe", "teacher": "t1", "student": "s1", "train_size": 300}
     assert pair.baseline == "tiny-nokd-poe-s1-n300-s0"
     assert set(pair.suites) == {"lexical_overlap", "negation"}

@@ -166,7 +166,7 @@ def _mechanism_section(results: dict, figures: "Figures") -> str:
     """Per comparison and suite (first analysed seed), the diff judged by function: both
     directions of cross-faithfulness and the verdict."""
     rows, sentences = [], []
-    for pair in _first_seed_pairs(results):
+    for pair in _first_seed_comparisons(results):
         for suite, part in pair["suites"].items():
             extra = part["diff"]["extra"]
             intervals = extra.get("cross_faithfulness_interval") or {}
@@ -300,9 +300,9 @@ def _circuit_row(role: str, a: dict) -> dict:
     }
 
 
-def _pair_section(pair: dict, figures: Figures) -> str:
+def _comparison_section(pair: dict, figures: Figures) -> str:
     parts = [
-        f'<h2 id="pair-{esc(pair["id"])}">Pair {esc(pair["id"])}: {esc(pair["teacher"])} '
+        f'<h2 id="pair-{esc(pair["id"])}">Comparison {esc(pair["id"])}: {esc(pair["teacher"])} '
         f"&rarr; {esc(pair['student'])}</h2>"
     ]
     for suite, why in pair.get("skipped", {}).items():
@@ -486,7 +486,7 @@ def _consistency_section(consistency: dict, figures: Figures) -> str:
     return "\n".join(parts)
 
 
-def _first_seed_pairs(results: dict) -> list[dict]:
+def _first_seed_comparisons(results: dict) -> list[dict]:
     """One pair per comparison (its first analysed seed): the detailed sections."""
     seen, first = set(), []
     for pair in results["pairs"]:
@@ -523,7 +523,7 @@ def render(results: dict) -> str:
     ]
     body += [_consistency_section(c, figures) for c in results.get("seed_consistency", [])]
     body.append('<p class="muted">The sections below show each comparison in its first seed.</p>')
-    body += [_pair_section(pair, figures) for pair in _first_seed_pairs(results)]
+    body += [_comparison_section(pair, figures) for pair in _first_seed_comparisons(results)]
     return html_page(results["run"], body)
 
 
