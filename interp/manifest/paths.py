@@ -1,0 +1,31 @@
+"""Where checkpoints live: folders inside installed packages (`package://`), and file
+hashes."""
+
+from __future__ import annotations
+
+import importlib.resources
+from pathlib import Path
+
+from interp.errors import CheckpointError
+from interp.io import sha256_file
+
+PACKAGE_SCHEME = "package://"
+
+
+def package_path(path: str, model_id: str) -> Path:
+    """Resolve `package://NAME/SUB/PATH` to a folder inside the installed package NAME."""
+    package, _, inner = path[len(PACKAGE_SCHEME) :].partition("/")
+    try:
+        root = importlib.resources.files(package)
+    except ModuleNotFoundError:
+        raise CheckpointError(
+            f"manifest entry '{model_id}': package '{package}' is not installed"
+        ) from None
+    return Path(str(root)) / inner
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in blocks."""
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file to hash")
+    return sha256_file(path)
