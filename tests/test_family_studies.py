@@ -11,25 +11,15 @@ import transformers as hf
 
 from interp.study import StudyConfig, run_study
 from probes.tasks import get_task
+from tests.models.test_families import TEXT as SIZES
+from tests.models.test_families import VISION as IMAGE_SIZES
 
 NLI = {0: "entailment", 1: "neutral", 2: "contradiction"}
 DIGITS = {i: str(i) for i in range(10)}
-TEXT = dict(
-    hidden_size=32,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    intermediate_size=48,
-    max_position_embeddings=96,
-)
-VISION = dict(
-    image_size=12,
-    patch_size=4,
-    num_channels=3,
-    hidden_size=32,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    intermediate_size=48,
-)
+# the parity tests' tiny configs, with room for the probes' sentences and without labels
+TEXT = {k: v for k, v in SIZES.items() if k not in ("vocab_size", "num_labels")}
+TEXT["max_position_embeddings"] = 96
+VISION = {k: v for k, v in IMAGE_SIZES.items() if k != "num_labels"}
 TEACHERS = {
     "electra": (hf.ElectraConfig, hf.ElectraForSequenceClassification, dict(embedding_size=24)),
     "xlm-roberta": (hf.XLMRobertaConfig, hf.XLMRobertaForSequenceClassification, {}),

@@ -8,6 +8,7 @@ import transformers as hf
 
 from interp.models import load, load_hf
 from tests.conftest import padded_batch
+from tests.models.test_families import VISION
 
 TOLERANCE = 1e-4
 
@@ -135,17 +136,7 @@ def test_pickle_weights_are_refused(tmp_path, word_tokenizer):
 
 def tiny_vit(with_head: bool = True):
     torch.manual_seed(0)
-    config = hf.ViTConfig(
-        image_size=12,
-        patch_size=4,
-        num_channels=3,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=48,
-        num_labels=10,
-        hidden_act="gelu",
-    )
+    config = hf.ViTConfig(**{**VISION, "num_labels": 10}, hidden_act="gelu")
     config._attn_implementation = "eager"
     cls = hf.ViTForImageClassification if with_head else hf.ViTModel
     return cls(config).eval()
