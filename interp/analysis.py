@@ -47,7 +47,7 @@ from interp.patching import metric_rows, patch_components
 from interp.seeding import rng_for
 from interp.specificity import ExampleSet, specificity
 from interp.units import Units, check_units, head_name, unit_names
-from probes.nli.lexicon import NEGATION_WORDS
+from probes.tasks import cue_words
 
 SPECIAL_TOKENS = ("[CLS]", "[SEP]", "[PAD]", "<s>", "</s>", "<pad>")
 RELIABLE_SPEARMAN = 0.6  # below: the attribution ranking is unreliable, exact effects rank
@@ -92,7 +92,7 @@ def special_ids(model: HookedClassifier) -> list[int]:
 def negation_ids(model: HookedClassifier) -> list[int]:
     if model.tokenizer is None:
         return []
-    found = [model.tokenizer.token_to_id(word) for word in NEGATION_WORDS]
+    found = [model.tokenizer.token_to_id(word) for word in cue_words()]
     return [i for i in found if i is not None]
 
 

@@ -25,7 +25,7 @@ from interp.inputs import encode_examples
 from interp.models import Batch, HookedClassifier
 from interp.patching import Metric, logit_diff
 from probes.core import Example, ProbeSet
-from probes.nli.templates import TEMPLATES
+from probes.tasks import finer_labels
 
 
 @dataclass
@@ -44,12 +44,13 @@ class ContrastPairs:
 
 
 def model_label(example: Example, labels: list[str]) -> str:
-    """The example's label in the model's label set (binary suites read through templates)."""
+    """The example's label in the model's label set, or a finer label its task gives it
+    (`probes.tasks.finer_labels`: a binary NLI example read through its template)."""
     if example.label in labels:
         return example.label
-    if example.label == "non-entailment" and example.template:
-        if example.template in TEMPLATES and TEMPLATES[example.template].label in labels:
-            return TEMPLATES[example.template].label
+    for label in finer_labels(example):
+        if label in labels:
+            return label
     raise NotAnalysable(
         f"example '{example.id}' has label '{example.label}', which the model's labels "
         f"{labels} cannot express"

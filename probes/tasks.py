@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from probes.nli.generate import SUITES as NLI_SUITES
 from probes.nli.generate import THREE_WAY, NLIConfig, generate, nli_tokenizer
+from probes.nli.lexicon import NEGATION_WORDS
+from probes.nli.templates import template_label
 from probes.vision.digits import IMAGE_SIZE, LABELS, DigitsConfig, generate_digits
 from probes.vision.digits import SUITES as DIGIT_SUITES
 
@@ -37,6 +39,11 @@ class Task:
     analysed: tuple[str, ...]  # the suites a study analyses by default (their minimal pairs)
     tokenizer: Callable[[], Any] | None = None  # text tasks: the vocabulary of the benchmark
     image_size: int | None = None  # vision tasks: square images of this side
+    # text tasks: the words whose attention the head statistics track (NLI: negation words)
+    cue_words: tuple[str, ...] = ()
+    # an example's label in a finer scheme, for a model that lacks its own label (NLI: a HANS
+    # "non-entailment" example read as its template's neutral or contradiction); None: none
+    finer_label: Callable[[Any], str | None] | None = None
 
     def setting_names(self) -> list[str]:
         return [f.name for f in dataclasses.fields(self.settings)]
@@ -72,6 +79,8 @@ TASKS: dict[str, Task] = {
         training_checks=("in_distribution", "lexical_overlap", "negation"),
         analysed=("lexical_overlap", "negation"),
         tokenizer=nli_tokenizer,
+        cue_words=tuple(NEGATION_WORDS),
+        finer_label=template_label,
     ),
     "digits": Task(
         name="digits",
@@ -106,6 +115,17 @@ def check_suites(task: str, names) -> None:
     unknown = [name for name in names if name not in known]
     if unknown:
         raise ValueError(f"unknown {task} suite(s) {unknown}; suites: {', '.join(known)}")
+
+
+def cue_words() -> tuple[str, ...]:
+    """Every text task's cue words (`Task.cue_words`)."""
+    return tuple(dict.fromkeys(w for task in TASKS.values() for w in task.cue_words))
+
+
+def finer_labels(example) -> list[str]:
+    """The finer labels the tasks give an example (`Task.finer_label`), most tasks none."""
+    found = (task.finer_label(example) for task in TASKS.values() if task.finer_label)
+    return [label for label in found if label is not None]
 
 
 def all_bias_types() -> dict[str, tuple[str, ...]]:

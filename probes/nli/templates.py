@@ -668,3 +668,12 @@ def _(d: Draw) -> Item:
     a, b, c = d.people()
     v, w = d.two_transitive()
     return Item(_s(np_object_relative(np(a), np(b), v), w, np(c)), _s(SOMEONE, v, np(b)))
+
+
+def template_label(example) -> str | None:
+    """The three-way label of a binary "non-entailment" example, read from its template
+    (neutral or contradiction); None for any other example."""
+    if example.label != "non-entailment" or not example.template:
+        return None
+    template = TEMPLATES.get(example.template)
+    return template.label if template is not None else None
