@@ -573,15 +573,7 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog.split()[-1]}: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(
-        prog="interp",
-        description="Attention and circuit analysis of debiased teachers and their students.",
-        epilog="--debug (anywhere on the line) or INTERP_DEBUG=1 shows the traceback of an error.",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_models_command(sub: argparse._SubParsersAction) -> None:
     models = sub.add_parser("models", help="what the checkpoints manifest holds")
     models_sub = models.add_subparsers(dest="models_command", required=True)
     listing = models_sub.add_parser("list", help="every model and pair, and whether it exists")
@@ -592,6 +584,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_manifest_arg(show)
     show.set_defaults(func=cmd_models_show)
 
+
+def _add_inspect_command(sub: argparse._SubParsersAction) -> None:
     inspect = sub.add_parser(
         "inspect",
         help="what a checkpoint is, and a parity check against the Hugging Face forward",
@@ -606,6 +600,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_manifest_arg(inspect)
     inspect.set_defaults(func=cmd_inspect)
 
+
+def _add_probes_command(sub: argparse._SubParsersAction) -> None:
     probes = sub.add_parser("probes", help="the embedded probe suites")
     probes_sub = probes.add_subparsers(dest="probes_command", required=True)
     stats = probes_sub.add_parser("stats", help="size, label balance, bias-aligned share")
@@ -614,6 +610,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_stats_arguments(stats)
     stats.set_defaults(func=run_stats)
 
+
+def _add_train_command(sub: argparse._SubParsersAction) -> None:
     train = sub.add_parser(
         "train", help="build the manifest's recipe entries that are missing, in dependency order"
     )
@@ -629,6 +627,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.set_defaults(func=cmd_train)
 
+
+def _add_evaluate_command(sub: argparse._SubParsersAction) -> None:
     evaluate = sub.add_parser(
         "eval", help="accuracy tables and distillability of every trained model and pair"
     )
@@ -645,6 +645,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--suites", nargs="+", help="only these suites (e.g. hans)")
     evaluate.set_defaults(func=cmd_eval)
 
+
+def _add_study_command(sub: argparse._SubParsersAction) -> None:
     study = sub.add_parser(
         "study",
         help="the main job: build the default zoo if missing, evaluate, diff every pair's "
@@ -702,6 +704,8 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--no-build", action="store_true", help="fail instead of training")
     study.set_defaults(func=cmd_study)
 
+
+def _add_findings_command(sub: argparse._SubParsersAction) -> None:
     findings = sub.add_parser(
         "findings", help="write the findings page (markdown) from studies' results.json"
     )
@@ -713,6 +717,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     findings.set_defaults(func=cmd_findings)
 
+
+def _add_sweep_command(sub: argparse._SubParsersAction) -> None:
     sweep = sub.add_parser(
         "sweep",
         help="build, evaluate and report a sweep of the manifest (method x teacher size x "
@@ -734,6 +740,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_executor_args(sweep, jobs=defaults.JOBS)
     sweep.set_defaults(func=cmd_sweep)
 
+
+def _add_circuit_command(sub: argparse._SubParsersAction) -> None:
     circuit = sub.add_parser(
         "circuit", help="one model's circuit on a suite: EAP-IG, exact patching, faithfulness"
     )
@@ -741,6 +749,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analysis_args(circuit)
     circuit.set_defaults(func=cmd_circuit)
 
+
+def _add_attention_command(sub: argparse._SubParsersAction) -> None:
     attention = sub.add_parser(
         "attention", help="per-head attention statistics of one model on a suite"
     )
@@ -752,12 +762,16 @@ def build_parser() -> argparse.ArgumentParser:
     attention.add_argument("--top", type=count, default=10, help="heads to print")
     attention.set_defaults(func=cmd_attention)
 
+
+def _add_diff_command(sub: argparse._SubParsersAction) -> None:
     diff = sub.add_parser("diff", help="teacher-vs-student circuit diff on one suite")
     diff.add_argument("--teacher", required=True, help="teacher id in the manifest")
     diff.add_argument("--student", required=True, help="student id in the manifest")
     _add_analysis_args(diff)
     diff.set_defaults(func=cmd_diff)
 
+
+def _add_demo_command(sub: argparse._SubParsersAction) -> None:
     demo = sub.add_parser(
         "demo",
         help="end-to-end check on the shipped MiniLM: HF parity and overlap-detector heads",
@@ -766,6 +780,32 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--examples", type=count, default=64, help="probe examples per suite")
     demo.add_argument("--seed", type=seed, default=0)
     demo.set_defaults(func=cmd_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `interp` parser: one `_add_<command>_command` function per command."""
+    parser = Parser(
+        prog="interp",
+        description="Attention and circuit analysis of debiased teachers and their students.",
+        epilog="--debug (anywhere on the line) or INTERP_DEBUG=1 shows the traceback of an error.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (
+        _add_models_command,
+        _add_inspect_command,
+        _add_probes_command,
+        _add_train_command,
+        _add_evaluate_command,
+        _add_study_command,
+        _add_findings_command,
+        _add_sweep_command,
+        _add_circuit_command,
+        _add_attention_command,
+        _add_diff_command,
+        _add_demo_command,
+    ):
+        add(sub)
     return parser
 
 
