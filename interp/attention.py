@@ -15,11 +15,15 @@ from interp.units import block_hook
 def identical_token_mask(batch: Batch, special_ids: list[int]) -> Bool[Tensor, "batch query key"]:
     """query (a hypothesis token) -> key (a premise token with the same id); specials excluded.
 
-    Premise and hypothesis are told apart by `token_type_ids` (0 and 1).
+    Premise and hypothesis are told apart by `sequence_ids` (0 and 1; what the tokenizer
+    encoded each token from), else by `token_type_ids`.
     """
-    if batch.token_type_ids is None:
-        raise ValueError("overlap statistics need token_type_ids to tell premise from hypothesis")
-    ids, types = batch.input_ids, batch.token_type_ids
+    types = batch.sequence_ids if batch.sequence_ids is not None else batch.token_type_ids
+    if types is None:
+        raise ValueError(
+            "overlap statistics need sequence_ids or token_type_ids to tell premise from hypothesis"
+        )
+    ids = batch.input_ids
     real = batch.attention_mask.bool() & ~torch.isin(
         ids, torch.tensor(special_ids, device=ids.device)
     )
@@ -134,7 +138,8 @@ def _statistic_sums(model, batch: Batch, special_ids, negation_ids) -> dict:
         batch, special_ids, negation_ids, model.cfg.n_special
     )
     negation_rows = queries * is_negation.any(-1).float()[:, None, None]
-    overlap = identical_token_mask(batch, special_ids) if batch.token_type_ids is not None else None
+    has_sentences = batch.sequence_ids is not None or batch.token_type_ids is not None
+    overlap = identical_token_mask(batch, special_ids) if has_sentences else None
     overlap_rows = overlap.any(-1)[:, None].float() if overlap is not None else None
     sums = {name: [] for name in STATISTICS}
     for name in names:

@@ -202,3 +202,25 @@ def test_kd_from_a_teacher_with_another_tokenizer_trains_on_its_own_encoding(tmp
     assert record["recipe"]["teacher"] == "deberta-teacher"
     with pytest.raises(BuildFailed, match="uses another tokenizer; kd\\+attention needs"):
         build_zoo(str(manifest), only=["guided"], log=lambda line: None)
+
+
+def test_premise_and_hypothesis_are_told_apart_without_token_types(tokenizers):
+    """A RoBERTa-style template leaves every token type at 0; the sequence each token came
+    from still separates premise and hypothesis, so the overlap statistic is defined."""
+    from tokenizers import processors
+
+    from interp.attention import identical_token_mask
+
+    word, _ = tokenizers
+    roberta_style = Tokenizer.from_str(word.to_str())
+    cls, sep = word.token_to_id("[CLS]"), word.token_to_id("[SEP]")
+    roberta_style.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] [SEP] $B [SEP]",  # types all 0
+        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
+    )
+    bert = encode_texts(word, PREMISES, HYPOTHESES)
+    roberta = encode_texts(roberta_style, PREMISES, HYPOTHESES)
+    assert int(roberta.token_type_ids.max()) == 0 and int(bert.token_type_ids.max()) == 1
+    links = [identical_token_mask(b, [cls, sep]).sum((1, 2)).tolist() for b in (bert, roberta)]
+    assert links[0] == links[1] and links[0][0] > 0  # "the lawyer paid the artist" overlaps

@@ -26,6 +26,9 @@ class Batch:
     # Per token, its tokenizer-independent unit (`interp.models.tokenize.word_units`): 0 the
     # first special token, 1 the other special tokens, 2 + k the k-th word, -1 padding.
     word_ids: Int[Tensor, "batch pos"] | None = None
+    # Per token, 0 in the premise (first sentence), 1 in the hypothesis, -1 for special tokens
+    # and padding: what tells the two apart when a tokenizer leaves token types at 0 (RoBERTa).
+    sequence_ids: Int[Tensor, "batch pos"] | None = None
     # Vision models prepend a [CLS] vector, so positions = patches + 1; set by the encoder.
     n_positions: int | None = None
 
@@ -39,7 +42,7 @@ class Batch:
                 )
             if self.attention_mask is None:
                 self.attention_mask = torch.ones_like(self.input_ids)
-            for name in ("attention_mask", "token_type_ids", "word_ids"):
+            for name in ("attention_mask", "token_type_ids", "word_ids", "sequence_ids"):
                 value = getattr(self, name)
                 if value is not None and value.shape != self.input_ids.shape:
                     raise ValueError(

@@ -62,11 +62,16 @@ def encode_texts(
 
     texts = [(p,) if hypotheses is None else p for p in inputs]
     words = [word_units(e, t) for e, t in zip(encodings, texts, strict=True)]
+    sequences = [
+        [s if s is not None and kept else -1 for s, kept in zip(e.sequence_ids, e.attention_mask)]
+        for e in encodings
+    ]
     return Batch(
         input_ids=tensor("ids"),
         attention_mask=tensor("attention_mask"),
         token_type_ids=tensor("type_ids"),
         word_ids=torch.tensor(words, dtype=torch.long, device=device),
+        sequence_ids=torch.tensor(sequences, dtype=torch.long, device=device),
     )
 
 
