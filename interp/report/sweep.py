@@ -92,7 +92,11 @@ def c_figure(claims: list[dict]):
         )
         fig.add_hline(y=0, line_dash="dot", line_color="#999", row=1, col=col)
     fig.update_yaxes(title_text="C = M(KD student) - M(non-KD student)", row=1, col=1)
-    fig.update_layout(height=380, title="Contribution of KD across teacher sizes")
+    fig.update_layout(
+        height=380,
+        title="Contribution of KD across teacher sizes (training-set sizes pooled; the "
+        "sentences above give each size)",
+    )
     return fig
 
 
