@@ -93,6 +93,11 @@ QKV_BIAS = Option(
 )
 
 
+def _qkv_bias_off(our_name: str, hf: dict) -> bool:
+    """ViT's `qkv_bias: false` leaves the query, key and value biases out."""
+    return hf.get("qkv_bias", True) is False and our_name.endswith(("q_bias", "k_bias", "v_bias"))
+
+
 @dataclass(frozen=True)
 class Family:
     model_type: str
@@ -106,6 +111,8 @@ class Family:
     modality: str = "text"
     # the reference's last hidden state has the final norm applied (ModernBERT's does)
     normed_last_hidden: bool = False
+    # (our parameter, config) -> a bias the config leaves out of the checkpoint: it stays zero
+    bias_left_out: Callable[[str, dict], bool] = _qkv_bias_off
 
 
 def _t(x: Tensor) -> Tensor:
@@ -714,7 +721,7 @@ def _modernbert_head(prefix: str, cfg: ClassifierConfig) -> list[Row]:
     ]
 
 
-def _modernbert_switched_off(our_name: str, hf: dict) -> bool:
+def _modernbert_bias_left_out(our_name: str, hf: dict) -> bool:
     """Biases a ModernBERT config leaves out (they stay zero)."""
     if not our_name.endswith(("bias", "b", "b_O", "b_in", "b_out", "b_gate")):
         return False
@@ -741,14 +748,7 @@ MODERNBERT = Family(
     "ModernBertForSequenceClassification, ModernBertModel",
     "model",
     (
-        Option(
-            "hidden_activation",
-            "gelu",
-            ", ".join(ACTIVATIONS),
-            lambda value, hf: value in ACTIVATIONS,
-            converted_examples=("silu",),
-            refused_example="mish",
-        ),
+        replace(ACTIVATION, key="hidden_activation", converted_examples=("silu",)),
         Option(
             "classifier_activation",
             "gelu",
@@ -794,20 +794,13 @@ MODERNBERT = Family(
     _modernbert_head,
     "pre-norm with a normed embedding; rotary positions; gated MLP; local and global layers",
     normed_last_hidden=True,
+    bias_left_out=_modernbert_bias_left_out,
 )
 
 FAMILIES: dict[str, Family] = {
     f.model_type: f
     for f in (BERT, DISTILBERT, ROBERTA, XLM_ROBERTA, ELECTRA, DEBERTA_V2, MODERNBERT, VIT, DEIT)
 }
-
-
-def switched_off_bias(family: Family, our_name: str, hf: dict) -> bool:
-    """A bias the config leaves out of the checkpoint (ViT's qkv_bias, ModernBERT's bias
-    flags): it stays zero."""
-    if family is MODERNBERT:
-        return _modernbert_switched_off(our_name, hf)
-    return hf.get("qkv_bias", True) is False and our_name.endswith(("q_bias", "k_bias", "v_bias"))
 
 
 def check_options(hf: dict, source: str) -> Family:

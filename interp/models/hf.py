@@ -22,7 +22,6 @@ from interp.models.families import (
     UnsupportedOption,
     check_options,
     labels_of,
-    switched_off_bias,
 )
 from interp.models.hooked import POOLER_ACTIVATIONS, HookedClassifier
 from interp.models.weights import read_safetensors, safetensors_names
@@ -113,7 +112,7 @@ def load_hf(
 
     # biases a config switched off (ViT's qkv_bias: false) stay zero
     def present(rows: list) -> list:
-        return [row for row in rows if row[1] in state or not switched_off_bias(family, row[0], hf)]
+        return [row for row in rows if row[1] in state or not family.bias_left_out(row[0], hf)]
 
     rows = present(family.weights(prefix, cfg, hf))
     head_rows = present(family.head(prefix, cfg))
