@@ -21,7 +21,7 @@ from transformer_lens.HookedRootModule import HookedRootModule
 
 from interp.models.batch import Batch
 from interp.models.config import ClassifierConfig
-from interp.models.relative import relative_scores
+from interp.models.relative import query_key_distance, relative_scores
 from interp.models.tokenize import encode_texts
 
 ACTIVATIONS = {
@@ -38,22 +38,23 @@ def affine(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     return flat.view(*x.shape[:-1], weight.shape[1])
 
 
-def rotate(x: Float[Tensor, "batch pos head d_head"], theta: float) -> Tensor:
-    """Rotary position embedding (rotate-half convention): each pair (i, i + d/2) of a
-    position's vector turned by position x theta^(-2i/d), in float32."""
-    d = x.shape[-1]
-    inv_freq = 1.0 / (theta ** (torch.arange(0, d, 2, dtype=torch.float, device=x.device) / d))
-    angles = torch.arange(x.shape[1], device=x.device, dtype=torch.float)[:, None] * inv_freq
-    angles = torch.cat([angles, angles], dim=-1)[:, None]  # [pos, 1, d_head]
+def rotary_angles(n_positions: int, d_head: int, theta: float, device) -> tuple[Tensor, Tensor]:
+    """cos and sin [pos, 1, d_head] of rotary positions (rotate-half convention): the pair
+    (i, i + d/2) of position p turns by p x theta^(-2i/d), in float32."""
+    inv_freq = 1.0 / (
+        theta ** (torch.arange(0, d_head, 2, dtype=torch.float, device=device) / d_head)
+    )
+    angles = torch.arange(n_positions, device=device, dtype=torch.float)[:, None] * inv_freq
+    angles = torch.cat([angles, angles], dim=-1)[:, None]
+    return angles.cos(), angles.sin()
+
+
+def rotate(x: Float[Tensor, "batch pos head d_head"], cos: Tensor, sin: Tensor) -> Tensor:
+    """`x` turned by the rotary angles of its positions (the first `x.shape[1]` of cos, sin)."""
+    d, n = x.shape[-1], x.shape[1]
     half = x.float()
     rotated_half = torch.cat([-half[..., d // 2 :], half[..., : d // 2]], dim=-1)
-    return (half * angles.cos() + rotated_half * angles.sin()).to(x.dtype)
-
-
-def outside_window(n_queries: int, n_keys: int, window: int, device) -> Tensor:
-    """[query, key] True where |i - j| > window (local attention)."""
-    distance = torch.arange(n_queries, device=device)[:, None] - torch.arange(n_keys, device=device)
-    return distance.abs() > window
+    return (half * cos[:n] + rotated_half * sin[:n]).to(x.dtype)
 
 
 def _is_hooked(module: nn.Module) -> bool:
@@ -170,9 +171,10 @@ class Attention(nn.Module):
         q = self.hook_q(self._project(query_input, self.q_weight, self.q_bias))
         k = self.hook_k(self._project(key_input, self.k_weight, self.k_bias))
         v = self.hook_v(self._project(value_input, self.v_weight, self.v_bias))
-        if self.rotary_theta is not None:
-            q = self.hook_rot_q(rotate(q, self.rotary_theta))
-            k = self.hook_rot_k(rotate(k, self.rotary_theta))
+        if self.rotary_theta is not None:  # keys cover every position the queries have
+            cos, sin = rotary_angles(k.shape[1], k.shape[-1], self.rotary_theta, k.device)
+            q = self.hook_rot_q(rotate(q, cos, sin))
+            k = self.hook_rot_k(rotate(k, cos, sin))
         scale = self.cfg.attention_scale or math.sqrt(self.cfg.d_head)
         scores = torch.einsum("bqhd,bkhd->bhqk", q, k) / scale
         if self.cfg.relative_attention is not None:
@@ -181,10 +183,8 @@ class Attention(nn.Module):
             additive_mask = additive_mask[:, :, : q.shape[1]]
         scores = scores + additive_mask
         if self.window:  # local attention: keys beyond the window are masked like padding
-            scores = scores.masked_fill(
-                outside_window(q.shape[1], k.shape[1], self.window, q.device),
-                torch.finfo(scores.dtype).min,
-            )
+            outside = query_key_distance(q.shape[1], k.shape[1], q.device).abs() > self.window
+            scores = scores.masked_fill(outside, torch.finfo(scores.dtype).min)
         scores = self.hook_attn_scores(scores)
         pattern = self.hook_pattern(scores.softmax(dim=-1))
         z = self.hook_z(torch.einsum("bhqk,bkhd->bqhd", self.dropout(pattern), v))
@@ -450,13 +450,6 @@ class HookedClassifier(HookedRootModule):
                 f"[{int(ids.min())}, {int(ids.max())}]: is the tokenizer the model's own?"
             )
         n_pos = ids.shape[1]
-        if self.cfg.positions == "none":  # positions enter through relative attention only
-            if n_pos > self.cfg.max_positions:
-                raise ValueError(
-                    f"sequence of {n_pos} tokens is longer than the model's "
-                    f"{self.cfg.max_positions} positions"
-                )
-            return self._add_token_types(self.hook_embed(F.embedding(ids, self.W_E)), batch)
         if self.cfg.positions == "roberta":
             # RoBERTa numbers non-pad tokens from pad_token_id + 1; pads take pad_token_id.
             not_pad = ids.ne(self.cfg.pad_token_id).long()
@@ -471,18 +464,16 @@ class HookedClassifier(HookedRootModule):
                 f"{self.cfg.n_positions} positions"
             )
         resid = self.hook_embed(F.embedding(ids, self.W_E))
-        pos = self.W_pos[position_ids]
-        # A contiguous copy, so that hooks may write into it in place.
-        resid = resid + self.hook_pos_embed(pos.expand_as(resid).contiguous())
-        return self._add_token_types(resid, batch)
-
-    def _add_token_types(self, resid: Tensor, batch: Batch) -> Tensor:
-        if not self.cfg.n_token_types:
-            return resid
-        types = batch.token_type_ids
-        if types is None:
-            types = torch.zeros_like(batch.input_ids)
-        return resid + self.hook_token_type_embed(F.embedding(types, self.W_token_type))
+        if self.cfg.positions != "none":  # "none": positions enter through attention only
+            pos = self.W_pos[position_ids]
+            # A contiguous copy, so that hooks may write into it in place.
+            resid = resid + self.hook_pos_embed(pos.expand_as(resid).contiguous())
+        if self.cfg.n_token_types:
+            types = batch.token_type_ids
+            if types is None:
+                types = torch.zeros_like(ids)
+            resid = resid + self.hook_token_type_embed(F.embedding(types, self.W_token_type))
+        return resid
 
     def _embed_image(self, batch: Batch) -> Tensor:
         cfg = self.cfg

@@ -28,9 +28,14 @@ def log_buckets(distance: Tensor, buckets: int, max_distance: int) -> Tensor:
     return torch.where(far, bucket.long() * distance.sign(), distance)
 
 
+def query_key_distance(n_queries: int, n_keys: int, device) -> Tensor:
+    """[query, key] i - j, for the first `n_queries` positions against the first `n_keys`."""
+    return torch.arange(n_queries, device=device)[:, None] - torch.arange(n_keys, device=device)
+
+
 def relative_index(n_queries: int, n_keys: int, relative: RelativeAttention, device) -> Tensor:
     """[query, key] rows of the relative-position table: bucket(i - j) + span, clamped."""
-    distance = torch.arange(n_queries, device=device)[:, None] - torch.arange(n_keys, device=device)
+    distance = query_key_distance(n_queries, n_keys, device)
     if relative.buckets > 0:
         distance = log_buckets(distance, relative.buckets, relative.max_distance)
     return (distance + relative.span).clamp(0, 2 * relative.span - 1)
