@@ -152,21 +152,33 @@ def hf_parity(path: Path, model: HookedClassifier) -> dict[str, float]:
             f"({type(err).__name__}: {err})"
         ) from None
     batch = generated_inputs(model).to(model.cfg.device)
-    reference = reference.to(model.cfg.device)
-    with torch.no_grad():
-        if model.cfg.modality == "vision":
-            expected = reference(
-                pixel_values=batch.pixel_values, output_hidden_states=True, output_attentions=True
-            )
-        else:
-            kwargs = dict(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
-            if getattr(reference.config, "type_vocab_size", 0):
-                kwargs["token_type_ids"] = batch.token_type_ids
-            expected = reference(**kwargs, output_hidden_states=True, output_attentions=True)
-        logits, cache = model.run_with_cache(batch)
+    return forward_gaps(model, reference.to(model.cfg.device), batch)
+
+
+@torch.no_grad()
+def forward_gaps(
+    model: HookedClassifier, reference, batch: Batch, embeddings: bool = False
+) -> dict[str, float]:
+    """Max abs differences between our model and a Hugging Face model (eager attention) on
+    one batch: logits (where the reference has a head), every layer's hidden state (with the
+    final norm where the family's reference applies it), every attention pattern, and with
+    `embeddings` the residual entering the first layer."""
+    if model.cfg.modality == "vision":
+        expected = reference(
+            pixel_values=batch.pixel_values, output_hidden_states=True, output_attentions=True
+        )
+    else:
+        kwargs = dict(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+        if batch.token_type_ids is not None and getattr(reference.config, "type_vocab_size", 0):
+            kwargs["token_type_ids"] = batch.token_type_ids
+        expected = reference(**kwargs, output_hidden_states=True, output_attentions=True)
+    logits, cache = model.run_with_cache(batch)
     gaps = {}
     if getattr(expected, "logits", None) is not None:
         gaps["logits"] = (logits - expected.logits).abs().max().item()
+    if embeddings:
+        ours = cache["blocks.0.hook_resid_pre"]
+        gaps["embeddings"] = (ours - expected.hidden_states[0]).abs().max().item()
     normed_last = FAMILIES[model.meta["family"]].normed_last_hidden
     for layer in range(model.cfg.n_layers):
         ours = cache[f"blocks.{layer}.hook_resid_post"]

@@ -12,7 +12,9 @@ import transformers as hf
 from interp.cli import main
 from interp.errors import CheckpointError
 from interp.models import families, load, load_hf
+from interp.models.batch import Batch
 from interp.models.families import FAMILIES, options_table
+from interp.models.selfcheck import forward_gaps
 from tests.conftest import padded_batch
 
 TOLERANCE = 1e-4
@@ -135,30 +137,16 @@ def reference_outputs(reference, family: str, batch):
 
 
 def parity(reference, family: str, folder, word_tokenizer) -> dict:
-    """Save the reference, load it, and return the max abs differences."""
+    """Save the reference, load it, and return the max abs differences
+    (`interp.models.selfcheck.forward_gaps`, the embeddings included)."""
     reference.save_pretrained(folder)
     if family in ("vit", "deit"):
-        batch = torch.rand(3, 3, 12, 12, generator=torch.Generator().manual_seed(1))
+        pixels = torch.rand(3, 3, 12, 12, generator=torch.Generator().manual_seed(1))
+        batch = Batch(pixel_values=pixels)
     else:
         word_tokenizer.save(str(folder / "tokenizer.json"))
         batch = fit_token_types(text_batch(family), reference)
-    model = load(folder)
-    expected = reference_outputs(reference, family, batch)
-    logits, cache = model.run_with_cache(batch)
-    gaps = {"logits": (logits - expected.logits).abs().max().item()}
-    gaps["embeddings"] = (cache["blocks.0.hook_resid_pre"] - expected.hidden_states[0]).abs().max()
-    for layer in range(model.cfg.n_layers):
-        hidden = cache[f"blocks.{layer}.hook_resid_post"]
-        if FAMILIES[family].normed_last_hidden and layer == model.cfg.n_layers - 1:
-            hidden = model.ln_final(hidden)  # its last hidden state is after the final norm
-        gaps[f"hidden {layer}"] = (hidden - expected.hidden_states[layer + 1]).abs().max().item()
-        gaps[f"pattern {layer}"] = (
-            (cache[f"blocks.{layer}.attn.hook_pattern"] - expected.attentions[layer])
-            .abs()
-            .max()
-            .item()
-        )
-    return {name: float(gap) for name, gap in gaps.items()}
+    return forward_gaps(load(folder), reference, batch, embeddings=True)
 
 
 def assert_parity(gaps: dict) -> None:
