@@ -103,10 +103,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     import warnings
 
     from interp.manifest import Manifest
-    from interp.models import load
+    from interp.models import is_model_id, load
     from interp.models.selfcheck import inspect_folder
 
-    is_id = "/" not in args.source and os.sep not in args.source
+    is_id = is_model_id(args.source)
     manifest = Manifest.load(args.manifest) if is_id else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

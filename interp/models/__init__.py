@@ -18,11 +18,17 @@ __all__ = [
     "ClassifierConfig",
     "HookedClassifier",
     "is_hf_folder",
+    "is_model_id",
     "load",
     "load_checkpoint",
     "load_hf",
     "save_checkpoint",
 ]
+
+
+def is_model_id(source: str | Path | ModelEntry) -> bool:
+    """A string without a path separator names a manifest entry; anything else is a folder."""
+    return isinstance(source, str) and "/" not in source and os.sep not in source
 
 
 def load(
@@ -38,7 +44,7 @@ def load(
     Manifest entries are checked for existence and, when they carry one, their sha256; their
     `label_map` renames the labels.
     """
-    if isinstance(source, str) and "/" not in source and os.sep not in source:
+    if is_model_id(source):
         manifest = manifest or Manifest.load()
         try:
             source = manifest.entry(source)
