@@ -29,7 +29,7 @@ from interp.evaluate import evaluate_manifest, table_records
 from interp.inputs import encoding_key
 from interp.io import atomic_write_json, atomic_write_text, csv_text, finite, write_folder
 from interp.manifest import Comparison, Manifest, copy_seed, seeded_id
-from interp.models import Batch, HookedClassifier, load
+from interp.models import HookedClassifier, load
 from interp.report import write_report
 from interp.seeds import seed_consistency
 from interp.train.zoo import ensure_built
@@ -148,22 +148,19 @@ def _patterns(model: HookedClassifier, head: str, batch) -> torch.Tensor:
     return cache[name][:, index].cpu()
 
 
-def word_aligned(
+def common_rows(
     teacher: HookedClassifier, student: HookedClassifier, t_pairs, s_pairs
-) -> tuple[Batch, Batch | None]:
-    """The clean examples to compare the two models' attention on: the teacher's batch alone
-    when both read the same tokens; otherwise the examples both kept, in the teacher's order,
-    each in its own model's encoding (compared word by word)."""
+) -> list[tuple[int, int]] | None:
+    """None when both models read the same tokens (their attention is compared on the
+    teacher's batch); otherwise the (teacher row, student row) of each minimal pair both kept,
+    in the teacher's order, each model reading its own encoding (compared word by word)."""
     if encoding_key(teacher) == encoding_key(student):
-        return t_pairs.clean, None
+        return None
     s_rows = {clean.id: row for row, (clean, _) in enumerate(s_pairs.pairs)}
     both = [(row, s_rows[c.id]) for row, (c, _) in enumerate(t_pairs.pairs) if c.id in s_rows]
     if not both:
         raise NotAnalysable("teacher and student keep no minimal pair in common")
-    return (
-        t_pairs.clean[[t for t, _ in both]],
-        s_pairs.clean[[s for _, s in both]],
-    )
+    return both
 
 
 def _rounded(values) -> list:
@@ -177,10 +174,12 @@ def attention_example(
     correspondence,
     pairs: ContrastPairs,
     student_pairs: ContrastPairs | None = None,
+    common: list[tuple[int, int]] | None = None,
 ) -> dict | None:
     """Patterns of the teacher's top circuit head and its student match on the first pair:
     token by token for text (word by word when the two tokenizers differ); for images, the
-    [CLS] row over the patch grid of both renderings of the digit (with the images)."""
+    [CLS] row over the patch grid of both renderings of the digit (with the images).
+    `common` (`common_rows`) pairs the two models' rows when their tokenizers differ."""
     heads = _matched_heads(teacher_analysis, correspondence)
     if heads is None:
         return None
@@ -189,8 +188,11 @@ def attention_example(
         return _image_attention(teacher, student, teacher_head, student_head, pairs)
     if teacher.tokenizer is None:
         return None
-    if student_pairs is not None and encoding_key(teacher) != encoding_key(student):
-        return _word_attention(teacher, student, teacher_head, student_head, pairs, student_pairs)
+    if student_pairs is not None and common is not None:
+        t_row, s_row = common[0]
+        return _word_attention(
+            teacher, student, teacher_head, student_head, pairs, student_pairs, t_row, s_row
+        )
     row = pairs.clean[0:1]
     length = int(row.attention_mask.sum())
     tokens = [teacher.tokenizer.id_to_token(int(i)) for i in row.input_ids[0, :length]]
@@ -210,15 +212,18 @@ def attention_example(
     }
 
 
-def _word_attention(teacher, student, teacher_head, student_head, t_pairs, s_pairs) -> dict | None:
-    """The first common pair's patterns pooled to words: rows [CLS], separators, then words."""
-    t_batch, s_batch = word_aligned(teacher, student, t_pairs, s_pairs)
-    t_row, s_row = t_batch[0:1], s_batch[0:1]
+def _word_attention(
+    teacher, student, teacher_head, student_head, t_pairs, s_pairs, t_index, s_index
+) -> dict:
+    """One pair's patterns pooled to words (rows [CLS], separators, then words), at row
+    `t_index` of the teacher's minimal pairs and `s_index` of the student's."""
+    t_row = t_pairs.clean[t_index : t_index + 1]
+    s_row = s_pairs.clean[s_index : s_index + 1]
     t_words, counts = word_patterns(
         _patterns(teacher, teacher_head, t_row)[:, None], t_row.word_ids
     )
     s_words, _ = word_patterns(_patterns(student, student_head, s_row)[:, None], s_row.word_ids)
-    clean = next(c for c, _ in t_pairs.pairs if c.id in {x.id for x, _ in s_pairs.pairs})
+    clean = t_pairs.pairs[t_index][0]
     words = f"{clean.premise} {clean.hypothesis}".split()
     labels = ["[CLS]", "[SEP]", *words][: counts.shape[1]]
     return {
@@ -375,7 +380,11 @@ def _analyse_suite(
     # The student in the teacher's units (with units="auto", those chosen for the teacher), so
     # that the two circuits are made of the same kind of unit.
     s_analysis = cache.analyse(comparison.student, suite.name, s_pairs, units=t_analysis.units)
-    t_batch, s_batch = word_aligned(teacher, student, t_pairs, s_pairs)
+    common = common_rows(teacher, student, t_pairs, s_pairs)
+    t_batch, s_batch = t_pairs.clean, None
+    if common is not None:
+        t_batch = t_pairs.clean[[t for t, _ in common]]
+        s_batch = s_pairs.clean[[s for _, s in common]]
     correspondence = match_components(
         teacher, student, t_batch, batch_size=cfg.batch_size, student_batch=s_batch
     )
@@ -396,7 +405,7 @@ def _analyse_suite(
         "selection": selection,
         "guidance": guided_components(student, comparison.teacher, correspondence, s_analysis),
         "attention_example": attention_example(
-            teacher, student, t_analysis, correspondence, t_pairs, s_pairs
+            teacher, student, t_analysis, correspondence, t_pairs, s_pairs, common
         ),
     }
 
