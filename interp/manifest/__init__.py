@@ -20,6 +20,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator
 
+from interp import defaults
 from interp.errors import CheckpointError, ManifestError
 from interp.io import read_text_bounded
 from interp.manifest.expansion import (
@@ -34,7 +35,6 @@ from interp.manifest.expansion import (
 from interp.manifest.paths import PACKAGE_SCHEME, package_path, sha256_of
 from interp.manifest.references import declared_labels, reference_problems
 from interp.manifest.schema import (
-    DEFAULT_MANIFEST,
     ID_PATTERN,
     RECIPE_PARAMS,
     Comparison,
@@ -49,7 +49,6 @@ from interp.yamlfile import MAX_BYTES, load_yaml
 from probes.tasks import get_task
 
 __all__ = [
-    "DEFAULT_MANIFEST",
     "ID_PATTERN",
     "MAX_ENTRIES",
     "PACKAGE_SCHEME",
@@ -95,7 +94,7 @@ class Manifest(_Strict):
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def load(cls, path: str | Path = DEFAULT_MANIFEST) -> "Manifest":
+    def load(cls, path: str | Path = defaults.MANIFEST) -> "Manifest":
         path = Path(path)
         if path.is_dir():
             raise ManifestError(f"{path}: is a folder; give the manifest file (a .yaml file)")

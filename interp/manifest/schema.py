@@ -15,11 +15,9 @@ from pydantic import (
     model_validator,
 )
 
-from interp import defaults
 from interp.losses import parse_loss
 from probes.tasks import get_task
 
-DEFAULT_MANIFEST = defaults.MANIFEST
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 Scalar = Union[bool, int, float, str]
 # Recipe params that training reads (interp.train.recipes); anything else is a typo.
