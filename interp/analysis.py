@@ -21,19 +21,19 @@ shares the joint effect among them, which is what a circuit's faithfulness measu
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from scipy.stats import spearmanr
 
+from interp import defaults
 from interp.attention import head_statistics
 from interp.attribution import Method, NodeScores, attribute_edges, attribute_nodes
 from interp.chance import CHANCE_SAMPLES, chance_baseline
 from interp.chunking import batch_chunks
 from interp.circuits import (
     MIB_FRACTIONS,
-    Circuit,
     circuit_from_curve,
     denoise_units,
     faithfulness_curve,
@@ -44,42 +44,14 @@ from interp.edges import check_edges
 from interp.io import defined
 from interp.models import HookedClassifier
 from interp.patching import metric_rows, patch_components
+from interp.results import ModelAnalysis
 from interp.seeding import rng_for
 from interp.specificity import ExampleSet, specificity
-from interp.units import Units, check_units, head_name, unit_names
+from interp.units import UNITS, Units, check_units, head_name, unit_names
 from probes.tasks import cue_words
 
 SPECIAL_TOKENS = ("[CLS]", "[SEP]", "[PAD]", "<s>", "</s>", "<pad>")
 RELIABLE_SPEARMAN = 0.6  # below: the attribution ranking is unreliable, exact effects rank
-
-
-@dataclass
-class ModelAnalysis:
-    model: str
-    suite: str
-    n_pairs: int
-    clean_metric: float  # mean logit difference on clean inputs
-    corrupt_metric: float
-    attribution_method: str  # eap, eap-ig or eap-ig-activations
-    attribution: dict[str, float]  # node scores of that method
-    exact: dict[str, float]  # exact denoising effect of each node (metric minus corrupt metric)
-    spearman: float  # attribution vs exact, over units
-    curve: dict  # faithfulness curve of the ranking, with MIB's CPR and CMD under "mib" (and,
-    # at node units of a pre-norm model, those of the EAP-IG edge ranking under "edge_mib")
-    circuit: dict  # Circuit fields
-    edges: dict[str, float]  # edge scores between circuit nodes, or of the circuit's edges
-    # (units="edge"); empty for post-norm models
-    head_stats: dict[str, list[list[float]]]  # statistic -> [layer][head]; NaN if undefined
-    n_layers: int
-    n_heads: int
-    units: str = "node"  # circuit units: node, position or edge (interp.units)
-    ranking: str = "attribution"  # what ordered the units: attribution, or exact (unreliable)
-    chance: dict | None = None  # ChanceBaseline fields; None without a circuit
-    specificity: dict | None = None  # Specificity fields; None without controls or circuit
-    units_choice: dict | None = None  # with units="auto": the budget and estimates behind it
-
-    def circuit_object(self) -> Circuit:
-        return Circuit(**self.circuit)
 
 
 def special_ids(model: HookedClassifier) -> list[int]:
@@ -254,26 +226,48 @@ def _attribution(model, pairs, metric, method, steps, units, batch_size) -> Node
     return NodeScores(torch.tensor([by_name[n] for n in names]), names)
 
 
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """How a model is analysed: the one object the commands build from their options and the
+    study from its configuration. The defaults are the commands' (`interp.defaults`)."""
+
+    target: float = defaults.TARGET  # faithfulness a circuit must reach
+    ig_steps: int = defaults.IG_STEPS  # integration steps of EAP-IG
+    attribution: Method = defaults.ATTRIBUTION  # eap, eap-ig or eap-ig-activations
+    units: Units | str = defaults.UNITS  # node, position, edge, or auto (`choose_units`)
+    chance_samples: int = defaults.CHANCE_SAMPLES  # random circuits per circuit; 0: none
+    time_budget_s: float = defaults.TIME_BUDGET_S  # with units auto
+    batch_size: int | None = None  # pairs per chunk; None: from the model size
+
+    def check(self) -> None:
+        """A ValueError naming the command-line option of a setting out of its range."""
+        if self.units not in ("auto", *UNITS):
+            raise ValueError(f"--units {self.units}: auto, {' or '.join(UNITS)}")
+        if not self.chance_samples >= 0:
+            raise ValueError(f"--chance-samples {self.chance_samples}: 0 (none) or more")
+        if not self.time_budget_s > 0 or self.time_budget_s == float("inf"):
+            raise ValueError(f"--time-budget {self.time_budget_s}: a positive number of seconds")
+
+
 def analyse_model(
     model: HookedClassifier,
     model_id: str,
     suite: str,
     pairs: ContrastPairs,
-    target: float = 0.8,
-    steps: int = 5,
-    method: Method = "eap-ig",
-    batch_size: int | None = None,
-    units: Units | str = "node",
-    chance_samples: int = CHANCE_SAMPLES,
+    settings: AnalysisSettings | None = None,
     controls: Controls | None = None,
-    time_budget_s: float = 600.0,
+    **changes,
 ) -> ModelAnalysis:
     """Attribution, exact patching, circuit, its chance baseline and specificity, and attention
-    statistics (module docstring), each streamed over chunks of `batch_size` pairs (default:
-    from the model size). `chance_samples=0` skips the chance baseline. `units="auto"`: the
+    statistics (module docstring), with `settings` (default `AnalysisSettings()`; keyword
+    `changes` replace single fields, e.g. `units="node"`), each streamed over chunks of
+    `batch_size` pairs. `chance_samples=0` skips the chance baseline. `units="auto"`: the
     finest units whose estimated analysis time fits `time_budget_s` (`choose_units`)."""
-    if chance_samples < 0:
-        raise ValueError(f"chance_samples must be 0 (none) or more, got {chance_samples}")
+    settings = replace(settings or AnalysisSettings(), **changes)
+    settings.check()
+    target, steps, method = settings.target, settings.ig_steps, settings.attribution
+    units, chance_samples, batch_size = settings.units, settings.chance_samples, settings.batch_size
+    time_budget_s = settings.time_budget_s
     units_choice = None
     if units == "auto":
         units, units_choice = choose_units(model, pairs, time_budget_s, steps, chance_samples)
@@ -298,13 +292,13 @@ def analyse_model(
         model, pairs.clean, pairs.corrupt, metric, scores, sizes=sizes, **chunked
     )
     circuit = circuit_from_curve(curve, scores, target)
-    circuit.meta["ranking"] = ranking
+    circuit.meta.ranking = ranking
     chance = None
     if circuit.nodes and chance_samples > 0:
         rng = rng_for("chance", model_id, suite, units)
         chance = chance_baseline(model, pairs, circuit.nodes, chance_samples, rng, batch_size)
     specific = None
-    if circuit.nodes and controls is not None and defined(circuit.meta.get("faithfulness")):
+    if circuit.nodes and controls is not None and defined(circuit.meta.faithfulness):
         target_set = ExampleSet(pairs.clean, pairs.gold, pairs.foil)
         specific = specificity(
             model, circuit.nodes, target_set, controls.examples, controls.reference, batch_size
@@ -315,7 +309,7 @@ def analyse_model(
         # where edges are scored, their ranking gets MIB's scores over edge fractions too
         every_edge = _all_edge_scores(model, pairs, steps, batch_size)
         edges = _circuit_edges(every_edge, circuit.nodes)
-        if every_edge and defined(circuit.meta.get("faithfulness")):
+        if every_edge and defined(circuit.meta.faithfulness):
             curve["edge_mib"] = edge_mib(model, pairs, every_edge, batch_size)
     else:
         edges = {}
@@ -334,14 +328,14 @@ def analyse_model(
         exact=exact,
         spearman=float(rho),
         curve=curve,
-        circuit=asdict(circuit),
+        circuit=circuit,
         edges=edges,
         head_stats={k: v.tolist() for k, v in stats.items()},  # NaN: undefined, never 0
         n_layers=model.cfg.n_layers,
         n_heads=model.cfg.n_heads,
         units=units,
         ranking=ranking,
-        chance=None if chance is None else asdict(chance),
-        specificity=None if specific is None else asdict(specific),
+        chance=chance,
+        specificity=specific,
         units_choice=units_choice,
     )

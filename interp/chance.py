@@ -12,31 +12,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from interp.circuits import faithfulness_of, faithfulness_rows
 from interp.contrast import ContrastPairs
 from interp.models import HookedClassifier
+from interp.results import ChanceBaseline
 from interp.units import strata, unit_names, units_of
 
 CHANCE_PERCENTILE = 95.0  # a circuit beats chance above this percentile of random sets
 CHANCE_SAMPLES = 200
-
-
-@dataclass
-class ChanceBaseline:
-    """A circuit's faithfulness set against random unit sets of the same shape."""
-
-    faithfulness: float | None  # the circuit's (None: undefined)
-    n_samples: int
-    n_possible: int  # distinct sets of this shape (capped at 10**12)
-    random_mean: float | None
-    random_p95: float | None  # the 95th percentile of the random sets' faithfulness
-    percentile: float | None  # share of random sets the circuit beats, in percent
-    p_value: float | None
-    beats_chance: bool | None  # None when undefined (no behaviour, or no other set)
 
 
 def _pools(every: Sequence[str], circuit: Sequence[str]) -> list[tuple[list[str], int]]:
@@ -80,7 +66,7 @@ def chance_baseline(
     if n_samples < 1:
         raise ValueError(f"a chance baseline needs at least one random set, got {n_samples}")
     if not circuit:  # no circuit, nothing to set against chance
-        return ChanceBaseline(None, n_samples, 1, None, None, None, None, None)
+        return _undefined(n_samples, 1)
     every = unit_names(model.cfg.n_layers, model.cfg.n_heads, units_of(circuit[0]))
     rng = rng if rng is not None else np.random.default_rng(0)
     drawn, n_possible = random_circuits(every, circuit, n_samples, rng)
@@ -90,7 +76,7 @@ def chance_baseline(
     values = faithfulness_of(full, empty, rows).numpy().astype(float)
     own, random = values[0], values[1:]
     if not np.isfinite(own):
-        return ChanceBaseline(None, n_samples, n_possible, None, None, None, None, None)
+        return _undefined(n_samples, n_possible)
     p95 = float(np.percentile(random, CHANCE_PERCENTILE))
     at_least = int(np.sum(random >= own - 1e-9))
     beats = None if n_possible <= 1 else bool(own > p95 + 1e-9)
@@ -103,4 +89,18 @@ def chance_baseline(
         percentile=float(100.0 * np.mean(random < own - 1e-9)),
         p_value=(1 + at_least) / (1 + n_samples),
         beats_chance=beats,
+    )
+
+
+def _undefined(n_samples: int, n_possible: int) -> ChanceBaseline:
+    """No circuit, or no behaviour: nothing to set against chance."""
+    return ChanceBaseline(
+        faithfulness=None,
+        n_samples=n_samples,
+        n_possible=n_possible,
+        random_mean=None,
+        random_p95=None,
+        percentile=None,
+        p_value=None,
+        beats_chance=None,
     )

@@ -14,10 +14,7 @@ and the area between it and 1 (0 is best), as in the MIB benchmark.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,9 +24,9 @@ from interp import defaults
 from interp.attribution import NodeScores
 from interp.chunking import batch_chunks
 from interp.edges import edge_rows
-from interp.io import atomic_write_text
 from interp.models import Batch, HookedClassifier
 from interp.patching import MAX_ROWS, Metric, metric_rows
+from interp.results import Circuit
 from interp.units import (
     block_hook,
     output_hooks,
@@ -43,43 +40,21 @@ from interp.units import (
 SEPARATION_FLOOR = 0.05
 
 
-@dataclass
-class Circuit:
-    nodes: list[str]
-    scores: dict[str, float] = field(default_factory=dict)
-    edges: list[str] = field(default_factory=list)
-    meta: dict = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> "Circuit":
-        data = json.loads(text)
-        unknown = set(data) - {"nodes", "scores", "edges", "meta"}
-        if unknown:
-            raise ValueError(f"unknown circuit fields {sorted(unknown)}")
-        return cls(**data)
-
-    def save(self, path: str | Path) -> None:
-        atomic_write_text(Path(path), self.to_json())
-
-    @classmethod
-    def load(cls, path: str | Path) -> "Circuit":
-        return cls.from_json(Path(path).read_text())
-
-
 def select_top_k(scores: NodeScores, k: int) -> Circuit:
     """The k nodes with the largest absolute scores."""
     chosen = scores.top(k)
-    return Circuit([name for name, _ in chosen], dict(chosen), meta={"rule": f"top-{k}"})
+    return Circuit(
+        nodes=[name for name, _ in chosen], scores=dict(chosen), meta={"rule": f"top-{k}"}
+    )
 
 
 def select_threshold(scores: NodeScores, threshold: float) -> Circuit:
     """Every node whose absolute score reaches `threshold`."""
     chosen = [(n, v) for n, v in scores.as_dict().items() if abs(v) >= threshold]
     chosen.sort(key=lambda item: -abs(item[1]))
-    return Circuit([n for n, _ in chosen], dict(chosen), meta={"rule": f"|score| >= {threshold}"})
+    return Circuit(
+        nodes=[n for n, _ in chosen], scores=dict(chosen), meta={"rule": f"|score| >= {threshold}"}
+    )
 
 
 def patch_hooks(model: HookedClassifier, source_cache: dict, heads: Tensor, mlps: Tensor, n: int):
@@ -387,13 +362,15 @@ def circuit_from_curve(curve: dict, scores: NodeScores, target: float = 0.9) -> 
     if all(v is None or v != v for v in values):
         meta = {"rule": rule, "faithfulness": float("nan"), "reached": False}
         meta["undefined"] = "the model does not separate clean from corrupt inputs"
-        return Circuit([], {}, meta=meta)
+        return Circuit(nodes=[], meta=meta)
     reached = [(s, v) for s, v in zip(curve["sizes"], values) if v >= target]
     size, value = reached[0] if reached else (curve["sizes"][-1], values[-1])
     nodes = curve["ranking"][:size]
     chosen = {name: scores.as_dict()[name] for name in nodes}
     return Circuit(
-        nodes, chosen, meta={"rule": rule, "faithfulness": value, "reached": bool(reached)}
+        nodes=nodes,
+        scores=chosen,
+        meta={"rule": rule, "faithfulness": value, "reached": bool(reached)},
     )
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import spearmanr
 
+from interp.results import ClaimTest, Validity
 from interp.seeding import rng_for
 
 N_RESAMPLES = 1000
@@ -44,32 +45,23 @@ class SeedRow:
     train_size: int | None = None
 
 
-@dataclass
-class ClaimTest:
-    claim: str  # "similar scale" or "amplification"
-    bias_type: str
-    teacher: str | None  # the teacher size, for amplification
-    statistic: float | None  # Spearman(D, ratio), or mean C
-    low: float | None
-    high: float | None
-    n_seeds: int
-    verdict: str  # supported, contradicted, not decided
-    train_size: int | None = None  # the training-set size tested; None: every size pooled
-
-
-def seed_rows(validity: list[dict], comparisons: list[dict], bias_types: list[str]) -> list:
+def seed_rows(validity: list[Validity], comparisons: list[dict], bias_types: list[str]) -> list:
     """SeedRows from per-model validity rows and the sweep's seeded pairs (dicts with group,
     seed, teacher/student/baseline ids, teacher size name and parameter ratio)."""
-    conflicting = {r["model"]: r for r in validity}
+    by_model = {r.model: r for r in validity}
+
+    def conflicting(model_id: str | None, bias: str):
+        row = by_model.get(model_id)
+        return None if row is None else row.measure(bias, "conflicting")
+
     rows = []
     for pair in comparisons:
         for bias in bias_types:
-            key = f"{bias}_conflicting"
-            teacher = conflicting.get(pair["teacher_id"], {}).get(key)
-            student = conflicting.get(pair["student_id"], {}).get(key)
+            teacher = conflicting(pair["teacher_id"], bias)
+            student = conflicting(pair["student_id"], bias)
             if teacher is None or student is None:
                 continue
-            baseline = conflicting.get(pair.get("baseline_id"), {}).get(key)
+            baseline = conflicting(pair.get("baseline_id"), bias)
             rows.append(
                 SeedRow(
                     group=pair["group"],
@@ -117,7 +109,16 @@ def similar_scale(rows: list[SeedRow], bias_type: str) -> ClaimTest:
     groups = sorted(d)
     n_seeds = min((len(v) for v in d.values()), default=0)
     if len(groups) < 3 or len(set(ratio.values())) < 2:
-        return ClaimTest("similar scale", bias_type, None, None, None, None, n_seeds, "not decided")
+        return ClaimTest(
+            claim="similar scale",
+            bias_type=bias_type,
+            teacher=None,
+            statistic=None,
+            low=None,
+            high=None,
+            n_seeds=n_seeds,
+            verdict="not decided",
+        )
     x = [ratio[g] for g in groups]
     statistic = float(spearmanr(x, [np.mean(d[g]) for g in groups]).statistic)
     rng = rng_for("claim", "similar scale", bias_type)
@@ -129,7 +130,16 @@ def similar_scale(rows: list[SeedRow], bias_type: str) -> ClaimTest:
         else (None, None)  # one seed: resampling it gives no interval
     )
     verdict = _verdict(low, high, n_seeds, "negative")
-    return ClaimTest("similar scale", bias_type, None, statistic, low, high, n_seeds, verdict)
+    return ClaimTest(
+        claim="similar scale",
+        bias_type=bias_type,
+        teacher=None,
+        statistic=statistic,
+        low=low,
+        high=high,
+        n_seeds=n_seeds,
+        verdict=verdict,
+    )
 
 
 def amplification(rows: list[SeedRow], bias_type: str, sizes: list[str]) -> list[ClaimTest]:
@@ -143,7 +153,18 @@ def amplification(rows: list[SeedRow], bias_type: str, sizes: list[str]) -> list
                 c.setdefault(r.group, []).append(r.c)
         n_seeds = min((len(v) for v in c.values()), default=0)
         if not c:
-            tests.append(ClaimTest("amplification", bias_type, size, None, None, None, 0, ""))
+            tests.append(
+                ClaimTest(
+                    claim="amplification",
+                    bias_type=bias_type,
+                    teacher=size,
+                    statistic=None,
+                    low=None,
+                    high=None,
+                    n_seeds=0,
+                    verdict="",
+                )
+            )
             continue
         statistic = float(np.mean([np.mean(v) for v in c.values()]))
         rng = rng_for("claim", "amplification", bias_type, size)
@@ -151,7 +172,18 @@ def amplification(rows: list[SeedRow], bias_type: str, sizes: list[str]) -> list
         low, high = float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
         if n_seeds < 2:  # one seed: resampling it gives no interval
             low = high = None
-        tests.append(ClaimTest("amplification", bias_type, size, statistic, low, high, n_seeds, ""))
+        tests.append(
+            ClaimTest(
+                claim="amplification",
+                bias_type=bias_type,
+                teacher=size,
+                statistic=statistic,
+                low=low,
+                high=high,
+                n_seeds=n_seeds,
+                verdict="",
+            )
+        )
     below = [_verdict(t.low, t.high, t.n_seeds, "negative") for t in tests]
     if tests and all(v == "supported" for v in below):
         overall = "supported"

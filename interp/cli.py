@@ -206,6 +206,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_study(args: argparse.Namespace) -> int:
     from interp.report.page import summary_lines
+    from interp.results import StudyResults
     from interp.study import StudyConfig, run_study
 
     cfg = StudyConfig(
@@ -235,7 +236,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         force=args.force,
     )
     path = run_study(cfg)
-    results = json.loads((path.parent / "results.json").read_text())
+    results = StudyResults.read(path.parent / "results.json")
     print()
     for line in summary_lines(results):
         print(f"- {line}")
@@ -279,8 +280,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_findings(args: argparse.Namespace) -> int:
-    from interp.findings import findings_markdown, is_sweep
-    from interp.io import atomic_write_text, read_text_bounded
+    from interp.findings import findings_markdown
+    from interp.io import atomic_write_text
+    from interp.results import StudyResults, read_results
 
     page = Path(args.page)
     if page.is_dir():
@@ -290,20 +292,14 @@ def cmd_findings(args: argparse.Namespace) -> int:
     studies = []
     for item in args.results:
         title, _, path = item.rpartition("=")
-        try:
-            data = json.loads(read_text_bounded(path, MAX_RESULTS_BYTES, "results.json"))
-            if is_sweep(data):  # a sweep's: its grid, claims and comparisons
-                run = data["sweep"]["id"]
-                if not isinstance(data["claims"], list) or not data["distillability"]:
-                    raise TypeError("claims and distillability must be non-empty lists")
-            else:
-                run, seeds, pairs = data["run"], data["seeds"], data["pairs"]
-                if not isinstance(pairs, list) or not isinstance(seeds, list):
-                    raise TypeError("pairs and seeds must be lists")
-        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
-            why = f"missing field {err}" if isinstance(err, KeyError) else str(err)
-            raise InterpError(f"{path}: not a study's or a sweep's results.json ({why})") from None
-        studies.append((title or str(run), data))
+        results = read_results(path)
+        if isinstance(results, StudyResults):
+            run = results.run
+        else:
+            run = results.sweep.get("id")
+            if not results.distillability:
+                raise InterpError(f"{path}: a sweep's results.json without comparisons")
+        studies.append((title or str(run), results))
     atomic_write_text(page, findings_markdown(studies))
     print(f"written to {args.page}")
     return 0
@@ -340,19 +336,21 @@ def _analyse(args: argparse.Namespace, model, model_id: str, pairs):
     if not args.no_specificity:
         manifest = Manifest.load(args.manifest)
         controls = manifest_controls(manifest, model_id, model, args.suite, args.pairs)
-    return analyse_model(
-        model,
-        model_id,
-        args.suite,
-        pairs,
+    return analyse_model(model, model_id, args.suite, pairs, analysis_settings(args), controls)
+
+
+def analysis_settings(args: argparse.Namespace):
+    """The analysis options of `interp circuit` and `interp diff` as one object."""
+    from interp.analysis import AnalysisSettings
+
+    return AnalysisSettings(
         target=args.target,
-        steps=args.ig_steps,
-        method=args.attribution,
-        batch_size=args.batch_size,
+        ig_steps=args.ig_steps,
+        attribution=args.attribution,
         units=args.units,
         chance_samples=args.chance_samples,
-        controls=controls,
         time_budget_s=args.time_budget,
+        batch_size=args.batch_size,
     )
 
 
@@ -361,12 +359,10 @@ def circuit_lines(analysis) -> list[str]:
     it, its chance baseline and its specificity."""
     from interp.report.verdicts import circuit_sentences
 
-    return circuit_sentences(analysis.__dict__)
+    return circuit_sentences(analysis)
 
 
 def cmd_circuit(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
     from interp.study import chosen_minimal_pairs
 
     model, suite = _load_for_analysis(args, args.model)
@@ -382,7 +378,7 @@ def cmd_circuit(args: argparse.Namespace) -> int:
     )
     for line in circuit_lines(analysis):
         print(line)
-    path = _write_json(args.out, f"circuit-{args.model}-{args.suite}.json", asdict(analysis))
+    path = _write_json(args.out, f"circuit-{args.model}-{args.suite}.json", analysis.to_data())
     print(f"written to {path}")
     return 0
 
@@ -415,8 +411,6 @@ def cmd_attention(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
     from interp.diff import compare_models
     from interp.study import chosen_minimal_pairs
 
@@ -432,30 +426,30 @@ def cmd_diff(args: argparse.Namespace) -> int:
     diff = compare_models(
         teacher, student, t_analysis, s_analysis, t_pairs, s_pairs, batch_size=args.batch_size
     )
-    cross = diff.extra["cross_faithfulness"]
+    cross = diff.extra.cross_faithfulness
     print(f"{args.teacher} -> {args.student} on {args.suite}:")
     print(f"  shared       {', '.join(diff.shared) or '-'}")
     print(f"  teacher only {', '.join(diff.teacher_only) or '-'}")
     print(f"  student only {', '.join(diff.student_only) or '-'}")
     print(
         f"  weighted overlap {diff.weighted_overlap:.3f}; teacher circuit on student "
-        f"{cross['teacher_circuit_on_student']:.3f}, student circuit on teacher "
-        f"{cross['student_circuit_on_teacher']:.3f}"
+        f"{cross.teacher_circuit_on_student:.3f}, student circuit on teacher "
+        f"{cross.student_circuit_on_teacher:.3f}"
     )
-    mechanism = diff.extra["mechanism"]
-    print(f"  mechanism: {mechanism['verdict']} ({mechanism['why']})")
+    mechanism = diff.extra.mechanism
+    print(f"  mechanism: {mechanism.verdict} ({mechanism.why})")
     for role, analysis in (("teacher", t_analysis), ("student", s_analysis)):
         for line in circuit_lines(analysis):
             print(f"  {role} {line}")
-    for row in diff.extra["diverging_heads"][:5]:
+    for row in diff.extra.diverging_heads[:5]:
         print(
-            f"  diverging: student {row['student']} ~ teacher {row['teacher']} "
-            f"(pattern divergence {row['pattern_divergence']:.3f})"
+            f"  diverging: student {row.student} ~ teacher {row.teacher} "
+            f"(pattern divergence {row.pattern_divergence:.3f})"
         )
     data = {
-        "teacher": asdict(t_analysis),
-        "student": asdict(s_analysis),
-        "diff": json.loads(diff.to_json()),
+        "teacher": t_analysis.to_data(),
+        "student": s_analysis.to_data(),
+        "diff": diff.to_data(),
     }
     path = _write_json(args.out, f"diff-{args.teacher}-{args.student}-{args.suite}.json", data)
     print(f"written to {path}")

@@ -19,9 +19,7 @@ their position when mapped (`a1.h2@cls` -> `a2.h5@cls`).
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import torch
@@ -29,12 +27,12 @@ from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
 from interp import defaults
-from interp.analysis import ModelAnalysis
 from interp.attention import pattern_divergence
 from interp.circuits import Circuit, faithfulness_interval, faithfulness_of, faithfulness_rows
 from interp.contrast import ContrastPairs
-from interp.io import defined, finite
+from interp.io import defined
 from interp.models import Batch, HookedClassifier
+from interp.results import CircuitDiff, Correspondence, DiffDetails, LayerMaps, ModelAnalysis
 from interp.seeding import rng_for
 from interp.units import head_name, map_unit, node_totals, parse_node, parse_unit, units_of
 
@@ -49,53 +47,6 @@ def depth_layer_map(n_student: int, n_teacher: int) -> dict[int, int]:
         layer: min(n_teacher - 1, math.ceil((layer + 1) * n_teacher / n_student) - 1)
         for layer in range(n_student)
     }
-
-
-@dataclass
-class Correspondence:
-    """Student component -> teacher component, with the similarity behind each head match."""
-
-    layer_map: dict[int, int]
-    node_map: dict[str, str]
-    similarity: dict[str, float] = field(default_factory=dict)
-    extra: dict = field(default_factory=dict)  # the depth map and per-layer-pair similarities
-
-    def to_teacher(self, student_unit: str) -> str:
-        """The teacher unit of a student unit (a node, a node at a position class, or an edge
-        between the teacher counterparts of its ends)."""
-
-        def counterpart(node: str) -> list[str]:
-            if node not in self.node_map:
-                raise KeyError(f"student component '{student_unit}' has no teacher counterpart")
-            return [self.node_map[node]]
-
-        mapped = map_unit(student_unit, counterpart)
-        if not mapped:  # an edge whose ends map out of the forward order
-            raise KeyError(f"student edge '{student_unit}' has no teacher counterpart")
-        return mapped[0]
-
-    def to_teacher_all(self, student_units: list[str]) -> dict[str, str]:
-        """Student unit -> teacher unit for each unit that has one: every node does; an edge
-        whose ends map to teacher components in the wrong forward order has none."""
-        mapped = {}
-        for unit in student_units:
-            try:
-                mapped[unit] = self.to_teacher(unit)
-            except KeyError:
-                if "->" not in unit:
-                    raise
-        return mapped
-
-    def to_json(self) -> str:
-        data = asdict(self)
-        data["layer_map"] = {str(k): v for k, v in self.layer_map.items()}
-        return json.dumps(data, indent=2, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> "Correspondence":
-        data = json.loads(text)
-        data["layer_map"] = {int(k): v for k, v in data["layer_map"].items()}
-        return cls(**data)
 
 
 def _assignment(block: Tensor) -> tuple[list[tuple[int, int]], float]:
@@ -215,38 +166,15 @@ def match_components(
             )
         node_map[f"m{s_layer}"] = f"m{t_layer}"
 
-    def as_json(mapping: dict[int, int] | None) -> dict[str, int] | None:
-        return None if mapping is None else {str(k): v for k, v in mapping.items()}
-
-    extra = {
-        "layer_map_rule": rule,
-        "depth_layer_map": as_json(depth_map),
-        "behaviour_layer_map": as_json(behaviour_map),
-        "init_layer_map": as_json(init_map),
-        "guided_layer_map": as_json(guided_map),
-        "layer_scores": layer_scores.tolist(),
-    }
-    return Correspondence(chosen, node_map, scores, extra)
-
-
-@dataclass
-class CircuitDiff:
-    """Teacher and student circuits compared in teacher component names."""
-
-    shared: list[str]
-    teacher_only: list[str]
-    student_only: list[str]
-    weighted_overlap: float
-    student_in_teacher_names: dict[str, str]
-    extra: dict = field(default_factory=dict)  # faithfulness curves, cross-faithfulness, ...
-
-    def to_json(self) -> str:
-        """Strict JSON: undefined numbers (NaN) are null."""
-        return json.dumps(finite(asdict(self)), indent=2, sort_keys=True, allow_nan=False)
-
-    @classmethod
-    def from_json(cls, text: str) -> "CircuitDiff":
-        return cls(**json.loads(text))
+    maps = LayerMaps(
+        layer_map_rule=rule,
+        depth_layer_map=depth_map,
+        behaviour_layer_map=behaviour_map,
+        init_layer_map=init_map,
+        guided_layer_map=guided_map,
+        layer_scores=layer_scores.tolist(),
+    )
+    return Correspondence(layer_map=chosen, node_map=node_map, similarity=scores, extra=maps)
 
 
 def _normalised(scores: dict[str, float]) -> dict[str, float]:
@@ -355,8 +283,8 @@ def compare_models(
         correspondence = match_components(
             teacher, student, teacher_pairs.clean, batch_size=batch_size
         )
-    teacher_circuit = teacher_analysis.circuit_object()
-    student_circuit = student_analysis.circuit_object()
+    teacher_circuit = teacher_analysis.circuit
+    student_circuit = student_analysis.circuit
     diff = diff_circuits(teacher_circuit, student_circuit, correspondence)
     teacher_on_student = teacher_units_on_student(correspondence, teacher_circuit.nodes)
     student_on_teacher = sorted(set(correspondence.to_teacher_all(student_circuit.nodes).values()))
@@ -394,25 +322,25 @@ def compare_models(
             note = readout_note(name, mapped, model.cfg.n_layers)
             if note:
                 verdict["why"] += f"; {note}"
-    diff.extra = {
-        "correspondence": json.loads(correspondence.to_json()),
-        "curves": {"teacher": teacher_analysis.curve, "student": student_analysis.curve},
-        "circuit_faithfulness": {
-            "teacher": teacher_circuit.meta.get("faithfulness"),
-            "student": student_circuit.meta.get("faithfulness"),
+    diff.extra = DiffDetails(
+        correspondence=correspondence,
+        curves={"teacher": teacher_analysis.curve, "student": student_analysis.curve},
+        circuit_faithfulness={
+            "teacher": teacher_circuit.meta.faithfulness,
+            "student": student_circuit.meta.faithfulness,
         },
-        "cross_faithfulness": {
+        cross_faithfulness={
             "teacher_circuit_on_student": on_student["faithfulness"],
             "student_circuit_on_teacher": on_teacher["faithfulness"],
         },
-        "cross_faithfulness_interval": {
-            "teacher_circuit_on_student": [on_student["low"], on_student["high"]],
-            "student_circuit_on_teacher": [on_teacher["low"], on_teacher["high"]],
+        cross_faithfulness_interval={
+            "teacher_circuit_on_student": (on_student["low"], on_student["high"]),
+            "student_circuit_on_teacher": (on_teacher["low"], on_teacher["high"]),
         },
-        "mechanism": verdict,
-        "teacher_circuit_in_student_names": teacher_on_student,
-        "diverging_heads": diverging_heads(teacher_analysis, student_analysis, correspondence),
-    }
+        mechanism=verdict,
+        teacher_circuit_in_student_names=teacher_on_student,
+        diverging_heads=diverging_heads(teacher_analysis, student_analysis, correspondence),
+    )
     return diff
 
 

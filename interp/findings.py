@@ -13,6 +13,8 @@ import re
 from interp.report.figures import number
 from interp.report.page import summary_lines
 from interp.report.verdicts import circuit_status, cross_faithfulness_text
+from interp.results import ModelAnalysis, StudyResults, SweepResults, Validity
+from interp.results.study import Distillability
 from probes.tasks import all_bias_types
 
 
@@ -21,38 +23,45 @@ def _group_and_seed(model_id: str) -> tuple[str, str]:
     return (match.group(1), match.group(2)) if match else (model_id, "-")
 
 
-def validity_markdown(results: dict) -> list[str]:
+def _measured(rows: list[Validity]) -> list[str]:
+    """The bias types the validity rows measure (those of the first row's task)."""
+    return [b for b in all_bias_types() if rows and rows[0].measures(b)]
+
+
+def validity_markdown(results: StudyResults) -> list[str]:
     """Per model and seed: in-distribution accuracy, and per bias type aligned / conflicting
     accuracy and their gap."""
-    rows = results.get("validity") or []
-    bias_types = [b for b in all_bias_types() if f"{b}_gap" in (rows[0] if rows else {})]
+    rows = results.validity
+    bias_types = _measured(rows)
     head = ["model", "seed", "in-distribution"]
     for b in bias_types:
         head += [f"{b} aligned", f"{b} conflicting", f"{b} gap"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
-        group, seed = _group_and_seed(row["model"])
-        cells = [group, seed, number(row.get("in_distribution"), 3)]
+        group, seed = _group_and_seed(row.model)
+        cells = [group, seed, number(row.in_distribution, 3)]
         for b in bias_types:
-            cells += [number(row.get(f"{b}_{k}"), 3) for k in ("aligned", "conflicting", "gap")]
+            cells += [number(row.measure(b, k), 3) for k in ("aligned", "conflicting", "gap")]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
-def _interval(row: dict, name: str) -> str:
-    if row.get(f"{name}_mean") is None:
+def _interval(row: Distillability, name: str) -> str:
+    mean = getattr(row, f"{name}_mean")
+    if mean is None:
         return "n/a"
-    low, high = row[f"{name}_ci_low"], row[f"{name}_ci_high"]
-    return f"{row[f'{name}_mean']:+.3f} [{low:+.3f}, {high:+.3f}]"
+    low, high = getattr(row, f"{name}_ci_low"), getattr(row, f"{name}_ci_high")
+    return f"{mean:+.3f} [{low:+.3f}, {high:+.3f}]"
 
 
-def _mean_std(row: dict, role: str) -> str:
-    if row.get(f"{role}_mean") is None:
+def _mean_std(row: Distillability, role: str) -> str:
+    mean = getattr(row, f"{role}_mean")
+    if mean is None:
         return "n/a"
-    return f"{row[f'{role}_mean']:.3f} ± {row.get(f'{role}_std') or 0.0:.3f}"
+    return f"{mean:.3f} ± {getattr(row, f'{role}_std') or 0.0:.3f}"
 
 
-def distillability_markdown(results: dict) -> list[str]:
+def distillability_markdown(results: StudyResults) -> list[str]:
     head = [
         "comparison",
         "bias type",
@@ -64,58 +73,49 @@ def distillability_markdown(results: dict) -> list[str]:
         "C [95% interval]",
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in results.get("distillability") or []:
-        cells = [r["group"], r["bias_type"], str(r["seeds"])]
+    for r in results.distillability:
+        cells = [r.group, r.bias_type, str(r.seeds)]
         cells += [_mean_std(r, role) for role in ("teacher", "student", "baseline")]
         cells += [_interval(r, "D"), _interval(r, "C")]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
-def consistency_markdown(results: dict) -> list[str]:
+def consistency_markdown(results: StudyResults) -> list[str]:
     lines = []
-    for c in results.get("seed_consistency") or []:
+    for c in results.seed_consistency:
+        n = c.n_seeds
         lines += [
-            f"**{c['group']} on {c['suite']}**: seeds "
-            f"{', '.join('unseeded' if x is None else str(x) for x in c['seeds']) or 'none'}"
-            + (
-                f" (left out: {', '.join(map(str, c['skipped_seeds']))})"
-                if c["skipped_seeds"]
-                else ""
-            )
-            + f"; a finding needs {c['threshold']} of {c['n_seeds']} seeds; stability "
-            f"teacher {number(c['teacher']['stability'])}, student "
-            f"{number(c['student']['stability'])}.",
+            f"**{c.group} on {c.suite}**: seeds "
+            f"{', '.join('unseeded' if x is None else str(x) for x in c.seeds) or 'none'}"
+            + (f" (left out: {', '.join(map(str, c.skipped_seeds))})" if c.skipped_seeds else "")
+            + f"; a finding needs {c.threshold} of {n} seeds; stability "
+            f"teacher {number(c.teacher.stability)}, student "
+            f"{number(c.student.stability)}.",
             "",
             "| component | in teacher circuit | teacher-only | | student component | in student "
             "circuit | teacher match |",
             "|---|---|---|---|---|---|---|",
         ]
-        teacher = list(c["teacher"]["counts"].items())
-        student = list(c["student"]["counts"].items())
+        teacher = list(c.teacher.counts.items())
+        student = list(c.student.counts.items())
         for i in range(max(len(teacher), len(student))):
             t = teacher[i] if i < len(teacher) else None
             s = student[i] if i < len(student) else None
             t_cells = (
-                [
-                    t[0],
-                    f"{t[1]}/{c['n_seeds']}",
-                    f"{c['teacher_only']['counts'].get(t[0], 0)}/{c['n_seeds']}",
-                ]
+                [t[0], f"{t[1]}/{n}", f"{c.teacher_only.counts.get(t[0], 0)}/{n}"]
                 if t
                 else ["", "", ""]
             )
             s_cells = (
-                [s[0], f"{s[1]}/{c['n_seeds']}", str(c["student"]["teacher_match"].get(s[0]))]
-                if s
-                else ["", "", ""]
+                [s[0], f"{s[1]}/{n}", str(c.student.teacher_match.get(s[0]))] if s else ["", "", ""]
             )
             lines.append("| " + " | ".join([*t_cells, "", *s_cells]) + " |")
         lines.append("")
     return lines
 
 
-def controls_markdown(results: dict) -> list[str]:
+def controls_markdown(results: StudyResults) -> list[str]:
     """Per comparison, seed and suite: each circuit after its controls (size, faithfulness,
     chance, specificity, MIB scores) and the mechanism verdict of the diff."""
     head = [
@@ -134,48 +134,47 @@ def controls_markdown(results: dict) -> list[str]:
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
-    def circuit(a: dict) -> str:
-        faith = a["circuit"]["meta"].get("faithfulness")
-        return f"{len(a['circuit']['nodes'])} {a.get('units', 'node')} units, f {number(faith)}"
+    def circuit(a: ModelAnalysis) -> str:
+        faith = a.circuit.meta.faithfulness
+        return f"{len(a.circuit.nodes)} {a.units} units, f {number(faith)}"
 
-    def controls(a: dict) -> str:
-        chance = a.get("chance") or {}
-        spec = a.get("specificity") or {}
-        specific = spec.get("specific")
+    def controls(a: ModelAnalysis) -> str:
+        p_value = a.chance.p_value if a.chance else None
+        spec = a.specificity
+        specific = spec.specific if spec else None
         spec_text = "n/a" if specific is None else ("yes" if specific else "no")
-        if spec.get("ratio") is not None:
-            spec_text += f" ({spec['ratio']:.2f})"
-        return f"{number(chance.get('p_value'), 3)} / {circuit_status(a)} / {spec_text}"
+        if spec is not None and spec.ratio is not None:
+            spec_text += f" ({spec.ratio:.2f})"
+        return f"{number(p_value, 3)} / {circuit_status(a)} / {spec_text}"
 
-    for pair in results.get("pairs") or []:
-        for suite, part in pair["suites"].items():
-            t, st, extra = part["teacher"], part["student"], part["diff"]["extra"]
-            t_mib, s_mib = t["curve"].get("mib") or {}, st["curve"].get("mib") or {}
-            mechanism = (extra.get("mechanism") or {}).get("verdict", "n/a")
+    for pair in results.pairs:
+        for suite, part in pair.suites.items():
+            t, st, extra = part.teacher, part.student, part.diff.extra
+            t_mib, s_mib = t.curve.mib, st.curve.mib
             cells = [
-                pair["group"],
-                "-" if pair["seed"] is None else str(pair["seed"]),
+                pair.group,
+                "-" if pair.seed is None else str(pair.seed),
                 suite,
                 circuit(t),
                 controls(t),
                 circuit(st),
                 controls(st),
-                f"{number(t_mib.get('cpr'))} / {number(s_mib.get('cpr'))}",
-                f"{number(t_mib.get('cmd'))} / {number(s_mib.get('cmd'))}",
+                f"{number(t_mib.cpr)} / {number(s_mib.cpr)}",
+                f"{number(t_mib.cmd)} / {number(s_mib.cmd)}",
                 cross_faithfulness_text(extra, "teacher_circuit_on_student"),
                 cross_faithfulness_text(extra, "student_circuit_on_teacher"),
-                mechanism,
+                extra.mechanism.verdict,
             ]
             lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
-def _counts(analyses: list[dict]) -> str:
+def _counts(analyses: list[ModelAnalysis]) -> str:
     """found / beat chance / finding / specific, out of the seeds."""
     found = [a for a in analyses if circuit_status(a) != "no behaviour"]
-    beat = [a for a in found if (a.get("chance") or {}).get("beats_chance")]
+    beat = [a for a in found if a.chance and a.chance.beats_chance]
     finding = [a for a in found if circuit_status(a) == "finding"]
-    specific = [a for a in found if (a.get("specificity") or {}).get("specific")]
+    specific = [a for a in found if a.specificity and a.specificity.specific]
     return f"{len(found)} / {len(beat)} / {len(finding)} / {len(specific)}"
 
 
@@ -184,7 +183,7 @@ def _mean(values: list) -> str:
     return number(sum(values) / len(values)) if values else "n/a"
 
 
-def controls_summary_markdown(results: dict) -> list[str]:
+def controls_summary_markdown(results: StudyResults) -> list[str]:
     """Per comparison and suite over its seeds: how many circuits were found, beat chance, are
     findings (beat chance within a quarter of the units) and are specific; mean CPR and CMD;
     the mechanism verdicts."""
@@ -199,19 +198,17 @@ def controls_summary_markdown(results: dict) -> list[str]:
         "mechanism (per seed)",
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for pair in results.get("pairs") or []:
-        for suite, part in pair["suites"].items():
-            groups.setdefault((pair["group"], suite), []).append(part)
+    groups: dict[tuple[str, str], list] = {}
+    for pair in results.pairs:
+        for suite, part in pair.suites.items():
+            groups.setdefault((pair.group, suite), []).append(part)
     for (group, suite), parts in groups.items():
-        teachers, students = [p["teacher"] for p in parts], [p["student"] for p in parts]
+        teachers, students = [p.teacher for p in parts], [p.student for p in parts]
 
-        def mib(analyses: list[dict], key: str) -> str:
-            return _mean([(a["curve"].get("mib") or {}).get(key) for a in analyses])
+        def mib(analyses: list[ModelAnalysis], key: str) -> str:
+            return _mean([getattr(a.curve.mib, key) for a in analyses])
 
-        verdicts = [
-            (p["diff"]["extra"].get("mechanism") or {}).get("verdict", "n/a") for p in parts
-        ]
+        verdicts = [p.diff.extra.mechanism.verdict for p in parts]
         cells = [
             group,
             suite,
@@ -232,16 +229,11 @@ def markdown_text(text: str) -> str:
     return "".join("\\" + c if c in "\\`*_[]#|" else c for c in text)
 
 
-def is_sweep(results: dict) -> bool:
-    """A sweep's results.json (`interp sweep`), not a study's."""
-    return "sweep" in results and "claims" in results
-
-
-def _group_means(rows: list[dict]) -> list[dict]:
+def _group_means(rows: list[Validity]) -> list[dict]:
     """Validity rows averaged over each model's seeds (the id without its -s<seed>)."""
     groups: dict[str, list[dict]] = {}
     for row in rows:
-        groups.setdefault(_group_and_seed(row["model"])[0], []).append(row)
+        groups.setdefault(_group_and_seed(row.model)[0], []).append(row.model_dump())
     out = []
     for group, members in groups.items():
         mean = {"model": group, "seeds": len(members)}
@@ -253,12 +245,12 @@ def _group_means(rows: list[dict]) -> list[dict]:
     return out
 
 
-def sweep_markdown(title: str, results: dict) -> list[str]:
+def sweep_markdown(title: str, results: SweepResults) -> list[str]:
     """A sweep's section: its grid, the claims' verdicts, validity per model (mean over
     seeds) and D and C per comparison with their intervals."""
-    sweep = results["sweep"]
-    rows = _group_means(results.get("validity") or [])
-    bias_types = [b for b in all_bias_types() if rows and f"{b}_gap" in rows[0]]
+    sweep = results.sweep  # the manifest entry, as validated there
+    bias_types = _measured(results.validity)
+    rows = _group_means(results.validity)
     head = ["model", "seeds", "in-distribution"]
     for b in bias_types:
         head += [f"{b} aligned", f"{b} conflicting", f"{b} gap"]
@@ -274,14 +266,13 @@ def sweep_markdown(title: str, results: dict) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in sorted(
-        results["distillability"],
-        key=lambda r: (r["bias_type"], r["train_size"], r["parameter_ratio"]),
+        results.distillability, key=lambda r: (r.bias_type, r.train_size, r.parameter_ratio)
     ):
         comparisons.append(
-            f"| {row['bias_type']} | {markdown_text(row['teacher'])} | "
-            f"{markdown_text(row['student'])} | {row['train_size']:,} | "
-            f"{row['parameter_ratio']:.1f} | {number(row['teacher_mean'])} | "
-            f"{number(row['student_mean'])} | {number(row['baseline_mean'])} | "
+            f"| {row.bias_type} | {markdown_text(row.teacher)} | "
+            f"{markdown_text(row.student)} | {row.train_size:,} | "
+            f"{row.parameter_ratio:.1f} | {number(row.teacher_mean)} | "
+            f"{number(row.student_mean)} | {number(row.baseline_mean)} | "
             f"{_interval(row, 'D')} | {_interval(row, 'C')} |"
         )
     return [
@@ -290,11 +281,11 @@ def sweep_markdown(title: str, results: dict) -> list[str]:
         f"Sweep `{sweep['id']}`: methods {', '.join(sweep['methods'])}; teachers "
         f"{', '.join(sweep['teachers'])}; students {', '.join(sweep['students'])}; training "
         f"sizes {', '.join(f'{s:,}' for s in sweep['train_sizes'])}; seeds "
-        f"{', '.join(map(str, sweep['seeds']))}; {len(results['models'])} models.",
+        f"{', '.join(map(str, sweep['seeds']))}; {len(results.models)} models.",
         "",
         "### The two scale claims",
         "",
-        *[f"- {markdown_text(c['sentence'])}" for c in results["claims"]],
+        *[f"- {markdown_text(c.sentence)}" for c in results.claims],
         "",
         "### Validity (mean over seeds)",
         "",
@@ -308,7 +299,7 @@ def sweep_markdown(title: str, results: dict) -> list[str]:
     ]
 
 
-def findings_markdown(studies: list[tuple[str, dict]]) -> str:
+def findings_markdown(studies: list[tuple[str, StudyResults | SweepResults]]) -> str:
     """The page for a list of (title, results) studies and sweeps."""
     out = [
         "# Findings",
@@ -318,16 +309,16 @@ def findings_markdown(studies: list[tuple[str, dict]]) -> str:
         "",
     ]
     for title, results in studies:
-        if is_sweep(results):
+        if isinstance(results, SweepResults):
             out += sweep_markdown(title, results)
             continue
-        settings = results.get("settings", {})
+        settings = results.settings
         out += [
             f"## {markdown_text(title)}",
             "",
-            f"Run `{results['run']}`, seeds {', '.join(map(str, results['seeds']))}, "
-            f"attribution {settings.get('attribution')}, circuit target "
-            f"{settings.get('target_faithfulness')}, up to {settings.get('n_pairs')} minimal "
+            f"Run `{results.run}`, seeds {', '.join(map(str, results.seeds))}, "
+            f"attribution {settings.attribution}, circuit target "
+            f"{settings.target_faithfulness}, up to {settings.n_pairs} minimal "
             "pairs per suite.",
             "",
             "### Summary",

@@ -17,8 +17,10 @@ import itertools
 import math
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from interp.io import defined
+from interp.io import defined, finite
+from interp.results.study import SeedCircuits, SeedConsistency, SuiteResult
 
 
 def jaccard(a: set[str], b: set[str]) -> float:
@@ -41,26 +43,45 @@ def robust_threshold(n_seeds: int) -> int:
     return max(1, math.ceil(2 * n_seeds / 3))
 
 
-def seed_consistency(records: Sequence[dict]) -> dict:
-    """Aggregate the per-seed analyses of one comparison on one suite.
+@dataclass(frozen=True)
+class SeedDiff:
+    """One seed's circuits and their diff, as `seed_consistency` counts them."""
 
-    Each record: `seed`, `teacher_circuit` and `student_circuit` (node lists, each in its own
-    model's names), `teacher_faithfulness`, `student_faithfulness` (None when undefined),
-    `student_to_teacher` (student node -> teacher node), `teacher_only` and `shared` (teacher
-    names, from the circuit diff).
-    """
-    counted = [r for r in records if defined(r["teacher_faithfulness"])]
-    skipped = [r["seed"] for r in records if not defined(r["teacher_faithfulness"])]
+    circuits: SeedCircuits
+    student_to_teacher: dict[str, str]  # student circuit unit -> teacher unit
+    teacher_only: list[str]  # teacher names, from the circuit diff
+    shared: list[str]
+
+    @classmethod
+    def of(cls, seed: int | None, part: SuiteResult) -> SeedDiff:
+        """The seed's record from a comparison's result on one suite."""
+        teacher, student, diff = part.teacher.circuit, part.student.circuit, part.diff
+        circuits = SeedCircuits(
+            seed=seed,
+            teacher_circuit=teacher.nodes,
+            student_circuit=student.nodes,
+            teacher_faithfulness=finite(teacher.meta.faithfulness),
+            student_faithfulness=finite(student.meta.faithfulness),
+        )
+        return cls(circuits, diff.student_in_teacher_names, diff.teacher_only, diff.shared)
+
+
+def seed_consistency(group: str, suite: str, records: Sequence[SeedDiff]) -> SeedConsistency:
+    """Aggregate the per-seed analyses of one comparison group on one suite."""
+    counted = [r for r in records if defined(r.circuits.teacher_faithfulness)]
+    skipped = [r.circuits.seed for r in records if not defined(r.circuits.teacher_faithfulness)]
     n = len(counted)
     threshold = robust_threshold(n) if n else 0
-    teacher = Counter(node for r in counted for node in set(r["teacher_circuit"]))
-    student = Counter(node for r in counted for node in set(r["student_circuit"]))
-    teacher_only = Counter(node for r in counted for node in set(r["teacher_only"]))
-    shared = Counter(node for r in counted for node in set(r["shared"]))
+    teacher_circuits = [set(r.circuits.teacher_circuit) for r in counted]
+    student_circuits = [set(r.circuits.student_circuit) for r in counted]
+    teacher = Counter(node for circuit in teacher_circuits for node in circuit)
+    student = Counter(node for circuit in student_circuits for node in circuit)
+    teacher_only = Counter(node for r in counted for node in set(r.teacher_only))
+    shared = Counter(node for r in counted for node in set(r.shared))
     matches: dict[str, Counter] = {}
     for r in counted:
-        for node in set(r["student_circuit"]):
-            matches.setdefault(node, Counter())[r["student_to_teacher"].get(node)] += 1
+        for node in set(r.circuits.student_circuit):
+            matches.setdefault(node, Counter())[r.student_to_teacher.get(node)] += 1
 
     def ordered(counts: Counter) -> dict[str, int]:
         return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
@@ -68,35 +89,36 @@ def seed_consistency(records: Sequence[dict]) -> dict:
     def robust(counts: Counter) -> list[str]:
         return [node for node, k in ordered(counts).items() if n and k >= threshold]
 
-    return {
-        "seeds": [r["seed"] for r in counted],
-        "skipped_seeds": skipped,
-        "n_seeds": n,
-        "threshold": threshold,
-        "teacher": {
+    return SeedConsistency(
+        group=group,
+        suite=suite,
+        seeds=[r.circuits.seed for r in counted],
+        skipped_seeds=skipped,
+        n_seeds=n,
+        threshold=threshold,
+        teacher={
             "counts": ordered(teacher),
-            "stability": stability([set(r["teacher_circuit"]) for r in counted]),
+            "stability": stability(teacher_circuits),
             "robust": robust(teacher),
         },
-        "student": {
+        student={
             "counts": ordered(student),
-            "stability": stability([set(r["student_circuit"]) for r in counted]),
+            "stability": stability(student_circuits),
             "robust": robust(student),
             "teacher_match": {node: _top(counter) for node, counter in sorted(matches.items())},
         },
-        "teacher_only": {"counts": ordered(teacher_only), "robust": robust(teacher_only)},
-        "shared": {"counts": ordered(shared), "robust": robust(shared)},
-        "per_seed": [
-            {
-                "seed": r["seed"],
-                "teacher_circuit": sorted(r["teacher_circuit"]),
-                "student_circuit": sorted(r["student_circuit"]),
-                "teacher_faithfulness": r["teacher_faithfulness"],
-                "student_faithfulness": r["student_faithfulness"],
-            }
+        teacher_only={"counts": ordered(teacher_only), "robust": robust(teacher_only)},
+        shared={"counts": ordered(shared), "robust": robust(shared)},
+        per_seed=[
+            r.circuits.model_copy(
+                update={
+                    "teacher_circuit": sorted(r.circuits.teacher_circuit),
+                    "student_circuit": sorted(r.circuits.student_circuit),
+                }
+            )
             for r in records
         ],
-    }
+    )
 
 
 def _top(counter: Counter) -> str | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -26,6 +26,7 @@ from interp.chunking import batch_chunks
 from interp.circuits import patch_hooks, units_in
 from interp.edges import edge_mode, edge_patch_hooks, sender_hooks
 from interp.models import Batch, HookedClassifier
+from interp.results import Damage, Specificity
 from interp.units import POSITIONS, edge_masks, output_hooks, position_classes, unit_masks
 
 SPECIFIC_RATIO = 0.5  # control damage at or above this share of the target damage: not specific
@@ -42,24 +43,6 @@ class ExampleSet:
 
     def __len__(self) -> int:
         return len(self.gold)
-
-
-@dataclass
-class Damage:
-    n: int  # examples the intact model gets right
-    margin: float | None
-    ablated_margin: float | None
-    accuracy_after: float | None  # of those examples, the share still right after ablation
-    damage: float | None  # 1 - ablated margin / margin; None with fewer than MIN_EXAMPLES
-
-
-@dataclass
-class Specificity:
-    target: Damage
-    controls: dict[str, Damage] = field(default_factory=dict)
-    control_damage: float | None = None  # the largest defined control damage
-    ratio: float | None = None  # control damage / target damage
-    specific: bool | None = None  # None when no damage is defined
 
 
 def _margins(logits: Tensor, gold: Tensor, contrast: Tensor | None) -> Tensor:
@@ -140,7 +123,7 @@ def ablation_damage(
     right = full_t > 0
     n = int(right.sum())
     if n < MIN_EXAMPLES:
-        return Damage(n, None, None, None, None)
+        return Damage(n=n, margin=None, ablated_margin=None, accuracy_after=None, damage=None)
     margin, after = float(full_t[right].mean()), float(ablated_t[right].mean())
     return Damage(
         n=n,
@@ -186,8 +169,14 @@ def specificity(
     defined = [d.damage for d in on_controls.values() if d.damage is not None]
     control = max(defined) if defined else None
     if on_target.damage is None or control is None:
-        return Specificity(on_target, on_controls, control, None, None)
+        return Specificity(target=on_target, controls=on_controls, control_damage=control)
     target_damage = on_target.damage
     ratio = control / target_damage if target_damage > 0 else None
     specific = target_damage > 0 and control < SPECIFIC_RATIO * target_damage
-    return Specificity(on_target, on_controls, control, ratio, bool(specific))
+    return Specificity(
+        target=on_target,
+        controls=on_controls,
+        control_damage=control,
+        ratio=ratio,
+        specific=bool(specific),
+    )

@@ -9,31 +9,39 @@ timings.json (wall times, which differ between runs and are kept out of results.
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from interp import defaults
-from interp.analysis import analyse_model
+from interp.analysis import AnalysisSettings, analyse_model
 from interp.attention import word_patterns
 from interp.checks import check_device, is_folder_name, repeated, writable_folder
 from interp.contrast import ContrastPairs, contrast_pairs, teacher_selected_pairs
 from interp.controls import manifest_controls
 from interp.diff import compare_models, match_components, student_nodes_of
-from interp.errors import NotAnalysable
+from interp.errors import InterpError, NotAnalysable
 from interp.evaluate import evaluate_manifest, table_records
 from interp.inputs import encoding_key
-from interp.io import atomic_write_json, atomic_write_text, csv_text, finite, write_folder
+from interp.io import atomic_write_json, atomic_write_text, csv_text, write_folder
 from interp.manifest import Comparison, Manifest, copy_seed, seeded_id
 from interp.models import HookedClassifier, load
 from interp.report import write_report
-from interp.seeds import seed_consistency
+from interp.results import ComparisonResult, SeedConsistency, StudyResults, SuiteResult
+from interp.results.study import (
+    GuidanceOutcome,
+    GuidedComponent,
+    ImageAttention,
+    Rendering,
+    StudySettings,
+    TextAttention,
+)
+from interp.seeds import SeedDiff, seed_consistency
 from interp.train.zoo import ensure_built
-from interp.units import UNITS, base_node, block_hook, parse_node
+from interp.units import base_node, block_hook, parse_node
 from probes.tasks import check_suites, get_task
 
 
@@ -68,6 +76,19 @@ class StudyConfig:
     storage: str = "shared"  # Ray: shared checkpoint folder, or ship files
 
     force: bool = False  # replace the results of another study in the run folder
+
+    @property
+    def analysis(self) -> AnalysisSettings:
+        """The settings every model of the study is analysed with."""
+        return AnalysisSettings(
+            target=self.target,
+            ig_steps=self.ig_steps,
+            attribution=self.attribution,
+            units=self.units,
+            chance_samples=self.chance_samples,
+            time_budget_s=self.time_budget_s,
+            batch_size=self.batch_size,
+        )
 
     @property
     def run_name(self) -> str:
@@ -127,8 +148,8 @@ def comparison_models(
 def _matched_heads(teacher_analysis, correspondence) -> tuple[str, str] | None:
     """The teacher's top circuit head (or top-ranked head) and the student head matched to it
     (or, when none maps there, the student's most similar head)."""
-    heads = [base_node(n) for n in teacher_analysis.circuit["nodes"] if n.startswith("a")]
-    ranking = [base_node(n) for n in teacher_analysis.curve["ranking"] if n.startswith("a")]
+    heads = [base_node(n) for n in teacher_analysis.circuit.nodes if n.startswith("a")]
+    ranking = [base_node(n) for n in teacher_analysis.curve.ranking if n.startswith("a")]
     teacher_head = (heads or ranking or [None])[0]
     if teacher_head is None:
         return None
@@ -175,7 +196,7 @@ def attention_example(
     pairs: ContrastPairs,
     student_pairs: ContrastPairs | None = None,
     common: list[tuple[int, int]] | None = None,
-) -> dict | None:
+) -> TextAttention | ImageAttention | None:
     """Patterns of the teacher's top circuit head and its student match on the first pair:
     token by token for text (word by word when the two tokenizers differ); for images, the
     [CLS] row over the patch grid of both renderings of the digit (with the images).
@@ -201,20 +222,20 @@ def attention_example(
         return _rounded(_patterns(model, head, row)[0, :length, :length].tolist())
 
     clean, _ = pairs.pairs[0]
-    return {
-        "kind": "text",
-        "text": f"{clean.premise} / {clean.hypothesis}",
-        "tokens": tokens,
-        "teacher_head": teacher_head,
-        "student_head": student_head,
-        "teacher_pattern": pattern(teacher, teacher_head),
-        "student_pattern": pattern(student, student_head),
-    }
+    return TextAttention(
+        kind="text",
+        text=f"{clean.premise} / {clean.hypothesis}",
+        tokens=tokens,
+        teacher_head=teacher_head,
+        student_head=student_head,
+        teacher_pattern=pattern(teacher, teacher_head),
+        student_pattern=pattern(student, student_head),
+    )
 
 
 def _word_attention(
     teacher, student, teacher_head, student_head, t_pairs, s_pairs, t_index, s_index
-) -> dict:
+) -> TextAttention:
     """One pair's patterns pooled to words (rows [CLS], separators, then words), at row
     `t_index` of the teacher's minimal pairs and `s_index` of the student's."""
     t_row = t_pairs.clean[t_index : t_index + 1]
@@ -226,18 +247,18 @@ def _word_attention(
     clean = t_pairs.pairs[t_index][0]
     words = f"{clean.premise} {clean.hypothesis}".split()
     labels = ["[CLS]", "[SEP]", *words][: counts.shape[1]]
-    return {
-        "kind": "text",
-        "text": f"{clean.premise} / {clean.hypothesis} (word by word: the tokenizers differ)",
-        "tokens": labels,
-        "teacher_head": teacher_head,
-        "student_head": student_head,
-        "teacher_pattern": _rounded(t_words[0, 0].tolist()),
-        "student_pattern": _rounded(s_words[0, 0].tolist()),
-    }
+    return TextAttention(
+        kind="text",
+        text=f"{clean.premise} / {clean.hypothesis} (word by word: the tokenizers differ)",
+        tokens=labels,
+        teacher_head=teacher_head,
+        student_head=student_head,
+        teacher_pattern=_rounded(t_words[0, 0].tolist()),
+        student_pattern=_rounded(s_words[0, 0].tolist()),
+    )
 
 
-def _image_attention(teacher, student, teacher_head, student_head, pairs) -> dict:
+def _image_attention(teacher, student, teacher_head, student_head, pairs) -> ImageAttention:
     clean, corrupt = pairs.pairs[0]
     renderings = {"clean": (clean, pairs.clean[0:1]), "corrupt": (corrupt, pairs.corrupt[0:1])}
 
@@ -247,21 +268,21 @@ def _image_attention(teacher, student, teacher_head, student_head, pairs) -> dic
         row = _patterns(model, head, batch)[0, 0, model.cfg.n_special :]
         return _rounded(row.reshape(side, side).tolist())
 
-    return {
-        "kind": "image",
-        "text": f"digit {clean.label}: {clean.subcase} rendering vs {corrupt.subcase} rendering",
-        "teacher_head": teacher_head,
-        "student_head": student_head,
-        "renderings": [
-            {
-                "name": f"{role}: {example.subcase}",
-                "image": _rounded(example.image.transpose(1, 2, 0).tolist()),  # [H, W, RGB]
-                "teacher_cls": cls_grid(teacher, teacher_head, batch),
-                "student_cls": cls_grid(student, student_head, batch),
-            }
+    return ImageAttention(
+        kind="image",
+        text=f"digit {clean.label}: {clean.subcase} rendering vs {corrupt.subcase} rendering",
+        teacher_head=teacher_head,
+        student_head=student_head,
+        renderings=[
+            Rendering(
+                name=f"{role}: {example.subcase}",
+                image=_rounded(example.image.transpose(1, 2, 0).tolist()),  # [H, W, RGB]
+                teacher_cls=cls_grid(teacher, teacher_head, batch),
+                student_cls=cls_grid(student, student_head, batch),
+            )
             for role, (example, batch) in renderings.items()
         ],
-    }
+    )
 
 
 def chosen_minimal_pairs(
@@ -319,20 +340,8 @@ class AnalysisCache:
         controls = None
         if cfg.specificity:
             controls = manifest_controls(self.manifest, model_id, model, suite, cfg.n_pairs)
-        return analyse_model(
-            model,
-            model_id,
-            suite,
-            pairs,
-            target=cfg.target,
-            steps=cfg.ig_steps,
-            method=cfg.attribution,
-            batch_size=cfg.batch_size,
-            units=units or cfg.units,
-            chance_samples=cfg.chance_samples,
-            controls=controls,
-            time_budget_s=cfg.time_budget_s,
-        )
+        settings = cfg.analysis if units is None else replace(cfg.analysis, units=units)
+        return analyse_model(model, model_id, suite, pairs, settings, controls)
 
 
 def analyse_comparison(
@@ -341,31 +350,31 @@ def analyse_comparison(
     cfg: StudyConfig,
     bar: tqdm | None = None,
     cache: AnalysisCache | None = None,
-) -> dict:
+) -> ComparisonResult:
     """Teacher and student analyses, and their diff, on each analysed suite of the pair."""
     cache = cache or AnalysisCache(manifest, cfg)
     task = manifest.entry(comparison.teacher).task
     bench = get_task(task).benchmark(manifest.data_for(manifest.entry(comparison.teacher)))
     teacher, student = cache.model(comparison.teacher), cache.model(comparison.student)
-    out = {
-        "id": comparison.id,
-        "group": comparison.seed_group or comparison.id,
-        "seed": copy_seed(comparison),
-        "teacher": comparison.teacher,
-        "student": comparison.student,
-        "baseline": comparison.baseline,
-        "suites": {},
-        "skipped": {},  # suite -> why it was not analysed
-    }
+    out = ComparisonResult(
+        id=comparison.id,
+        group=comparison.seed_group or comparison.id,
+        seed=copy_seed(comparison),
+        teacher=comparison.teacher,
+        student=comparison.student,
+        baseline=comparison.baseline,
+        suites={},
+        skipped={},
+    )
     for suite_name in analysed_suites(manifest, comparison, cfg):
         if bar is not None:
             bar.set_postfix_str(f"{comparison.id} / {suite_name}")
         try:
-            out["suites"][suite_name] = _analyse_suite(
+            out.suites[suite_name] = _analyse_suite(
                 comparison, teacher, student, bench.suites[suite_name], cfg, cache
             )
         except NotAnalysable as err:  # e.g. no usable minimal pair: the study goes on without it
-            out["skipped"][suite_name] = str(err)
+            out.skipped[suite_name] = str(err)
             print(f"  {comparison.id} / {suite_name}: not analysed: {err}")
         if bar is not None:
             bar.update(1)
@@ -374,7 +383,7 @@ def analyse_comparison(
 
 def _analyse_suite(
     comparison: Comparison, teacher, student, suite, cfg: StudyConfig, cache
-) -> dict:
+) -> SuiteResult:
     t_pairs, t_analysis, selection = cache.teacher(comparison.teacher, suite)
     s_pairs = same_minimal_pairs(student, suite, t_pairs, cfg.device)
     # The student in the teacher's units (with units="auto", those chosen for the teacher), so
@@ -398,19 +407,21 @@ def _analyse_suite(
         correspondence,
         batch_size=cfg.batch_size,
     )
-    return {
-        "teacher": asdict(t_analysis),
-        "student": asdict(s_analysis),
-        "diff": json.loads(diff.to_json()),
-        "selection": selection,
-        "guidance": guided_components(student, comparison.teacher, correspondence, s_analysis),
-        "attention_example": attention_example(
+    return SuiteResult(
+        teacher=t_analysis,
+        student=s_analysis,
+        diff=diff,
+        selection=selection,
+        guidance=guided_components(student, comparison.teacher, correspondence, s_analysis),
+        attention_example=attention_example(
             teacher, student, t_analysis, correspondence, t_pairs, s_pairs, common
         ),
-    }
+    )
 
 
-def guided_components(student, teacher_id: str, correspondence, s_analysis) -> dict | None:
+def guided_components(
+    student, teacher_id: str, correspondence, s_analysis
+) -> GuidanceOutcome | None:
     """For a student trained with circuit guidance from this teacher (its train.json records
     the assignment): per assigned pair, whether the student component is in the student's
     circuit here and whether the correspondence matches it back to its teacher component (for
@@ -419,46 +430,28 @@ def guided_components(student, teacher_id: str, correspondence, s_analysis) -> d
     guidance = student.meta.get("guidance")
     if not guidance or guidance.get("teacher") != teacher_id:
         return None
-    circuit = {base_node(n) for n in s_analysis.circuit["nodes"]}
+    circuit = {base_node(n) for n in s_analysis.circuit.nodes}
     rows = [
-        {
-            "teacher component": t_node,
-            "assigned student component": s_node,
-            "matched to": correspondence.node_map.get(s_node),
-            "took the role": correspondence.node_map.get(s_node) == t_node,
-            "in the student's circuit": s_node in circuit,
-        }
+        GuidedComponent(
+            teacher_component=t_node,
+            assigned_student_component=s_node,
+            matched_to=correspondence.node_map.get(s_node),
+            took_the_role=correspondence.node_map.get(s_node) == t_node,
+            in_students_circuit=s_node in circuit,
+        )
         for t_node, s_node in sorted(guidance["assignment"].items())
     ]
-    return {"kind": guidance["kind"], "suite": guidance["suite"], "assigned": rows}
+    return GuidanceOutcome(kind=guidance["kind"], suite=guidance["suite"], assigned=rows)
 
 
-def consistency_across_seeds(analysed: list[dict]) -> list[dict]:
+def consistency_across_seeds(analysed: list[ComparisonResult]) -> list[SeedConsistency]:
     """Per comparison (pair group) and suite, the circuits' agreement over the seeds analysed."""
-    groups: dict[tuple[str, str], list[dict]] = {}
+    groups: dict[tuple[str, str], list[SeedDiff]] = {}
     for comparison in analysed:
-        for suite, part in comparison["suites"].items():
-            diff = part["diff"]
-            groups.setdefault((comparison["group"], suite), []).append(
-                {
-                    "seed": comparison["seed"],
-                    "teacher_circuit": part["teacher"]["circuit"]["nodes"],
-                    "student_circuit": part["student"]["circuit"]["nodes"],
-                    "teacher_faithfulness": finite(
-                        part["teacher"]["circuit"]["meta"].get("faithfulness")
-                    ),
-                    "student_faithfulness": finite(
-                        part["student"]["circuit"]["meta"].get("faithfulness")
-                    ),
-                    "student_to_teacher": diff["student_in_teacher_names"],
-                    "teacher_only": diff["teacher_only"],
-                    "shared": diff["shared"],
-                }
-            )
-    return [
-        {"group": group, "suite": suite, **seed_consistency(records)}
-        for (group, suite), records in groups.items()
-    ]
+        for suite, part in comparison.suites.items():
+            key = (comparison.group, suite)
+            groups.setdefault(key, []).append(SeedDiff.of(comparison.seed, part))
+    return [seed_consistency(group, suite, records) for (group, suite), records in groups.items()]
 
 
 def check_selection(manifest: Manifest, cfg: StudyConfig) -> list[Comparison]:
@@ -501,12 +494,7 @@ def analysed_suites(manifest: Manifest, comparison: Comparison, cfg: StudyConfig
 
 def check_circuit_settings(cfg: StudyConfig) -> None:
     """The circuit settings, checked before anything is built or analysed."""
-    if cfg.units not in ("auto", *UNITS):
-        raise ValueError(f"--units {cfg.units}: auto, {' or '.join(UNITS)}")
-    if not cfg.chance_samples >= 0:
-        raise ValueError(f"--chance-samples {cfg.chance_samples}: 0 (none) or more")
-    if not cfg.time_budget_s > 0 or cfg.time_budget_s == float("inf"):
-        raise ValueError(f"--time-budget {cfg.time_budget_s}: a positive number of seconds")
+    cfg.analysis.check()
     for name, value in (("--pairs", cfg.n_pairs), ("--bootstrap", cfg.bootstrap)):
         if not value >= 1:
             raise ValueError(f"{name} {value}: a whole number of at least 1")
@@ -526,9 +514,9 @@ def check_run_folder(cfg: StudyConfig, comparisons: list[Comparison]) -> None:
         return
     ours = (sorted(p.id for p in comparisons), list(cfg.seeds))
     try:
-        held = json.loads(existing.read_text(encoding="utf-8"))
-        theirs = (sorted(p["id"] for p in held["pairs"]), list(held["seeds"]))
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        held = StudyResults.read(existing)
+        theirs = (sorted(p.id for p in held.pairs), list(held.seeds))
+    except InterpError:
         theirs = None
     if theirs != ours:
         what = (
@@ -569,40 +557,38 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> Path:
     bar.close()
     timings["analyse_s"] = time.perf_counter() - mark
 
-    results = finite(
-        {
-            "run": cfg.run_name,
-            "seeds": cfg.seeds,
-            "device": cfg.device,
-            "settings": {
-                "n_pairs": cfg.n_pairs,
-                "target_faithfulness": cfg.target,
-                "min_separation": cfg.min_separation,
-                "ig_steps": cfg.ig_steps,
-                "attribution": cfg.attribution,
-                "suites": cfg.suites,
-                "units": cfg.units,
-                "time_budget_s": cfg.time_budget_s,
-                "chance_samples": cfg.chance_samples,
-                "specificity": cfg.specificity,
-            },
-            "models": model_ids,
-            "roles": [[m, manifest.entry(m).role] for m in model_ids],
-            "accuracy": {
-                name: table_records(tables[name]) for name in ("suites", "subcases", "bias_gap")
-            },
-            "distillability": table_records(tables["distillability"]),
-            "validity": table_records(tables["validity"]),
-            "pairs": analysed,
-            "seed_consistency": consistency_across_seeds(analysed),
-        }
+    drafted = StudyResults(
+        run=cfg.run_name,
+        seeds=cfg.seeds,
+        device=cfg.device,
+        settings=StudySettings(
+            n_pairs=cfg.n_pairs,
+            target_faithfulness=cfg.target,
+            min_separation=cfg.min_separation,
+            ig_steps=cfg.ig_steps,
+            attribution=cfg.attribution,
+            suites=cfg.suites,
+            units=cfg.units,
+            time_budget_s=cfg.time_budget_s,
+            chance_samples=cfg.chance_samples,
+            specificity=cfg.specificity,
+        ),
+        models=model_ids,
+        roles=[(m, manifest.entry(m).role) for m in model_ids],
+        accuracy={name: table_records(tables[name]) for name in ("suites", "subcases", "bias_gap")},
+        distillability=table_records(tables["distillability"]),
+        validity=table_records(tables["validity"]),
+        pairs=analysed,
+        seed_consistency=consistency_across_seeds(analysed),
     )
+    # The report and the tables read what results.json holds (undefined numbers as None).
+    results = StudyResults.model_validate(drafted.to_data())
 
     def write(folder: Path) -> None:
-        atomic_write_json(folder / "results.json", results)
+        atomic_write_json(folder / "results.json", results.to_data())
         for name in ("suites", "subcases", "bias_gap", "distillability", "validity"):
             atomic_write_text(folder / f"{name}.csv", csv_text(tables[name]))
-        atomic_write_text(folder / "nodes.csv", _node_table(analysed))
+        atomic_write_text(folder / "nodes.csv", _node_table(results.pairs))
         write_report(results, folder)
         timings["total_s"] = time.perf_counter() - started
         atomic_write_json(folder / "timings.json", timings)
@@ -613,16 +599,15 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> Path:
     return out_dir / "index.html"
 
 
-def _node_table(analysed: list[dict]) -> str:
+def _node_table(analysed: list[ComparisonResult]) -> str:
     lines = ["pair,suite,role,model,node,attribution,exact,in_circuit"]
     for comparison in analysed:
-        for suite, part in comparison["suites"].items():
-            for role in ("teacher", "student"):
-                a = part[role]
-                circuit = set(a["circuit"]["nodes"])
-                for node, value in a["attribution"].items():
+        for suite, part in comparison.suites.items():
+            for role, a in (("teacher", part.teacher), ("student", part.student)):
+                circuit = set(a.circuit.nodes)
+                for node, value in a.attribution.items():
                     lines.append(
-                        f"{comparison['id']},{suite},{role},{a['model']},{node},{value:.6g},"
-                        f"{a['exact'][node]:.6g},{int(node in circuit)}"
+                        f"{comparison.id},{suite},{role},{a.model},{node},{value:.6g},"
+                        f"{a.exact[node]:.6g},{int(node in circuit)}"
                     )
     return "\n".join(lines) + "\n"

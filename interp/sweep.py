@@ -11,7 +11,7 @@ with the factors and parameter counts), validity.csv and index.html.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -31,8 +31,10 @@ from interp.io import atomic_write_json, atomic_write_text, csv_text
 from interp.manifest import Manifest, Sweep, copy_seed
 from interp.report import write_report
 from interp.report.sweep import render_sweep
+from interp.results import Claim, SweepResults, Validity
 from interp.study import executor_options
 from interp.train.zoo import ensure_built
+from probes.tasks import all_bias_types
 
 
 @dataclass
@@ -77,8 +79,10 @@ def parameter_count(folder: Path) -> int:
     return total
 
 
-def test_claims(manifest: Manifest, sweep: Sweep, validity: list[dict], factors: dict) -> list:
-    """The two scale claims (`interp.claims`) per bias type, as dicts with their sentences."""
+def test_claims(
+    manifest: Manifest, sweep: Sweep, validity: list[Validity], factors: dict
+) -> list[Claim]:
+    """The two scale claims (`interp.claims`) per bias type, with their sentences."""
     comparisons = [
         {
             "group": p.seed_group or p.id,
@@ -93,9 +97,7 @@ def test_claims(manifest: Manifest, sweep: Sweep, validity: list[dict], factors:
         for p in manifest.pairs
         if sweep.id in p.tags
     ]
-    bias_types = sorted(
-        {k[: -len("_conflicting")] for r in validity for k in r if k.endswith("_conflicting")}
-    )
+    bias_types = sorted({b for r in validity for b in all_bias_types() if r.measures(b)})
     sizes = list(sweep.teachers)  # in the manifest's order: smallest first by convention
     out = []
     for train_size, rows in by_train_size(seed_rows(validity, comparisons, bias_types)).items():
@@ -103,7 +105,7 @@ def test_claims(manifest: Manifest, sweep: Sweep, validity: list[dict], factors:
             for tests in ([similar_scale(rows, bias)], amplification(rows, bias, sizes)):
                 for test in tests:
                     test.train_size = train_size
-                out.append({"tests": [asdict(t) for t in tests], "sentence": claim_sentence(tests)})
+                out.append(Claim(tests=tests, sentence=claim_sentence(tests)))
     return out
 
 
@@ -139,18 +141,20 @@ def run_sweep(cfg: SweepConfig, build: bool = True, log=print) -> Path:
     for row in table_records(tables["distillability"]):
         if row["group"] in factors:
             rows.append({**factors[row["group"]], **row})
-    claims = test_claims(manifest, sweep, table_records(tables["validity"]), factors)
-    results = {
-        "sweep": sweep.model_dump(),
-        "models": ids,
-        "distillability": rows,
-        "validity": table_records(tables["validity"]),
-        "claims": claims,
-        "build_seconds": build_seconds,
-        "total_seconds": time.perf_counter() - started,
-    }
+    validity = [Validity.model_validate(r) for r in table_records(tables["validity"])]
+    drafted = SweepResults(
+        sweep=sweep.model_dump(),
+        models=ids,
+        distillability=rows,
+        validity=validity,
+        claims=test_claims(manifest, sweep, validity, factors),
+        build_seconds=build_seconds,
+        total_seconds=time.perf_counter() - started,
+    )
+    # The report reads what results.json holds (undefined numbers as None).
+    results = SweepResults.model_validate(drafted.to_data())
     out_dir = Path(cfg.out) / f"sweep-{sweep.id}"
-    atomic_write_json(out_dir / "results.json", results)
+    atomic_write_json(out_dir / "results.json", results.to_data())
     atomic_write_text(out_dir / "distillability.csv", csv_text(pd.DataFrame(rows)))
     atomic_write_text(out_dir / "validity.csv", csv_text(tables["validity"]))
     return write_report(results, out_dir, render_sweep)

@@ -649,11 +649,11 @@ def test_a_model_that_separates_no_pair_gets_no_circuit_and_undefined_faithfulne
 
     curve = {"sizes": [0, 1, 2], "faithfulness": [float("nan")] * 3, "ranking": ["m0", "a0.h0"]}
     circuit = circuit_from_curve(curve, NodeScores(torch.zeros(2), ["a0.h0", "m0"]), 0.8)
-    assert circuit.nodes == [] and circuit.meta["faithfulness"] != circuit.meta["faithfulness"]
-    assert "does not separate" in circuit.meta["undefined"]
+    assert circuit.nodes == [] and circuit.meta.faithfulness != circuit.meta.faithfulness
+    assert "does not separate" in circuit.meta.undefined
     reached = {"sizes": [0, 1, 2], "faithfulness": [0.0, 0.3, 0.5], "ranking": ["m0", "a0.h0"]}
     whole = circuit_from_curve(reached, NodeScores(torch.zeros(2), ["a0.h0", "m0"]), 0.8)
-    assert whole.nodes == ["m0", "a0.h0"] and whole.meta["reached"] is False
+    assert whole.nodes == ["m0", "a0.h0"] and whole.meta.reached is False
 
 
 def test_undefined_head_statistics_stay_undefined_in_the_analysis(tiny_model):
@@ -672,7 +672,9 @@ def test_undefined_head_statistics_stay_undefined_in_the_analysis(tiny_model):
         seed=0,
         tokenizer=bench.tokenizer(),
     )
-    analysis = analyse_model(model, "m", "lexical_overlap", contrast_pairs(model, suite, 4))
+    analysis = analyse_model(
+        model, "m", "lexical_overlap", contrast_pairs(model, suite, 4), units="node"
+    )
     flat = [v for row in analysis.head_stats["negation"] for v in row]
     assert all(v != v for v in flat)  # no negation word in these pairs: NaN, never 0.0
 
@@ -943,8 +945,8 @@ def test_findings_refuses_a_folder_page_and_names_a_bad_results_file(tmp_path, c
     assert main(["findings", str(good), "--out", str(tmp_path)]) == 2
     assert "is a folder; give the page's file" in capsys.readouterr().err
     for body, why in (
-        ("{not json", "not a study's or a sweep's results.json"),
-        ("{}", "missing field 'run'"),
+        ("{not json", "cannot be read as a study's or a sweep's results.json"),
+        ("{}", "not a study's or a sweep's results.json (run: Field required"),
     ):
         bad = tmp_path / "bad.json"
         bad.write_text(body)

@@ -9,6 +9,7 @@ from interp.claims import (
     seed_rows,
     similar_scale,
 )
+from interp.results import Validity
 
 RATIOS = {"g1": 1.0, "g2": 2.0, "g4": 4.0, "g8": 8.0}
 SIZE = {"g1": "t1", "g2": "t1", "g4": "t2", "g8": "t2"}
@@ -52,9 +53,8 @@ def test_amplification_needs_c_below_zero_at_every_teacher_size():
 
 def test_seed_rows_read_d_and_c_from_validity():
     validity = [
-        {"model": "t-s0", "overlap_conflicting": 0.9},
-        {"model": "k-s0", "overlap_conflicting": 0.5},
-        {"model": "b-s0", "overlap_conflicting": 0.7},
+        Validity(model=model, in_distribution=0.9, overlap_conflicting=value)
+        for model, value in (("t-s0", 0.9), ("k-s0", 0.5), ("b-s0", 0.7))
     ]
     comparison = {
         "group": "g",

@@ -201,14 +201,14 @@ def test_an_analysis_reports_its_circuit_against_chance_and_controls():
     reference = Batch(input_ids=torch.cat([target.clean.input_ids, control.clean.input_ids]))
     controls = Controls(reference, {"other": ExampleSet(control.clean, control.gold, control.foil)})
     analysis = analyse_model(
-        model, "hand", "target", target, method="eap", units="node", controls=controls
+        model, "hand", "target", target, attribution="eap", units="node", controls=controls
     )
-    assert analysis.circuit["nodes"] == ["a0.h0"]
-    assert analysis.chance["beats_chance"] is True
-    assert analysis.specificity["specific"] is True
-    assert circuit_status(analysis.__dict__) == "finding"
-    assert analysis.curve["mib"]["cpr"] > 0.9  # one unit of 65 (1.5%) carries it all
-    words = " ".join(circuit_sentences(analysis.__dict__))
+    assert analysis.circuit.nodes == ["a0.h0"]
+    assert analysis.chance.beats_chance is True
+    assert analysis.specificity.specific is True
+    assert circuit_status(analysis) == "finding"
+    assert analysis.curve.mib.cpr > 0.9  # one unit of 65 (1.5%) carries it all
+    words = " ".join(circuit_sentences(analysis))
     assert "beats chance" in words and "specific" in words and "NOT" not in words
     no_hooks_left(model)
 
@@ -228,50 +228,61 @@ def test_the_controls_of_a_suite_are_the_other_bias_types(task, suite, controls)
     assert control_suites(task, suite) == controls
 
 
-def test_a_circuit_that_beats_chance_with_most_of_the_units_is_distributed():
-    from interp.report.verdicts import circuit_sentences, circuit_status
+def analysis_record(nodes: list[str], faithfulness, beats_chance):
+    """A one-layer, eight-head model's analysis with the given circuit and chance verdict."""
+    from interp.results import ModelAnalysis
 
-    nodes = unit_names(1, 8, "node")  # 9 units
-    analysis = {
-        "n_layers": 1,
-        "n_heads": 8,
-        "units": "node",
-        "attribution_method": "eap-ig",
-        "spearman": 0.9,
-        "ranking": "attribution",
-        "circuit": {"nodes": nodes[:4], "meta": {"faithfulness": 0.85, "rule": "f >= 0.8"}},
-        "curve": {},
-        "chance": {
-            "beats_chance": True,
+    mib = {"fractions": [0.5], "sizes": [4], "faithfulness": [0.9], "cpr": 0.9, "cmd": 0.1}
+    curve = {"ranking": nodes, "sizes": [0], "faithfulness": [0.0], "area_under": 0.5}
+    return ModelAnalysis(
+        model="m",
+        suite="s",
+        n_pairs=8,
+        clean_metric=1.0,
+        corrupt_metric=0.0,
+        attribution_method="eap-ig",
+        attribution={},
+        exact={},
+        spearman=0.9,
+        curve={**curve, "area_from_one": 0.5, "mib": mib},
+        circuit={"nodes": nodes, "meta": {"faithfulness": faithfulness, "rule": "f >= 0.8"}},
+        edges={},
+        head_stats={},
+        n_layers=1,
+        n_heads=8,
+        chance={
+            "faithfulness": faithfulness,
+            "beats_chance": beats_chance,
             "percentile": 99.0,
             "n_samples": 200,
+            "n_possible": 100,
             "p_value": 0.01,
             "random_p95": 0.5,
             "random_mean": 0.2,
         },
-    }
+    )
+
+
+def test_a_circuit_that_beats_chance_with_most_of_the_units_is_distributed():
+    from interp.report.verdicts import circuit_sentences, circuit_status
+
+    nodes = unit_names(1, 8, "node")  # 9 units
+    analysis = analysis_record(nodes[:4], 0.85, True)
     assert circuit_status(analysis) == "distributed"  # 4 of 9 units: more than a quarter
     assert any(line.startswith("distributed") for line in circuit_sentences(analysis))
-    analysis["circuit"]["nodes"] = nodes[:2]
+    analysis.circuit.nodes = nodes[:2]
     assert circuit_status(analysis) == "finding"
-    analysis["chance"]["beats_chance"] = False
+    analysis.chance.beats_chance = False
     assert circuit_status(analysis) == "chance"
-    analysis["circuit"]["meta"]["faithfulness"] = None
+    analysis.circuit.meta.faithfulness = None
     assert circuit_status(analysis) == "no behaviour"
 
 
 def test_the_summary_warns_when_no_seed_has_a_circuit_that_is_a_finding():
     from interp.report.page import _not_a_finding
 
-    def analysis(size: int, beats: bool) -> dict:
-        nodes = unit_names(1, 8, "node")[:size]
-        return {
-            "n_layers": 1,
-            "n_heads": 8,
-            "units": "node",
-            "circuit": {"nodes": nodes, "meta": {"faithfulness": 0.9}},
-            "chance": {"beats_chance": beats},
-        }
+    def analysis(size: int, beats: bool):
+        return analysis_record(unit_names(1, 8, "node")[:size], 0.9, beats)
 
     assert _not_a_finding([analysis(4, True), analysis(2, False)]).startswith(" (not a finding")
     assert _not_a_finding([analysis(4, True), analysis(2, True)]) == ""  # seed 2's is a finding

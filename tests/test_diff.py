@@ -44,27 +44,31 @@ def test_head_matching_recovers_a_permutation_of_heads():
             assert correspondence.to_teacher(f"a{layer}.h{s_head}") == f"a{layer}.h{t_head}"
             assert correspondence.similarity[f"a{layer}.h{s_head}"] == pytest.approx(1.0, abs=1e-5)
         assert correspondence.to_teacher(f"m{layer}") == f"m{layer}"
-    assert Correspondence.from_json(correspondence.to_json()) == correspondence
+    assert Correspondence.model_validate_json(correspondence.to_json()) == correspondence
 
 
 def test_the_diff_reports_exactly_the_shared_and_the_different_heads():
     teacher = HookedClassifier(tiny_config(n_layers=2), seed=3).eval()
     student = permuted_student(teacher)
     correspondence = match_components(teacher, student, padded_batch())
-    teacher_circuit = Circuit(["a1.h0", "a1.h1", "m0"], {"a1.h0": 2.0, "a1.h1": 1.0, "m0": 1.0})
+    teacher_circuit = Circuit(
+        nodes=["a1.h0", "a1.h1", "m0"], scores={"a1.h0": 2.0, "a1.h1": 1.0, "m0": 1.0}
+    )
     # Student a1.h3 is teacher a1.h1 (shared); student a1.h2 is teacher a1.h3 (student only).
-    student_circuit = Circuit(["a1.h3", "a1.h2", "m0"], {"a1.h3": 1.0, "a1.h2": 1.0, "m0": 2.0})
+    student_circuit = Circuit(
+        nodes=["a1.h3", "a1.h2", "m0"], scores={"a1.h3": 1.0, "a1.h2": 1.0, "m0": 2.0}
+    )
     diff = diff_circuits(teacher_circuit, student_circuit, correspondence)
     assert diff.shared == ["a1.h1", "m0"]
     assert diff.teacher_only == ["a1.h0"]
     assert diff.student_only == ["a1.h3"]
     # weights: teacher a1.h0 .5, a1.h1 .25, m0 .25; student a1.h1 .25, a1.h3 .25, m0 .5
     assert diff.weighted_overlap == pytest.approx((0.25 + 0.25) / (0.5 + 0.25 + 0.5 + 0.25))
-    assert CircuitDiff.from_json(diff.to_json()).to_json() == diff.to_json()
+    assert CircuitDiff.model_validate_json(diff.to_json()).to_json() == diff.to_json()
     same = diff_circuits(
         teacher_circuit,
         teacher_circuit,
-        Correspondence({0: 0, 1: 1}, {n: n for n in teacher_circuit.nodes}),
+        Correspondence(layer_map={0: 0, 1: 1}, node_map={n: n for n in teacher_circuit.nodes}),
     )
     assert same.weighted_overlap == pytest.approx(1.0) and not same.teacher_only
 
@@ -108,12 +112,12 @@ def test_the_diff_of_discovered_circuits_names_the_shared_and_the_changed_heads(
         clean, corrupt, torch.zeros(3, dtype=torch.long), torch.ones(3, dtype=torch.long), []
     )
     assert (teacher(clean).argmax(-1) == 0).all() and (student(corrupt).argmax(-1) == 1).all()
-    t_analysis = analyse_model(teacher, "teacher", "routed", pairs, target=0.9)
-    s_analysis = analyse_model(student, "student", "routed", pairs, target=0.9)
-    assert sorted(t_analysis.circuit["nodes"]) == ["a0.h0", "a0.h1"]
-    assert sorted(s_analysis.circuit["nodes"]) == ["a0.h0", "a0.h2"]
+    t_analysis = analyse_model(teacher, "teacher", "routed", pairs, target=0.9, units="node")
+    s_analysis = analyse_model(student, "student", "routed", pairs, target=0.9, units="node")
+    assert sorted(t_analysis.circuit.nodes) == ["a0.h0", "a0.h1"]
+    assert sorted(s_analysis.circuit.nodes) == ["a0.h0", "a0.h2"]
     diff = compare_models(teacher, student, t_analysis, s_analysis, pairs, pairs)
-    assert diff.extra["correspondence"]["node_map"] == {
+    assert diff.extra.correspondence.node_map == {
         "a0.h0": "a0.h0",
         "a0.h1": "a0.h1",
         "a0.h2": "a0.h2",
@@ -122,11 +126,11 @@ def test_the_diff_of_discovered_circuits_names_the_shared_and_the_changed_heads(
     assert diff.shared == ["a0.h0"]
     assert diff.teacher_only == ["a0.h1"]
     assert diff.student_only == ["a0.h2"]
-    cross = diff.extra["cross_faithfulness"]
+    cross = diff.extra.cross_faithfulness
     # On the student, the teacher's circuit keeps a0.h0 but not a0.h2: part of the behaviour.
-    assert 0.2 < cross["teacher_circuit_on_student"] < 0.8
-    assert 0.2 < cross["student_circuit_on_teacher"] < 0.8
-    assert CircuitDiff.from_json(diff.to_json()).to_json() == diff.to_json()
+    assert 0.2 < cross.teacher_circuit_on_student < 0.8
+    assert 0.2 < cross.student_circuit_on_teacher < 0.8
+    assert CircuitDiff.model_validate_json(diff.to_json()).to_json() == diff.to_json()
 
 
 def test_the_behaviour_layer_map_keeps_order_and_maximises_similarity():
@@ -149,7 +153,7 @@ def test_a_student_built_from_teacher_layers_maps_onto_them():
     assert behaviour.similarity["a0.h0"] == pytest.approx(1.0, abs=1e-5)
     depth = match_components(teacher, student, batch, layer_map="depth")
     assert depth.layer_map == depth_layer_map(2, 3) == {0: 1, 1: 2}
-    assert behaviour.extra["depth_layer_map"] == {"0": 1, "1": 2}
+    assert behaviour.extra.depth_layer_map == {0: 1, 1: 2}
 
 
 def test_a_teacher_initialised_student_maps_to_the_layers_it_was_copied_from():
@@ -163,8 +167,8 @@ def test_a_teacher_initialised_student_maps_to_the_layers_it_was_copied_from():
         student.blocks[1].attn.k_weight.copy_(teacher.blocks[1].attn.k_weight)
     batch = padded_batch()
     unknown = match_components(teacher, student, batch)
-    assert unknown.extra["layer_map_rule"] == "behaviour"
-    assert unknown.extra["init_layer_map"] is None
+    assert unknown.extra.layer_map_rule == "behaviour"
+    assert unknown.extra.init_layer_map is None
     with pytest.raises(ValueError, match="teacher_init"):
         match_components(teacher, student, batch, layer_map="init")
 
@@ -172,16 +176,16 @@ def test_a_teacher_initialised_student_maps_to_the_layers_it_was_copied_from():
     # The map is read from the student's training record, as `build_model` writes it.
     student.meta = {"init": {"teacher": "teacher-s0", "layer_map": {"0": 0, "1": 2}}}
     recorded = match_components(teacher, student, batch)
-    assert recorded.extra["layer_map_rule"] == "init"
+    assert recorded.extra.layer_map_rule == "init"
     assert recorded.layer_map == {0: 0, 1: 2}
     assert recorded.node_map["m1"] == "m2"
-    assert recorded.extra["behaviour_layer_map"] == unknown.extra["behaviour_layer_map"]
+    assert recorded.extra.behaviour_layer_map == unknown.extra.behaviour_layer_map
     assert match_components(teacher, student, batch, layer_map="behaviour").layer_map == (
         unknown.layer_map
     )
 
     student.meta = {"init": {"teacher": "another-teacher", "layer_map": {"0": 0, "1": 2}}}
-    assert match_components(teacher, student, batch).extra["layer_map_rule"] == "behaviour"
+    assert match_components(teacher, student, batch).extra.layer_map_rule == "behaviour"
 
 
 def test_a_mapped_position_circuit_without_the_readout_is_named_in_the_verdict():

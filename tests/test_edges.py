@@ -2,8 +2,6 @@
 reproduce; edge names and masks; chance and specificity over edges; CPR/CMD over edge
 fractions."""
 
-from dataclasses import asdict
-
 import numpy as np
 import pytest
 import torch
@@ -221,15 +219,15 @@ def test_an_edge_analysis_finds_a_circuit_of_edges(model64):
     every = edge_names(3, 4)
     assert analysis.units == "edge" and set(analysis.attribution) == set(every)
     assert set(analysis.exact) == set(every)
-    nodes = analysis.circuit["nodes"]
+    nodes = analysis.circuit.nodes
     assert nodes and all(units_of(n) == "edge" for n in nodes)
-    assert analysis.circuit["meta"]["faithfulness"] >= 0.8
+    assert analysis.circuit.meta.faithfulness >= 0.8
     assert set(analysis.edges) == set(nodes)
-    sizes = analysis.curve["sizes"]
+    sizes = analysis.curve.sizes
     assert 0 in sizes and len(every) in sizes and len(sizes) < len(every) // 4
-    assert 0.0 <= analysis.curve["mib"]["cpr"] <= 1.5 and analysis.chance["n_samples"] == 20
+    assert 0.0 <= analysis.curve.mib.cpr <= 1.5 and analysis.chance.n_samples == 20
     no_hooks_left(model64)
-    figure = circuit_figure(asdict(analysis), max_edges=5)
+    figure = circuit_figure(analysis, max_edges=5)
     *lines, markers = figure.data
     assert len(lines) == min(5, len(nodes)) and "edge units" in figure.layout.title.text
     ends = {end for edge in nodes for end in edge_ends(edge)}
@@ -240,11 +238,11 @@ def test_a_node_analysis_of_a_pre_norm_model_scores_its_edge_ranking_on_mibs_sca
     clean, corrupt = pair_batches()
     pairs = ContrastPairs(clean, corrupt, GOLD, FOIL, [])
     analysis = analyse_model(model64, "m", "suite", pairs, units="node", chance_samples=0)
-    edge = analysis.curve["edge_mib"]
+    edge = analysis.curve.edge_mib
     n = len(edge_names(3, 4))
-    assert edge["sizes"] == [int(f * n) for f in edge["fractions"]] and edge["faithfulness"][
-        -1
-    ] == (pytest.approx(1.0, abs=1e-6))
-    area = np.trapezoid(edge["faithfulness"], edge["fractions"])
-    assert edge["cpr"] == pytest.approx(area)
-    assert any("over edge fractions" in line for line in circuit_sentences(asdict(analysis)))
+    assert edge.sizes == [int(f * n) for f in edge.fractions] and edge.faithfulness[-1] == (
+        pytest.approx(1.0, abs=1e-6)
+    )
+    area = np.trapezoid(edge.faithfulness, edge.fractions)
+    assert edge.cpr == pytest.approx(area)
+    assert any("over edge fractions" in line for line in circuit_sentences(analysis))

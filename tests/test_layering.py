@@ -187,3 +187,13 @@ def test_imports_inside_functions_are_marked_lazy():
             ):
                 unmarked.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert unmarked == [], unmarked
+
+
+def test_the_results_models_sit_below_the_analysis_that_builds_them():
+    """interp.results defines what analysis, study and sweep produce: it may import only the
+    layers below analysis, so that every producer can build its records."""
+    edges = graph()
+    below = ("interp.results", "interp.io", "interp.errors", "interp.units", "interp.seeding")
+    for module in (m for m in edges if m.startswith("interp.results")):
+        bad = sorted(t for t in reachable(edges, module) if not t.startswith(below))
+        assert bad == [], f"{module} reaches {bad}"

@@ -1,19 +1,26 @@
 """The report's lead figure and its subcase panels, from hand-made rows."""
 
 from interp.report.figures import accuracy_figure, answer_figure, mechanism_figure
+from interp.results.study import Distillability, SubcaseAccuracy
 
 
-def row(group, bias, teacher, student, baseline):
-    return {
-        "group": group,
-        "bias_type": bias,
-        "teacher_mean": teacher,
-        "teacher_std": 0.01,
-        "student_mean": student,
-        "student_std": 0.02,
-        "baseline_mean": baseline,
-        "baseline_std": 0.03,
-    }
+def row(group, bias, teacher, student, baseline) -> Distillability:
+    undefined = dict.fromkeys(
+        ["D_mean", "D_std", "D_ci_low", "D_ci_high", "C_mean", "C_std", "C_ci_low", "C_ci_high"]
+    )
+    return Distillability(
+        group=group,
+        bias_type=bias,
+        n=100,
+        seeds=3,
+        teacher_mean=teacher,
+        teacher_std=0.01,
+        student_mean=student,
+        student_std=0.02,
+        baseline_mean=baseline,
+        baseline_std=0.03,
+        **undefined,
+    )
 
 
 def test_the_answer_figure_has_one_panel_per_bias_type_and_the_erm_reference():
@@ -36,7 +43,9 @@ def test_the_answer_figure_has_one_panel_per_bias_type_and_the_erm_reference():
 
 def test_the_subcase_panels_sort_subcases_and_stay_within_a_screen():
     subcases = [
-        {"suite": s, "subcase": f"c{i}", "label": "x", "model": m, "accuracy": a}
+        SubcaseAccuracy(
+            suite=s, subcase=f"c{i}", heuristic="h", label="x", model=m, accuracy=a, n=10
+        )
         for s in ("lexical_overlap", "negation")
         for i, a in enumerate((0.9, 0.1, 0.5))
         for m in ("t", "s")

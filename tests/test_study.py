@@ -7,6 +7,7 @@ import pytest
 
 from interp.cli import main
 from interp.report import render
+from interp.results import SCHEMA_VERSION, StudyResults
 from interp.study import StudyConfig, run_study
 
 TINY = "{n_layers: 2, d_model: 16, n_heads: 2, d_mlp: 32}"
@@ -89,6 +90,16 @@ def test_the_study_writes_a_populated_report_and_tables(study):
     assert "<script src=" not in page  # self-contained: plotly.js is inline
 
 
+def test_results_json_is_the_typed_results_written_with_its_schema_version(study):
+    _, path = study
+    data = json.loads((path.parent / "results.json").read_text())
+    assert data["schema_version"] == SCHEMA_VERSION
+    results = StudyResults.read(path.parent / "results.json")
+    assert results.to_data() == data  # one serialisation: reading and writing lose nothing
+    part = results.pairs[0].suites["lexical_overlap"]
+    assert list(part.diff.extra.correspondence.layer_map) == [0]  # string keys read as layers
+
+
 def test_the_same_study_twice_gives_identical_results(study):
     cfg, path = study
     first = (path.parent / "results.json").read_bytes()
@@ -100,12 +111,12 @@ def test_the_same_study_twice_gives_identical_results(study):
 
 def test_probe_text_with_markup_is_escaped_in_the_report(study):
     _, path = study
-    results = json.loads((path.parent / "results.json").read_text())
+    results = StudyResults.read(path.parent / "results.json")
     attack = "<script>alert('probe')</script>"
-    part = results["pairs"][0]["suites"]["lexical_overlap"]
-    part["attention_example"]["text"] = f"the doctor said {attack} / the doctor said"
-    part["attention_example"]["tokens"][1] = attack
-    results["models"][0] = attack
+    example = results.pairs[0].suites["lexical_overlap"].attention_example
+    example.text = f"the doctor said {attack} / the doctor said"
+    example.tokens[1] = attack
+    results.models[0] = attack
     page = render(results)
     assert attack not in page
     assert "&lt;script&gt;alert(&#x27;probe&#x27;)&lt;/script&gt;" in page

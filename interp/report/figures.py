@@ -9,6 +9,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from interp.io import defined
+from interp.results import FaithfulnessCurve, ModelAnalysis, SeedConsistency
+from interp.results.study import Distillability, ImageAttention, SubcaseAccuracy, TextAttention
 from interp.units import edge_ends, head_name, node_totals, parse_unit
 
 COLOURS = {"teacher": "#1f77b4", "student": "#d62728", "baseline": "#7f7f7f"}
@@ -23,18 +25,18 @@ def number(value, digits: int = 2) -> str:
     return f"{value:.{digits}f}" if defined(value) else "n/a"
 
 
-def accuracy_figure(subcases: list[dict], models: list[tuple[str, str]]) -> go.Figure:
+def accuracy_figure(subcases: list[SubcaseAccuracy], models: list[tuple[str, str]]) -> go.Figure:
     """Accuracy per subcase (and label) for each model: one heatmap panel per suite, stacked,
     subcases as rows sorted by their mean accuracy over the models, models as columns in study
     order; `models` are (id, role)."""
-    subcases = [r for r in subcases if r["suite"] != "in_distribution"]  # suites: a table
-    suites = sorted({r["suite"] for r in subcases})
+    subcases = [r for r in subcases if r.suite != "in_distribution"]  # suites: a table
+    suites = sorted({r.suite for r in subcases})
     if not suites:
         return go.Figure()
     names = [model_id for model_id, _ in models]
-    value = {(r["suite"], r["subcase"], r["label"], r["model"]): r["accuracy"] for r in subcases}
+    value = {(r.suite, r.subcase, r.label, r.model): r.accuracy for r in subcases}
     keys = {
-        suite: sorted({(r["subcase"], r["label"]) for r in subcases if r["suite"] == suite})
+        suite: sorted({(r.subcase, r.label) for r in subcases if r.suite == suite})
         for suite in suites
     }
     total = sum(len(k) for k in keys.values())
@@ -85,25 +87,25 @@ def interval_whiskers(values, lows, highs) -> dict:
     )
 
 
-def answer_figure(rows: list[dict], reference: dict[str, float]) -> go.Figure:
+def answer_figure(rows: list[Distillability], reference: dict[str, float]) -> go.Figure:
     """Per bias type (one panel each), accuracy on bias-conflicting examples of each
     comparison's teacher, KD student and non-KD student (bars: mean over seeds; whiskers: one
     standard deviation over seeds), with the reference teacher's (ERM) as a dashed line."""
-    bias_types = list(dict.fromkeys(r["bias_type"] for r in rows))
+    bias_types = list(dict.fromkeys(r.bias_type for r in rows))
     fig = make_subplots(
         rows=1, cols=max(1, len(bias_types)), subplot_titles=[esc(b) for b in bias_types]
     )
     roles = (("teacher", "teacher"), ("student", "KD student"), ("baseline", "non-KD student"))
     for col, bias in enumerate(bias_types, start=1):
-        part = [r for r in rows if r["bias_type"] == bias]
+        part = [r for r in rows if r.bias_type == bias]
         for role, label in roles:
             fig.add_bar(
                 name=label,
                 legendgroup=role,
                 showlegend=col == 1,
-                x=[esc(r["group"]) for r in part],
-                y=[r.get(f"{role}_mean") for r in part],
-                error_y=dict(type="data", array=[r.get(f"{role}_std") or 0 for r in part]),
+                x=[esc(r.group) for r in part],
+                y=[getattr(r, f"{role}_mean") for r in part],
+                error_y=dict(type="data", array=[getattr(r, f"{role}_std") or 0 for r in part]),
                 marker_color=COLOURS[role],
                 hovertemplate=f"{label}: %{{y:.3f}}<extra></extra>",
                 row=1,
@@ -146,26 +148,28 @@ def _signed_shares(scores: dict[str, float]) -> dict[str, float]:
     return {k: (v / total if total > 0 else 0.0) for k, v in node_totals(scores).items()}
 
 
-def attribution_heatmaps(teacher: dict, student: dict, node_map: dict[str, str]) -> go.Figure:
+def attribution_heatmaps(
+    teacher: ModelAnalysis, student: ModelAnalysis, node_map: dict[str, str]
+) -> go.Figure:
     """Head attribution of teacher and student (signed share of each model's total) and their
     difference in teacher heads (teacher minus the student heads mapped onto each)."""
-    t_share = _signed_shares(teacher["attribution"])
-    s_share = _signed_shares(student["attribution"])
+    t_share = _signed_shares(teacher.attribution)
+    s_share = _signed_shares(student.attribution)
     mapped: dict[str, float] = {}
     for node, value in s_share.items():
         target = node_map.get(node)
         if target is not None:
             mapped[target] = mapped.get(target, 0.0) + value
-    t_grid = _head_grid(t_share, teacher["n_layers"], teacher["n_heads"])
-    s_grid = _head_grid(s_share, student["n_layers"], student["n_heads"])
-    d_grid = t_grid - _head_grid(mapped, teacher["n_layers"], teacher["n_heads"])
+    t_grid = _head_grid(t_share, teacher.n_layers, teacher.n_heads)
+    s_grid = _head_grid(s_share, student.n_layers, student.n_heads)
+    d_grid = t_grid - _head_grid(mapped, teacher.n_layers, teacher.n_heads)
     limit = float(max(np.abs(t_grid).max(), np.abs(s_grid).max(), np.abs(d_grid).max(), 1e-9))
     fig = make_subplots(
         rows=1,
         cols=3,
         subplot_titles=[
-            esc(f"teacher {teacher['model']}"),
-            esc(f"student {student['model']}"),
+            esc(f"teacher {teacher.model}"),
+            esc(f"student {student.model}"),
             "teacher - student (teacher heads)",
         ],
     )
@@ -186,22 +190,22 @@ def attribution_heatmaps(teacher: dict, student: dict, node_map: dict[str, str])
     return fig
 
 
-def attention_figure(example: dict) -> go.Figure:
+def attention_figure(example: TextAttention) -> go.Figure:
     """Attention patterns of two matched heads on one example, tokens on both axes."""
-    tokens = [esc(t) for t in example["tokens"]]
+    tokens = [esc(t) for t in example.tokens]
     positions = list(range(len(tokens)))
     fig = make_subplots(
         rows=1,
         cols=2,
         subplot_titles=[
-            esc(f"teacher {example['teacher_head']}"),
-            esc(f"student {example['student_head']}"),
+            esc(f"teacher {example.teacher_head}"),
+            esc(f"student {example.student_head}"),
         ],
         horizontal_spacing=0.12,
     )
-    for col, key in enumerate(("teacher_pattern", "student_pattern"), start=1):
+    for col, pattern in enumerate((example.teacher_pattern, example.student_pattern), start=1):
         fig.add_heatmap(
-            z=example[key],
+            z=pattern,
             x=positions,
             y=positions,
             zmin=0,
@@ -214,33 +218,33 @@ def attention_figure(example: dict) -> go.Figure:
     axis = dict(tickmode="array", tickvals=positions, ticktext=tokens)
     fig.update_xaxes(title_text="key", tickangle=-60, **axis)
     fig.update_yaxes(title_text="query", autorange="reversed", **axis)
-    fig.update_layout(height=520, title=esc(example["text"]))
+    fig.update_layout(height=520, title=esc(example.text))
     return fig
 
 
-def image_attention_figure(example: dict) -> go.Figure:
+def image_attention_figure(example: ImageAttention) -> go.Figure:
     """Each rendering of a digit beside the [CLS] attention of two matched heads over its patch
     grid (one row per rendering), the heatmaps on the image's pixel coordinates."""
-    rows = example["renderings"]
+    rows = example.renderings
     titles = []
     for row in rows:
         titles += [
-            esc(row["name"]),
-            esc(f"teacher {example['teacher_head']}: [CLS] to patches"),
-            esc(f"student {example['student_head']}: [CLS] to patches"),
+            esc(row.name),
+            esc(f"teacher {example.teacher_head}: [CLS] to patches"),
+            esc(f"student {example.student_head}: [CLS] to patches"),
         ]
     fig = make_subplots(rows=len(rows), cols=3, subplot_titles=titles, horizontal_spacing=0.08)
-    grids = [row[key] for row in rows for key in ("teacher_cls", "student_cls")]
+    grids = [grid for row in rows for grid in (row.teacher_cls, row.student_cls)]
     top = max(max(max(line) for line in grid) for grid in grids)
-    size = len(rows[0]["image"])
+    size = len(rows[0].image)
     patch = size / len(grids[0])
     centres = [patch * i + (patch - 1) / 2 for i in range(len(grids[0]))]
     for r, row in enumerate(rows, start=1):
-        pixels = (np.asarray(row["image"], dtype=float) * 255).round().clip(0, 255)
+        pixels = (np.asarray(row.image, dtype=float) * 255).round().clip(0, 255)
         fig.add_image(z=pixels, row=r, col=1)
-        for col, key in ((2, "teacher_cls"), (3, "student_cls")):
+        for col, grid in ((2, row.teacher_cls), (3, row.student_cls)):
             fig.add_heatmap(
-                z=row[key],
+                z=grid,
                 x=centres,
                 y=centres,
                 zmin=0,
@@ -263,7 +267,7 @@ def image_attention_figure(example: dict) -> go.Figure:
             showgrid=False,
             zeroline=False,
         )
-    fig.update_layout(height=330 * len(rows), title=esc(example["text"]), plot_bgcolor="white")
+    fig.update_layout(height=330 * len(rows), title=esc(example.text), plot_bgcolor="white")
     return fig
 
 
@@ -279,13 +283,13 @@ def _node_position(name: str, n_heads: int) -> tuple[float, float]:
     return layer + shift, float(head)
 
 
-def circuit_figure(analysis: dict, max_edges: int = 40) -> go.Figure:
+def circuit_figure(analysis: ModelAnalysis, max_edges: int = 40) -> go.Figure:
     """Circuit nodes placed by layer (heads stacked, MLP above them), the strongest edges drawn
     with width by |score| (red positive, blue negative)."""
-    n_heads, n_layers = analysis["n_heads"], analysis["n_layers"]
-    units = analysis.get("units", "node")
-    scores = analysis["circuit"]["scores"]
-    nodes = list(analysis["circuit"]["nodes"])
+    n_heads, n_layers = analysis.n_heads, analysis.n_layers
+    units = analysis.units
+    scores = analysis.circuit.scores
+    nodes = list(analysis.circuit.nodes)
     if units == "edge":  # the nodes are the ends of the circuit's edges, sized by what they send
         nodes = list(dict.fromkeys(end for e in nodes for end in edge_ends(e)))
         nodes = [n for n in nodes if n not in ("embed", "logits")]
@@ -295,7 +299,7 @@ def circuit_figure(analysis: dict, max_edges: int = 40) -> go.Figure:
     for node in nodes:
         x, y = _node_position(node, n_heads)
         position[node] = (n_layers if x == float("inf") else x, y)
-    edges = sorted(analysis["edges"].items(), key=lambda kv: -abs(kv[1]))[:max_edges]
+    edges = sorted(analysis.edges.items(), key=lambda kv: -abs(kv[1]))[:max_edges]
     largest = max((abs(v) for _, v in edges), default=1.0) or 1.0
     fig = go.Figure()
     for name, value in edges:
@@ -331,7 +335,7 @@ def circuit_figure(analysis: dict, max_edges: int = 40) -> go.Figure:
     )
     fig.update_layout(
         title=esc(
-            f"{analysis['model']} circuit ({len(analysis['circuit']['nodes'])} {units} units"
+            f"{analysis.model} circuit ({len(analysis.circuit.nodes)} {units} units"
             + (f"; the {len(edges)} strongest edges drawn)" if units == "edge" else ")")
         ),
         xaxis=dict(
@@ -345,16 +349,16 @@ def circuit_figure(analysis: dict, max_edges: int = 40) -> go.Figure:
     return fig
 
 
-def faithfulness_figure(curves: dict[str, dict], names: dict[str, str]) -> go.Figure:
-    """Faithfulness against circuit size (fraction of nodes) for each model."""
+def faithfulness_figure(curves: dict[str, FaithfulnessCurve], names: dict[str, str]) -> go.Figure:
+    """Faithfulness against circuit size (fraction of nodes) for each model (role -> curve)."""
     fig = go.Figure()
     for role, curve in curves.items():
-        n = max(curve["sizes"]) or 1
+        n = max(curve.sizes) or 1
         fig.add_scatter(
-            x=[s / n for s in curve["sizes"]],
-            y=curve["faithfulness"],
+            x=[s / n for s in curve.sizes],
+            y=curve.faithfulness,
             mode="lines+markers",
-            name=esc(f"{role} {names.get(role, '')} (area {number(curve['area_under'])})"),
+            name=esc(f"{role} {names.get(role, '')} (area {number(curve.area_under)})"),
             line=dict(color=COLOURS.get(role)),
         )
     fig.add_hline(y=1.0, line_dash="dot", line_color="#999")
@@ -366,11 +370,11 @@ def faithfulness_figure(curves: dict[str, dict], names: dict[str, str]) -> go.Fi
     return fig
 
 
-def seed_consistency_figure(consistency: dict) -> go.Figure:
+def seed_consistency_figure(consistency: SeedConsistency) -> go.Figure:
     """Which components are in each model's circuit in each seed (teacher and student side by
     side; a filled cell: in the circuit that seed)."""
-    per_seed = [r for r in consistency["per_seed"] if r["seed"] in consistency["seeds"]]
-    seeds = [f"seed {r['seed']}" for r in per_seed]
+    per_seed = [r for r in consistency.per_seed if r.seed in consistency.seeds]
+    seeds = [f"seed {r.seed}" for r in per_seed]
     fig = make_subplots(
         rows=1,
         cols=2,
@@ -378,10 +382,10 @@ def seed_consistency_figure(consistency: dict) -> go.Figure:
         horizontal_spacing=0.2,
     )
     for col, role in enumerate(("teacher", "student"), start=1):
-        nodes = list(consistency[role]["counts"])
+        nodes = list(getattr(consistency, role).counts)
         if not nodes:
             continue
-        z = [[int(node in r[f"{role}_circuit"]) for r in per_seed] for node in nodes]
+        z = [[int(node in getattr(r, f"{role}_circuit")) for r in per_seed] for node in nodes]
         fig.add_heatmap(
             z=z,
             x=seeds,
@@ -395,7 +399,7 @@ def seed_consistency_figure(consistency: dict) -> go.Figure:
             row=1,
             col=col,
         )
-    rows = max(len(consistency["teacher"]["counts"]), len(consistency["student"]["counts"]), 1)
+    rows = max(len(consistency.teacher.counts), len(consistency.student.counts), 1)
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(height=120 + 22 * rows, margin=dict(t=50))
     return fig

@@ -19,6 +19,15 @@ from interp.report.verdicts import (
     cross_faithfulness_text,
     mechanism_sentence,
 )
+from interp.results import (
+    ComparisonResult,
+    Correspondence,
+    ModelAnalysis,
+    SeedConsistency,
+    StudyResults,
+    SuiteResult,
+)
+from interp.results.study import Distillability
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -89,21 +98,22 @@ DISTILLABILITY_FIGURES = [
 ]
 
 
-def _distillability_rows(results: dict) -> list[dict]:
+def distillability_rows(rows: list[Distillability]) -> list[dict]:
+    """Table rows of the figures every report shows."""
     columns = ["group", "bias_type", *DISTILLABILITY_FIGURES]
-    return [{c: r.get(c) for c in columns if c in r} for r in results["distillability"]]
+    return [{c: getattr(r, c) for c in columns} for r in rows]
 
 
-def _suite_rows(results: dict) -> list[dict]:
+def _suite_rows(results: StudyResults) -> list[dict]:
     """Accuracy per model (rows, in study order) and suite (columns)."""
-    rows: dict[str, dict] = {m: {"model": m} for m in results["models"]}
-    for r in results["accuracy"]["suites"]:
-        rows.setdefault(r["model"], {"model": r["model"]})[r["suite"]] = r["accuracy"]
+    rows: dict[str, dict] = {m: {"model": m} for m in results.models}
+    for r in results.accuracy.suites:
+        rows.setdefault(r.model, {"model": r.model})[r.suite] = r.accuracy
     return list(rows.values())
 
 
-def _gap(analysis: dict) -> float:
-    return analysis["clean_metric"] - analysis["corrupt_metric"]
+def _gap(analysis: ModelAnalysis) -> float:
+    return analysis.clean_metric - analysis.corrupt_metric
 
 
 def student_names(nodes: list[str], to_teacher: dict[str, str]) -> str:
@@ -111,8 +121,8 @@ def student_names(nodes: list[str], to_teacher: dict[str, str]) -> str:
     return ", ".join(f"{n} (~{to_teacher[n]})" if n in to_teacher else n for n in nodes) or "none"
 
 
-def _seed_note(consistency: dict) -> str:
-    n, seeds = consistency["n_seeds"], consistency["seeds"]
+def _seed_note(consistency: SeedConsistency) -> str:
+    n, seeds = consistency.n_seeds, consistency.seeds
     if n == 0:
         return "the teacher separates the pairs in no seed"
     if n == 1:
@@ -120,10 +130,10 @@ def _seed_note(consistency: dict) -> str:
         note = f"{which}: one seed is an anecdote"
     else:
         note = (
-            f"components found in at least {consistency['threshold']} of {n} seeds "
+            f"components found in at least {consistency.threshold} of {n} seeds "
             f"({', '.join(str(s) for s in seeds)})"
         )
-    skipped = consistency["skipped_seeds"]
+    skipped = consistency.skipped_seeds
     if skipped:
         left_out = ", ".join(str(s) for s in skipped)
         word = "seed" if len(skipped) == 1 else "seeds"
@@ -131,29 +141,29 @@ def _seed_note(consistency: dict) -> str:
     return note
 
 
-def d_sentence(row: dict) -> str:
+def d_sentence(row: Distillability) -> str:
     """`distillability D = -0.48 [-0.62, -0.39] over 3 seed(s) (the verdict)` of a
     distillability row."""
-    d, low, high = row["D_mean"], row["D_ci_low"], row["D_ci_high"]
+    d, low, high = row.D_mean, row.D_ci_low, row.D_ci_high
     if high < 0:
         verdict = "the student lost part of the teacher's robustness"
     elif low > 0:
         verdict = "the student is more robust than the teacher"
     else:
         verdict = "no clear difference: the interval contains 0"
-    seeds = row.get("seeds", 1)
+    seeds = row.seeds
     return f"distillability D = {d:+.3f} [{low:+.3f}, {high:+.3f}] over {seeds} seed(s) ({verdict})"
 
 
-def _answer_section(results: dict, figures: "Figures") -> str:
+def _answer_section(results: StudyResults, figures: "Figures") -> str:
     """The first screen: per bias type, the teacher's, KD student's and non-KD student's
     accuracy on bias-conflicting examples, and D's verdict per comparison."""
-    rows = [r for r in results["distillability"] if r.get("D_mean") is not None]
+    rows = [r for r in results.distillability if r.D_mean is not None]
     if not rows:
         return '<p class="muted">No comparison with a KD student to answer from.</p>'
-    reference = {r["bias_type"]: r["teacher_mean"] for r in rows if r["group"] == "erm"}
+    reference = {r.bias_type: r.teacher_mean for r in rows if r.group == "erm"}
     sentences = "".join(
-        f"<li>{esc(r['group'])} / {esc(r['bias_type'])}: {esc(d_sentence(r))}</li>" for r in rows
+        f"<li>{esc(r.group)} / {esc(r.bias_type)}: {esc(d_sentence(r))}</li>" for r in rows
     )
     return (
         '<div class="answer">'
@@ -162,21 +172,20 @@ def _answer_section(results: dict, figures: "Figures") -> str:
     )
 
 
-def _mechanism_section(results: dict, figures: "Figures") -> str:
+def _mechanism_section(results: StudyResults, figures: "Figures") -> str:
     """Per comparison and suite (first analysed seed), the diff judged by function: both
     directions of cross-faithfulness and the verdict."""
     rows, sentences = [], []
     for pair in _first_seed_comparisons(results):
-        for suite, part in pair["suites"].items():
-            extra = part["diff"]["extra"]
-            intervals = extra.get("cross_faithfulness_interval") or {}
-            row = {"group": pair["group"], "suite": suite, "verdict": extra["mechanism"]["verdict"]}
+        for suite, part in pair.suites.items():
+            extra = part.diff.extra
+            row = {"group": pair.group, "suite": suite, "verdict": extra.mechanism.verdict}
             for key in ("teacher_circuit_on_student", "student_circuit_on_teacher"):
-                row[key] = extra["cross_faithfulness"].get(key)
-                row[f"{key}_interval"] = intervals.get(key) or [None, None]
+                row[key] = getattr(extra.cross_faithfulness, key)
+                row[f"{key}_interval"] = list(getattr(extra.cross_faithfulness_interval, key))
             rows.append(row)
-            sentence = mechanism_sentence(part["diff"])
-            sentences.append(f"<li>{esc(pair['id'])} on {esc(suite)}: {esc(sentence)}</li>")
+            sentence = mechanism_sentence(part.diff)
+            sentences.append(f"<li>{esc(pair.id)} on {esc(suite)}: {esc(sentence)}</li>")
     if not rows:
         return '<p class="muted">No comparison was analysed.</p>'
     return (
@@ -185,62 +194,62 @@ def _mechanism_section(results: dict, figures: "Figures") -> str:
     )
 
 
-def summary_lines(results: dict) -> list[str]:
+def summary_lines(results: StudyResults) -> list[str]:
     """Plain sentences of the main findings, computed from the results.
 
     Circuit findings name only components found in a majority of the analysed seeds (see
     `interp.seeds`); student components are named as the student's own, teacher match beside.
     """
     lines = []
-    for row in results["distillability"]:
-        if row.get("D_mean") is None:
+    for row in results.distillability:
+        if row.D_mean is None:
             continue
         lines.append(
-            f"{row['group']} / {row['bias_type']}: teacher {row['teacher_mean']:.3f}, "
-            f"KD student {row['student_mean']:.3f} on bias-conflicting examples; "
+            f"{row.group} / {row.bias_type}: teacher {row.teacher_mean:.3f}, "
+            f"KD student {row.student_mean:.3f} on bias-conflicting examples; "
             f"{d_sentence(row)}."
         )
-    by_group = {}
-    for pair in results["pairs"]:
-        by_group.setdefault(pair["group"], []).append(pair)
-        for suite, why in pair.get("skipped", {}).items():
-            lines.append(f"{pair['id']} on {suite}: not analysed ({why}).")
-    for consistency in results.get("seed_consistency", []):
-        group, suite = consistency["group"], consistency["suite"]
-        parts = [p["suites"][suite] for p in by_group.get(group, []) if suite in p["suites"]]
-        teacher_gap = sum(_gap(p["teacher"]) for p in parts) / max(len(parts), 1)
-        student_gap = sum(_gap(p["student"]) for p in parts) / max(len(parts), 1)
+    by_group: dict[str, list[ComparisonResult]] = {}
+    for pair in results.pairs:
+        by_group.setdefault(pair.group, []).append(pair)
+        for suite, why in pair.skipped.items():
+            lines.append(f"{pair.id} on {suite}: not analysed ({why}).")
+    for consistency in results.seed_consistency:
+        group, suite = consistency.group, consistency.suite
+        parts = [p.suites[suite] for p in by_group.get(group, []) if suite in p.suites]
+        teacher_gap = sum(_gap(p.teacher) for p in parts) / max(len(parts), 1)
+        student_gap = sum(_gap(p.student) for p in parts) / max(len(parts), 1)
         gaps = (
             f"logit-difference gap on the same pairs: teacher {teacher_gap:+.2f}, student "
             f"{student_gap:+.2f} (mean over seeds)"
         )
-        if consistency["n_seeds"] == 0:
+        if consistency.n_seeds == 0:
             lines.append(
                 f"{group} on {suite}: the teacher barely tells clean from corrupt in any seed, so "
                 f"there is no circuit to compare; {gaps}."
             )
             continue
         lines.append(control_line(group, suite, parts))
-        matches = consistency["student"]["teacher_match"]
+        matches = consistency.student.teacher_match
         lines.append(
             f"{group} on {suite} ({_seed_note(consistency)}): teacher circuit"
-            f"{_not_a_finding([p['teacher'] for p in parts])} "
-            f"{', '.join(consistency['teacher']['robust']) or 'none'} (stability "
-            f"{number(consistency['teacher']['stability'])}); student circuit"
-            f"{_not_a_finding([p['student'] for p in parts])} "
-            f"{student_names(consistency['student']['robust'], matches)} (stability "
-            f"{number(consistency['student']['stability'])}); teacher-only "
-            f"{', '.join(consistency['teacher_only']['robust']) or 'none'}; {gaps}."
+            f"{_not_a_finding([p.teacher for p in parts])} "
+            f"{', '.join(consistency.teacher.robust) or 'none'} (stability "
+            f"{number(consistency.teacher.stability)}); student circuit"
+            f"{_not_a_finding([p.student for p in parts])} "
+            f"{student_names(consistency.student.robust, matches)} (stability "
+            f"{number(consistency.student.stability)}); teacher-only "
+            f"{', '.join(consistency.teacher_only.robust) or 'none'}; {gaps}."
         )
     return lines
 
 
-def _status_counts(analyses: list[dict]) -> str:
+def _status_counts(analyses: list[ModelAnalysis]) -> str:
     statuses = [circuit_status(a) for a in analyses]
     specific = [
-        a["specificity"]["specific"]
+        a.specificity.specific
         for a in analyses
-        if a.get("specificity") and a["specificity"].get("specific") is not None
+        if a.specificity is not None and a.specificity.specific is not None
     ]
     words = {
         "finding": "beats chance",
@@ -256,7 +265,7 @@ def _status_counts(analyses: list[dict]) -> str:
     return text
 
 
-def _not_a_finding(analyses: list[dict]) -> str:
+def _not_a_finding(analyses: list[ModelAnalysis]) -> str:
     """A warning when no seed's circuit is a finding (it fails chance or is distributed)."""
     statuses = {circuit_status(a) for a in analyses} - {"no behaviour"}
     if not statuses or "finding" in statuses or statuses == {"unchecked"}:
@@ -264,57 +273,55 @@ def _not_a_finding(analyses: list[dict]) -> str:
     return " (not a finding in any seed: distributed or not above chance)"
 
 
-def control_line(group: str, suite: str, parts: list[dict]) -> str:
+def control_line(group: str, suite: str, parts: list[SuiteResult]) -> str:
     """Per comparison and suite over its seeds: the mechanism verdicts, and how the teacher's
     and the student's circuits fared against chance and on controls."""
-    verdicts = [p["diff"]["extra"].get("mechanism", {}).get("verdict", "not judged") for p in parts]
+    verdicts = [p.diff.extra.mechanism.verdict if p.diff.extra else "not judged" for p in parts]
     counted = ", ".join(f"{v} in {verdicts.count(v)}" for v in dict.fromkeys(verdicts))
     return (
         f"{group} on {suite}, judged by function over {len(parts)} seed(s): mechanism {counted}; "
-        f"the teacher's circuit {_status_counts([p['teacher'] for p in parts])}; the student's "
-        f"{_status_counts([p['student'] for p in parts])}."
+        f"the teacher's circuit {_status_counts([p.teacher for p in parts])}; the student's "
+        f"{_status_counts([p.student for p in parts])}."
     )
 
 
-def _circuit_row(role: str, a: dict) -> dict:
-    chance = a.get("chance") or {}
-    spec = a.get("specificity") or {}
-    mib = a["curve"].get("mib") or {}
+def _circuit_row(role: str, a: ModelAnalysis) -> dict:
+    spec = a.specificity
     return {
-        "model": a["model"],
+        "model": a.model,
         "role": role,
-        "clean logit diff": a["clean_metric"],
-        "corrupt logit diff": a["corrupt_metric"],
-        "ranked by": a["attribution_method"]
-        if a.get("ranking") != "exact"
+        "clean logit diff": a.clean_metric,
+        "corrupt logit diff": a.corrupt_metric,
+        "ranked by": a.attribution_method
+        if a.ranking != "exact"
         else "exact (unreliable attribution)",
-        "Spearman with exact patching": a["spearman"],
-        "circuit size": f"{len(a['circuit']['nodes'])} {a.get('units', 'node')} units",
-        "circuit faithfulness": a["circuit"]["meta"].get("faithfulness"),
-        "chance p-value": chance.get("p_value"),
+        "Spearman with exact patching": a.spearman,
+        "circuit size": f"{len(a.circuit.nodes)} {a.units} units",
+        "circuit faithfulness": a.circuit.meta.faithfulness,
+        "chance p-value": a.chance.p_value if a.chance else None,
         "status": circuit_status(a),
-        "control / target damage": spec.get("ratio"),
-        "specific": spec.get("specific"),
-        "CPR": mib.get("cpr"),
-        "CMD": mib.get("cmd"),
+        "control / target damage": spec.ratio if spec else None,
+        "specific": spec.specific if spec else None,
+        "CPR": a.curve.mib.cpr,
+        "CMD": a.curve.mib.cmd,
     }
 
 
-def _comparison_section(pair: dict, figures: Figures) -> str:
+def _comparison_section(pair: ComparisonResult, figures: Figures) -> str:
     parts = [
-        f'<h2 id="pair-{esc(pair["id"])}">Comparison {esc(pair["id"])}: {esc(pair["teacher"])} '
-        f"&rarr; {esc(pair['student'])}</h2>"
+        f'<h2 id="pair-{esc(pair.id)}">Comparison {esc(pair.id)}: {esc(pair.teacher)} '
+        f"&rarr; {esc(pair.student)}</h2>"
     ]
-    for suite, why in pair.get("skipped", {}).items():
+    for suite, why in pair.skipped.items():
         parts.append(f'<p class="muted">{esc(suite)}: not analysed ({esc(why)}).</p>')
-    for suite, part in pair["suites"].items():
-        teacher, student, diff = part["teacher"], part["student"], part["diff"]
-        extra = diff["extra"]
-        selection = part.get("selection", {})
+    for suite, part in pair.suites.items():
+        teacher, student, diff = part.teacher, part.student, part.diff
+        extra = diff.extra
+        selection = part.selection
         parts.append(
-            f"<h3>{esc(suite)} ({teacher['n_pairs']} minimal pairs: {esc(selection.get('rule'))};"
-            f" the teacher separates {esc(selection.get('separated_by_teacher'))} of the suite's"
-            f" pairs by at least {esc(selection.get('min_separation'))} logits)</h3>"
+            f"<h3>{esc(suite)} ({teacher.n_pairs} minimal pairs: {esc(selection.rule)};"
+            f" the teacher separates {esc(selection.separated_by_teacher)} of the suite's"
+            f" pairs by at least {esc(selection.min_separation)} logits)</h3>"
         )
         parts.append(
             table(
@@ -324,12 +331,12 @@ def _comparison_section(pair: dict, figures: Figures) -> str:
         parts.append(f"<p><b>{esc(mechanism_sentence(diff))}</b></p>")
         for role, a in (("teacher", teacher), ("student", student)):
             sentences = "; ".join(circuit_sentences(a))
-            parts.append(f'<p class="muted">{esc(role)} {esc(a["model"])}: {esc(sentences)}.</p>')
+            parts.append(f'<p class="muted">{esc(role)} {esc(a.model)}: {esc(sentences)}.</p>')
         parts.append(
-            f"<h4>Head attribution ({esc(teacher['attribution_method'])}), side by side and "
+            f"<h4>Head attribution ({esc(teacher.attribution_method)}), side by side and "
             "difference</h4>"
         )
-        node_map = extra["correspondence"]["node_map"]
+        node_map = extra.correspondence.node_map
         parts.append(figures.html(fg.attribution_heatmaps(teacher, student, node_map)))
         parts.append("<h4>Circuits</h4>")
         for analysis in (teacher, student):
@@ -338,31 +345,27 @@ def _comparison_section(pair: dict, figures: Figures) -> str:
                 parts.append(figures.html(fg.circuit_figure(analysis)))
             else:
                 parts.append(
-                    f'<p class="muted">{esc(analysis["model"])}: no circuit drawn; '
+                    f'<p class="muted">{esc(analysis.model)}: no circuit drawn; '
                     f"{esc(STATUS_WHY[status])}.</p>"
                 )
         parts.append("<h4>Circuit diff</h4>")
-        parts.append(_layer_map_line(extra["correspondence"]))
-        to_teacher = diff["student_in_teacher_names"]
-        student_circuit = student["circuit"]["nodes"]
+        parts.append(_layer_map_line(extra.correspondence))
+        to_teacher = diff.student_in_teacher_names
+        student_circuit = student.circuit.nodes
         parts.append(
             table(
                 [
                     {
-                        "shared (teacher)": diff["shared"],
-                        "teacher only": diff["teacher_only"],
+                        "shared (teacher)": diff.shared,
+                        "teacher only": diff.teacher_only,
                         "student circuit (~teacher match)": student_names(
                             student_circuit, to_teacher
                         ),
                         "student only (~teacher match)": student_names(
-                            [
-                                n
-                                for n in student_circuit
-                                if to_teacher.get(n) in diff["student_only"]
-                            ],
+                            [n for n in student_circuit if to_teacher.get(n) in diff.student_only],
                             to_teacher,
                         ),
-                        "weighted overlap": diff["weighted_overlap"],
+                        "weighted overlap": diff.weighted_overlap,
                         "teacher circuit on student": cross_faithfulness_text(
                             extra, "teacher_circuit_on_student"
                         ),
@@ -373,20 +376,21 @@ def _comparison_section(pair: dict, figures: Figures) -> str:
                 ]
             )
         )
-        guidance = part.get("guidance")
+        guidance = part.guidance
         if guidance:
             parts.append(
-                f"<h4>Circuit guidance ({esc(guidance['kind'])}, the teacher circuit found on "
-                f"{esc(guidance['suite'])}): did the assigned components take the role?</h4>"
+                f"<h4>Circuit guidance ({esc(guidance.kind)}, the teacher circuit found on "
+                f"{esc(guidance.suite)}): did the assigned components take the role?</h4>"
             )
-            parts.append(table(guidance["assigned"]))
+            parts.append(table([row.model_dump(by_alias=True) for row in guidance.assigned]))
         parts.append("<h4>Faithfulness curves</h4>")
-        names = {"teacher": teacher["model"], "student": student["model"]}
-        parts.append(figures.html(fg.faithfulness_figure(extra["curves"], names)))
+        names = {"teacher": teacher.model, "student": student.model}
+        curves = {"teacher": extra.curves.teacher, "student": extra.curves.student}
+        parts.append(figures.html(fg.faithfulness_figure(curves, names)))
         parts.append("<h4>Diverging heads (matched pairs, most different attention first)</h4>")
-        parts.append(table(extra["diverging_heads"][:10]))
-        example = part.get("attention_example")
-        if example and example.get("kind") == "image":
+        parts.append(table([row.model_dump() for row in extra.diverging_heads[:10]]))
+        example = part.attention_example
+        if example and example.kind == "image":
             parts.append(
                 "<h4>Attention of a circuit head and its student match over the image</h4>"
             )
@@ -418,14 +422,14 @@ def _arrows(mapping: dict) -> str:
     return ", ".join(f"{k} → {v}" for k, v in sorted(mapping.items(), key=lambda kv: int(kv[0])))
 
 
-def _layer_map_line(correspondence: dict) -> str:
-    extra = correspondence.get("extra", {})
-    rule = extra.get("layer_map_rule", "behaviour")
-    chosen = _arrows(correspondence["layer_map"])
+def _layer_map_line(correspondence: Correspondence) -> str:
+    maps = correspondence.extra
+    rule = maps.layer_map_rule if maps else "behaviour"
+    chosen = _arrows(correspondence.layer_map)
     others = [
-        f"by {other} {_arrows(extra[f'{other}_layer_map'])}"
+        f"by {other} {_arrows(getattr(maps, f'{other}_layer_map'))}"
         for other in ("behaviour", "depth")
-        if other != rule and extra.get(f"{other}_layer_map")
+        if maps and other != rule and getattr(maps, f"{other}_layer_map")
     ]
     note = f" (other maps: {'; '.join(others)})" if others else ""
     return (
@@ -439,45 +443,46 @@ def definitions_html() -> str:
     return f'<dl class="definitions">{items}</dl>'
 
 
-def _seed_rows(consistency: dict, role: str) -> list[dict]:
+def _seed_rows(consistency: SeedConsistency, role: str) -> list[dict]:
     """Per component: in how many of the counted seeds it is in the role's circuit."""
-    counts = consistency[role]["counts"]
-    only = consistency["teacher_only"]["counts"] if role == "teacher" else {}
-    match = consistency["student"]["teacher_match"] if role == "student" else {}
+    counts = getattr(consistency, role).counts
+    only = consistency.teacher_only.counts if role == "teacher" else {}
+    match = consistency.student.teacher_match if role == "student" else {}
+    n = consistency.n_seeds
     rows = []
     for node, k in counts.items():
-        row = {"component": node, "seeds in circuit": f"{k} of {consistency['n_seeds']}"}
+        row = {"component": node, "seeds in circuit": f"{k} of {n}"}
         if role == "teacher":
-            row["seeds teacher-only"] = f"{only.get(node, 0)} of {consistency['n_seeds']}"
+            row["seeds teacher-only"] = f"{only.get(node, 0)} of {n}"
         else:
             row["teacher match (most seeds)"] = match.get(node)
-        row["finding"] = "yes" if k >= consistency["threshold"] else ""
+        row["finding"] = "yes" if k >= consistency.threshold else ""
         rows.append(row)
     return rows
 
 
-def _consistency_section(consistency: dict, figures: Figures) -> str:
-    group, suite = consistency["group"], consistency["suite"]
+def _consistency_section(consistency: SeedConsistency, figures: Figures) -> str:
+    group, suite = consistency.group, consistency.suite
     parts = [
         f"<h3>{esc(group)} on {esc(suite)}: {esc(_seed_note(consistency))}</h3>",
         table(
             [
                 {
-                    "seed": r["seed"],
-                    "teacher circuit": r["teacher_circuit"],
-                    "teacher faithfulness": r["teacher_faithfulness"],
-                    "student circuit": r["student_circuit"],
-                    "student faithfulness": r["student_faithfulness"],
+                    "seed": r.seed,
+                    "teacher circuit": r.teacher_circuit,
+                    "teacher faithfulness": r.teacher_faithfulness,
+                    "student circuit": r.student_circuit,
+                    "student faithfulness": r.student_faithfulness,
                 }
-                for r in consistency["per_seed"]
+                for r in consistency.per_seed
             ]
         ),
     ]
-    if consistency["n_seeds"]:
+    if consistency.n_seeds:
         parts.append(
             f"<p>Stability (mean Jaccard over pairs of seeds): teacher "
-            f"{esc(number(consistency['teacher']['stability']))}, student "
-            f"{esc(number(consistency['student']['stability']))}.</p>"
+            f"{esc(number(consistency.teacher.stability))}, student "
+            f"{esc(number(consistency.student.stability))}.</p>"
         )
         parts.append(figures.html(fg.seed_consistency_figure(consistency)))
         for role in ("teacher", "student"):
@@ -486,23 +491,23 @@ def _consistency_section(consistency: dict, figures: Figures) -> str:
     return "\n".join(parts)
 
 
-def _first_seed_comparisons(results: dict) -> list[dict]:
+def _first_seed_comparisons(results: StudyResults) -> list[ComparisonResult]:
     """One pair per comparison (its first analysed seed): the detailed sections."""
     seen, first = set(), []
-    for pair in results["pairs"]:
-        if pair["group"] not in seen:
-            seen.add(pair["group"])
+    for pair in results.pairs:
+        if pair.group not in seen:
+            seen.add(pair.group)
             first.append(pair)
     return first
 
 
-def render(results: dict) -> str:
+def render(results: StudyResults) -> str:
     figures = Figures()
-    seeds = ", ".join(str(s) for s in results["seeds"])
+    seeds = ", ".join(str(s) for s in results.seeds)
     body = [
-        f"<h1>Do students debias like teachers? Study {esc(results['run'])}</h1>",
-        f'<details class="muted"><summary>seeds {esc(seeds)}, device {esc(results["device"])}, '
-        f"{len(results['models'])} models</summary>{esc(', '.join(results['models']))}</details>",
+        f"<h1>Do students debias like teachers? Study {esc(results.run)}</h1>",
+        f'<details class="muted"><summary>seeds {esc(seeds)}, device {esc(results.device)}, '
+        f"{len(results.models)} models</summary>{esc(', '.join(results.models))}</details>",
         '<h2 id="answer">Does the student keep the teacher\'s robustness?</h2>',
         _answer_section(results, figures),
         '<h2 id="mechanism">Is the mechanism shared? (first seed of each comparison)</h2>',
@@ -515,16 +520,16 @@ def render(results: dict) -> str:
         "<p>Accuracy M on bias-conflicting examples; D = M(KD student) - M(teacher), C = "
         "M(KD student) - M(non-KD student); 95% intervals resample seeds and examples (terms "
         'defined <a href="#definitions">below</a>).</p>',
-        table(_distillability_rows(results)),
+        table(distillability_rows(results.distillability)),
         '<h2 id="accuracy">Accuracy by heuristic and subcase</h2>',
-        figures.html(fg.accuracy_figure(results["accuracy"]["subcases"], results["roles"])),
+        figures.html(fg.accuracy_figure(results.accuracy.subcases, results.roles)),
         table(_suite_rows(results)),
         '<h2 id="seeds">Circuits across seeds</h2>',
     ]
-    body += [_consistency_section(c, figures) for c in results.get("seed_consistency", [])]
+    body += [_consistency_section(c, figures) for c in results.seed_consistency]
     body.append('<p class="muted">The sections below show each comparison in its first seed.</p>')
     body += [_comparison_section(pair, figures) for pair in _first_seed_comparisons(results)]
-    return html_page(results["run"], body)
+    return html_page(results.run, body)
 
 
 def html_page(title: str, body: list[str]) -> str:
@@ -538,7 +543,7 @@ def html_page(title: str, body: list[str]) -> str:
     )
 
 
-def write_report(results: dict, out_dir: str | Path, render_page=None) -> Path:
+def write_report(results, out_dir: str | Path, render_page=None) -> Path:
     """Write index.html (`render_page(results)`, the study page by default) into `out_dir`
     atomically and return its path."""
     path = Path(out_dir) / "index.html"

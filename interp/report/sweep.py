@@ -8,6 +8,7 @@ from plotly.subplots import make_subplots
 
 from interp.report.figures import esc, interval_whiskers
 from interp.report.page import DISTILLABILITY_FIGURES, Figures, html_page, table
+from interp.results import Claim, SweepDistillability, SweepResults
 
 COLUMNS = [
     "method",
@@ -22,35 +23,38 @@ COLUMNS = [
 ]
 
 
-def d_figure(rows: list[dict], x: str, lines: tuple[str, ...], title: str, x_title: str):
+def d_figure(
+    rows: list[SweepDistillability], x: str, lines: tuple[str, ...], title: str, x_title: str
+):
     """D against `x`, one line per value of the `lines` fields, one panel per bias type;
     bars: 95% intervals over seeds and examples."""
-    bias_types = sorted({r["bias_type"] for r in rows})
-    keys = sorted({tuple(r[f] for f in lines) for r in rows})
+    bias_types = sorted({r.bias_type for r in rows})
+    keys = sorted({tuple(getattr(r, f) for f in lines) for r in rows})
     palette = qualitative.Plotly
     fig = make_subplots(rows=1, cols=len(bias_types), subplot_titles=[esc(b) for b in bias_types])
     for col, bias_type in enumerate(bias_types, start=1):
-        part = [r for r in rows if r["bias_type"] == bias_type]
+        part = [r for r in rows if r.bias_type == bias_type]
         for index, key in enumerate(keys):
             points = sorted(
-                (r for r in part if tuple(r[f] for f in lines) == key), key=lambda r: r[x]
+                (r for r in part if tuple(getattr(r, f) for f in lines) == key),
+                key=lambda r: getattr(r, x),
             )
             if not points:
                 continue
             name = ", ".join(f"{f} {v}" for f, v in zip(lines, key))
             fig.add_scatter(
-                x=[r[x] for r in points],
-                y=[r["D_mean"] for r in points],
+                x=[getattr(r, x) for r in points],
+                y=[r.D_mean for r in points],
                 error_y=interval_whiskers(
-                    [r["D_mean"] for r in points],
-                    [r["D_ci_low"] for r in points],
-                    [r["D_ci_high"] for r in points],
+                    [r.D_mean for r in points],
+                    [r.D_ci_low for r in points],
+                    [r.D_ci_high for r in points],
                 ),
                 mode="markers+lines",
                 name=esc(name),
                 legendgroup=esc(name),
                 line=dict(color=palette[index % len(palette)]),
-                text=[esc(f"{r['teacher']} / {r['student']}") for r in points],
+                text=[esc(f"{r.teacher} / {r.student}") for r in points],
                 showlegend=col == 1,
                 row=1,
                 col=col,
@@ -62,28 +66,28 @@ def d_figure(rows: list[dict], x: str, lines: tuple[str, ...], title: str, x_tit
     return fig
 
 
-def c_figure(claims: list[dict]):
+def c_figure(claims: list[Claim]):
     """C per teacher size (mean over comparisons and seeds, 95% interval over seeds), one
     panel per bias type: the amplification claim expects every bar below 0."""
     amplification = [  # over every training-set size; the per-size verdicts are sentences
-        c["tests"]
+        c.tests
         for c in claims
-        if c["tests"][0]["claim"] == "amplification" and c["tests"][0].get("train_size") is None
+        if c.tests[0].claim == "amplification" and c.tests[0].train_size is None
     ]
     fig = make_subplots(
         rows=1,
         cols=max(1, len(amplification)),
-        subplot_titles=[esc(t[0]["bias_type"]) for t in amplification],
+        subplot_titles=[esc(t[0].bias_type) for t in amplification],
     )
     for col, tests in enumerate(amplification, start=1):
-        shown = [t for t in tests if t["statistic"] is not None]
+        shown = [t for t in tests if t.statistic is not None]
         fig.add_bar(
-            x=[esc(t["teacher"]) for t in shown],
-            y=[t["statistic"] for t in shown],
+            x=[esc(t.teacher) for t in shown],
+            y=[t.statistic for t in shown],
             error_y=interval_whiskers(
-                [t["statistic"] for t in shown],
-                [t["low"] for t in shown],
-                [t["high"] for t in shown],
+                [t.statistic for t in shown],
+                [t.low for t in shown],
+                [t.high for t in shown],
             ),
             marker_color="#d62728",
             showlegend=False,
@@ -100,22 +104,22 @@ def c_figure(claims: list[dict]):
     return fig
 
 
-def render_sweep(results: dict) -> str:
+def render_sweep(results: SweepResults) -> str:
     figures = Figures()
-    sweep = results["sweep"]
-    rows = results["distillability"]
+    sweep = results.sweep  # the manifest entry, as validated there
+    rows = results.distillability
     body = [
         f"<h1>Sweep {esc(sweep['id'])}</h1>",
-        f'<p class="muted">{len(results["models"])} models; methods '
+        f'<p class="muted">{len(results.models)} models; methods '
         f"{esc(', '.join(sweep['methods']))}; teachers {esc(', '.join(sweep['teachers']))}; "
         f"students {esc(', '.join(sweep['students']))}; training sizes "
         f"{esc(', '.join(str(s) for s in sweep['train_sizes']))}; seeds "
         f"{esc(', '.join(str(s) for s in sweep['seeds']))}.</p>",
         "<h2>The two scale claims</h2>",
         '<ul class="summary">'
-        + "".join(f"<li>{esc(c['sentence'])}</li>" for c in results.get("claims", []))
+        + "".join(f"<li>{esc(c.sentence)}</li>" for c in results.claims)
         + "</ul>",
-        figures.html(c_figure(results["claims"])) if results.get("claims") else "",
+        figures.html(c_figure(results.claims)) if results.claims else "",
         figures.html(
             d_figure(
                 rows,
@@ -139,8 +143,8 @@ def render_sweep(results: dict) -> str:
         if rows
         else "",
         "<h2>Distillability per comparison and bias type</h2>",
-        table([{c: r.get(c) for c in COLUMNS} for r in rows]),
+        table([{c: getattr(r, c) for c in COLUMNS} for r in rows]),
         "<h2>Validity: in-distribution accuracy and gaps per model</h2>",
-        table(results["validity"]),
+        table([row.model_dump() for row in results.validity]),
     ]
     return html_page(f"sweep {sweep['id']}", body)

@@ -27,7 +27,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from interp.analysis import analyse_model
+from interp.analysis import AnalysisSettings, analyse_model
 from interp.attention import real_positions
 from interp.attribution import node_names
 from interp.contrast import teacher_selected_pairs
@@ -101,16 +101,18 @@ def find_teacher_circuit(
     """The teacher's circuit on the suite's minimal pairs it separates (as `interp study`
     selects them) and its faithfulness; a ValueError when the circuit is empty."""
     pairs, _ = teacher_selected_pairs(teacher, suite, n_pairs, min_separation)
+    # Node units: guidance assigns whole heads and MLPs.
+    settings = AnalysisSettings(target=target, units="node", chance_samples=0)
     analysis = analyse_model(
-        teacher, teacher.meta.get("id", "teacher"), suite.name, pairs, target, chance_samples=0
+        teacher, teacher.meta.get("id", "teacher"), suite.name, pairs, settings
     )
-    nodes = list(analysis.circuit["nodes"])
+    nodes = list(analysis.circuit.nodes)
     if not nodes:
         raise ValueError(
             f"the teacher has no circuit on '{suite.name}' (it does not tell the pairs apart); "
             "nothing to guide the student with"
         )
-    return nodes, analysis.circuit["meta"].get("faithfulness")
+    return nodes, analysis.circuit.meta.faithfulness
 
 
 def make_guidance(

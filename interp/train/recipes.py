@@ -10,7 +10,6 @@ every other layer and the head.
 from __future__ import annotations
 
 import importlib
-import json
 import os
 from collections.abc import Callable
 from dataclasses import asdict
@@ -18,11 +17,12 @@ from pathlib import Path
 
 import torch
 
-from interp.errors import ConfigError, ManifestError
+from interp.errors import ConfigError, InterpError, ManifestError
 from interp.inputs import EncodedSet, encode_examples, predict_labels, predict_logits
 from interp.losses import HARD_LOSSES, kd_loss, parse_loss
 from interp.manifest import Manifest, ModelEntry, Recipe
 from interp.models import ClassifierConfig, HookedClassifier, load, load_hf
+from interp.results import StudyResults
 from interp.train.bias import BiasModel, fit_bias_model
 from interp.train.guided import Guidance, make_guidance, make_guide
 from interp.train.outdated import input_hashes
@@ -460,19 +460,19 @@ def study_circuits(path: Path, entry: ModelEntry, suites: list[str]) -> dict:
     the file otherwise."""
     where = f"manifest entry '{entry.id}': guide_results {path}"
     try:
-        results = json.loads(path.read_text(encoding="utf-8"))
-        pairs = [p for p in results["pairs"] if p["teacher"] == entry.recipe.teacher]
-        found = {}
-        for suite in suites:
-            for pair in pairs:
-                circuit = pair["suites"].get(suite, {}).get("teacher", {}).get("circuit", {})
-                if circuit.get("nodes"):
-                    # Guidance assigns whole heads and MLPs: units at positions join their node.
-                    nodes = list(dict.fromkeys(base_node(n) for n in circuit["nodes"]))
-                    found[suite] = (nodes, circuit["meta"].get("faithfulness"))
-                    break
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
+        results = StudyResults.read(path)
+    except InterpError as err:
         raise ManifestError(f"{where}: cannot be read as study results ({err})") from None
+    pairs = [p for p in results.pairs if p.teacher == entry.recipe.teacher]
+    found = {}
+    for suite in suites:
+        for pair in pairs:
+            if suite in pair.suites and pair.suites[suite].teacher.circuit.nodes:
+                circuit = pair.suites[suite].teacher.circuit
+                # Guidance assigns whole heads and MLPs: units at positions join their node.
+                nodes = list(dict.fromkeys(base_node(n) for n in circuit.nodes))
+                found[suite] = (nodes, circuit.meta.faithfulness)
+                break
     if not found:
         raise ManifestError(
             f"{where}: no circuit of teacher '{entry.recipe.teacher}' on {', '.join(suites)}"
