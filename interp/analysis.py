@@ -21,7 +21,7 @@ shares the joint effect among them, which is what a circuit's faithfulness measu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import torch
@@ -238,6 +238,12 @@ class AnalysisSettings:
     chance_samples: int = defaults.CHANCE_SAMPLES  # random circuits per circuit; 0: none
     time_budget_s: float = defaults.TIME_BUDGET_S  # with units auto
     batch_size: int | None = None  # pairs per chunk; None: from the model size
+
+    @classmethod
+    def of(cls, options) -> AnalysisSettings:
+        """The settings from an object with attributes of the same names: a study's
+        configuration, or the parsed options of `interp circuit`, `diff` and `study`."""
+        return cls(**{f.name: getattr(options, f.name) for f in fields(cls)})
 
     def check(self) -> None:
         """A ValueError naming the command-line option of a setting out of its range."""

@@ -35,7 +35,7 @@ N_RESAMPLES = 1000
 class SeedRow:
     """One comparison in one seed: its factors and its D and C on one bias type."""
 
-    group: str  # the comparison (a pair before seed expansion)
+    group: str  # the comparison (before seed expansion)
     seed: int
     bias_type: str
     teacher: str  # the teacher's size name
@@ -55,23 +55,23 @@ def seed_rows(validity: list[Validity], comparisons: list[dict], bias_types: lis
         return None if row is None else row.measure(bias, "conflicting")
 
     rows = []
-    for pair in comparisons:
+    for comparison in comparisons:
         for bias in bias_types:
-            teacher = conflicting(pair["teacher_id"], bias)
-            student = conflicting(pair["student_id"], bias)
+            teacher = conflicting(comparison["teacher_id"], bias)
+            student = conflicting(comparison["student_id"], bias)
             if teacher is None or student is None:
                 continue
-            baseline = conflicting(pair.get("baseline_id"), bias)
+            baseline = conflicting(comparison.get("baseline_id"), bias)
             rows.append(
                 SeedRow(
-                    group=pair["group"],
-                    seed=pair["seed"],
+                    group=comparison["group"],
+                    seed=comparison["seed"],
                     bias_type=bias,
-                    teacher=pair["teacher"],
-                    parameter_ratio=pair["parameter_ratio"],
+                    teacher=comparison["teacher"],
+                    parameter_ratio=comparison["parameter_ratio"],
                     d=student - teacher,
                     c=None if baseline is None else student - baseline,
-                    train_size=pair.get("train_size"),
+                    train_size=comparison.get("train_size"),
                 )
             )
     return rows

@@ -69,8 +69,9 @@ def cmd_models_list(args: argparse.Namespace) -> int:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
     if manifest.pairs:
         print()
-        for pair in manifest.pairs:
-            print(f"pair {pair.id}: {pair.teacher} -> {pair.student} on {', '.join(pair.suites)}")
+        for comparison in manifest.pairs:
+            suites = ", ".join(comparison.suites)
+            print(f"pair {comparison.id}: {comparison.teacher} -> {comparison.student} on {suites}")
     return 0
 
 
@@ -224,7 +225,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         attribution=args.attribution,
         units=args.units,
-        time_budget_s=args.time_budget,
+        time_budget_s=args.time_budget_s,
         chance_samples=args.chance_samples,
         specificity=not args.no_specificity,
         bootstrap=args.bootstrap,
@@ -328,7 +329,7 @@ def _write_json(out: str, name: str, data: dict) -> Path:
 
 def _analyse(args: argparse.Namespace, model, model_id: str, pairs):
     """`analyse_model` with the command's settings and, unless --no-specificity, controls."""
-    from interp.analysis import analyse_model
+    from interp.analysis import AnalysisSettings, analyse_model
     from interp.controls import manifest_controls
     from interp.manifest import Manifest
 
@@ -336,22 +337,8 @@ def _analyse(args: argparse.Namespace, model, model_id: str, pairs):
     if not args.no_specificity:
         manifest = Manifest.load(args.manifest)
         controls = manifest_controls(manifest, model_id, model, args.suite, args.pairs)
-    return analyse_model(model, model_id, args.suite, pairs, analysis_settings(args), controls)
-
-
-def analysis_settings(args: argparse.Namespace):
-    """The analysis options of `interp circuit` and `interp diff` as one object."""
-    from interp.analysis import AnalysisSettings
-
-    return AnalysisSettings(
-        target=args.target,
-        ig_steps=args.ig_steps,
-        attribution=args.attribution,
-        units=args.units,
-        chance_samples=args.chance_samples,
-        time_budget_s=args.time_budget,
-        batch_size=args.batch_size,
-    )
+    settings = AnalysisSettings.of(args)
+    return analyse_model(model, model_id, args.suite, pairs, settings, controls)
 
 
 def circuit_lines(analysis) -> list[str]:
@@ -503,6 +490,7 @@ def _add_attribution_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--time-budget",
+        dest="time_budget_s",
         type=positive,
         default=defaults.TIME_BUDGET_S,
         help="with --units auto: seconds one model's analysis may take (default: 600)",

@@ -147,13 +147,13 @@ def controls_markdown(results: StudyResults) -> list[str]:
             spec_text += f" ({spec.ratio:.2f})"
         return f"{number(p_value, 3)} / {circuit_status(a)} / {spec_text}"
 
-    for pair in results.pairs:
-        for suite, part in pair.suites.items():
+    for comparison in results.comparisons:
+        for suite, part in comparison.suites.items():
             t, st, extra = part.teacher, part.student, part.diff.extra
             t_mib, s_mib = t.curve.mib, st.curve.mib
             cells = [
-                pair.group,
-                "-" if pair.seed is None else str(pair.seed),
+                comparison.group,
+                "-" if comparison.seed is None else str(comparison.seed),
                 suite,
                 circuit(t),
                 controls(t),
@@ -199,9 +199,9 @@ def controls_summary_markdown(results: StudyResults) -> list[str]:
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     groups: dict[tuple[str, str], list] = {}
-    for pair in results.pairs:
-        for suite, part in pair.suites.items():
-            groups.setdefault((pair.group, suite), []).append(part)
+    for comparison in results.comparisons:
+        for suite, part in comparison.suites.items():
+            groups.setdefault((comparison.group, suite), []).append(part)
     for (group, suite), parts in groups.items():
         teachers, students = [p.teacher for p in parts], [p.student for p in parts]
 

@@ -80,15 +80,7 @@ class StudyConfig:
     @property
     def analysis(self) -> AnalysisSettings:
         """The settings every model of the study is analysed with."""
-        return AnalysisSettings(
-            target=self.target,
-            ig_steps=self.ig_steps,
-            attribution=self.attribution,
-            units=self.units,
-            chance_samples=self.chance_samples,
-            time_budget_s=self.time_budget_s,
-            batch_size=self.batch_size,
-        )
+        return AnalysisSettings.of(self)
 
     @property
     def run_name(self) -> str:
@@ -515,7 +507,7 @@ def check_run_folder(cfg: StudyConfig, comparisons: list[Comparison]) -> None:
     ours = (sorted(p.id for p in comparisons), list(cfg.seeds))
     try:
         held = StudyResults.read(existing)
-        theirs = (sorted(p.id for p in held.pairs), list(held.seeds))
+        theirs = (sorted(p.id for p in held.comparisons), list(held.seeds))
     except InterpError:
         theirs = None
     if theirs != ours:
@@ -578,7 +570,7 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> Path:
         accuracy={name: table_records(tables[name]) for name in ("suites", "subcases", "bias_gap")},
         distillability=table_records(tables["distillability"]),
         validity=table_records(tables["validity"]),
-        pairs=analysed,
+        comparisons=analysed,
         seed_consistency=consistency_across_seeds(analysed),
     )
     # The report and the tables read what results.json holds (undefined numbers as None).
@@ -588,7 +580,7 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> Path:
         atomic_write_json(folder / "results.json", results.to_data())
         for name in ("suites", "subcases", "bias_gap", "distillability", "validity"):
             atomic_write_text(folder / f"{name}.csv", csv_text(tables[name]))
-        atomic_write_text(folder / "nodes.csv", _node_table(results.pairs))
+        atomic_write_text(folder / "nodes.csv", _node_table(results.comparisons))
         write_report(results, folder)
         timings["total_s"] = time.perf_counter() - started
         atomic_write_json(folder / "timings.json", timings)

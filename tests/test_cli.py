@@ -67,6 +67,7 @@ def test_demo_checks_minilm_parity_and_finds_overlap_heads(capsys):
 def test_the_study_command_and_its_config_share_their_defaults():
     """interp.defaults is the one place: the parser's defaults are StudyConfig's."""
     from interp.cli import build_parser
+    from interp.analysis import AnalysisSettings
     from interp.study import StudyConfig
     from interp.sweep import SweepConfig
 
@@ -83,12 +84,14 @@ def test_the_study_command_and_its_config_share_their_defaults():
         "attribution": "attribution",
         "bootstrap": "bootstrap",
         "units": "units",
-        "time_budget": "time_budget_s",
+        "time_budget_s": "time_budget_s",
         "chance_samples": "chance_samples",
         "jobs": "jobs",
     }
     for arg, field in pairs.items():
         assert getattr(args, arg) == getattr(config, field), arg
+    # one settings object, built the same way from the options and from the configuration
+    assert AnalysisSettings.of(args) == config.analysis == AnalysisSettings()
     sweep = build_parser().parse_args(["sweep", "scale-demo"])
     assert (sweep.bootstrap, sweep.jobs, sweep.out) == (
         SweepConfig.bootstrap,

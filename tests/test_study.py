@@ -96,7 +96,7 @@ def test_results_json_is_the_typed_results_written_with_its_schema_version(study
     assert data["schema_version"] == SCHEMA_VERSION
     results = StudyResults.read(path.parent / "results.json")
     assert results.to_data() == data  # one serialisation: reading and writing lose nothing
-    part = results.pairs[0].suites["lexical_overlap"]
+    part = results.comparisons[0].suites["lexical_overlap"]
     assert list(part.diff.extra.correspondence.layer_map) == [0]  # string keys read as layers
 
 
@@ -113,7 +113,7 @@ def test_probe_text_with_markup_is_escaped_in_the_report(study):
     _, path = study
     results = StudyResults.read(path.parent / "results.json")
     attack = "<script>alert('probe')</script>"
-    example = results.pairs[0].suites["lexical_overlap"].attention_example
+    example = results.comparisons[0].suites["lexical_overlap"].attention_example
     example.text = f"the doctor said {attack} / the doctor said"
     example.tokens[1] = attack
     results.models[0] = attack

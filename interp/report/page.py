@@ -176,16 +176,16 @@ def _mechanism_section(results: StudyResults, figures: "Figures") -> str:
     """Per comparison and suite (first analysed seed), the diff judged by function: both
     directions of cross-faithfulness and the verdict."""
     rows, sentences = [], []
-    for pair in _first_seed_comparisons(results):
-        for suite, part in pair.suites.items():
+    for comparison in _first_seed_comparisons(results):
+        for suite, part in comparison.suites.items():
             extra = part.diff.extra
-            row = {"group": pair.group, "suite": suite, "verdict": extra.mechanism.verdict}
+            row = {"group": comparison.group, "suite": suite, "verdict": extra.mechanism.verdict}
             for key in ("teacher_circuit_on_student", "student_circuit_on_teacher"):
                 row[key] = getattr(extra.cross_faithfulness, key)
                 row[f"{key}_interval"] = list(getattr(extra.cross_faithfulness_interval, key))
             rows.append(row)
             sentence = mechanism_sentence(part.diff)
-            sentences.append(f"<li>{esc(pair.id)} on {esc(suite)}: {esc(sentence)}</li>")
+            sentences.append(f"<li>{esc(comparison.id)} on {esc(suite)}: {esc(sentence)}</li>")
     if not rows:
         return '<p class="muted">No comparison was analysed.</p>'
     return (
@@ -210,10 +210,10 @@ def summary_lines(results: StudyResults) -> list[str]:
             f"{d_sentence(row)}."
         )
     by_group: dict[str, list[ComparisonResult]] = {}
-    for pair in results.pairs:
-        by_group.setdefault(pair.group, []).append(pair)
-        for suite, why in pair.skipped.items():
-            lines.append(f"{pair.id} on {suite}: not analysed ({why}).")
+    for comparison in results.comparisons:
+        by_group.setdefault(comparison.group, []).append(comparison)
+        for suite, why in comparison.skipped.items():
+            lines.append(f"{comparison.id} on {suite}: not analysed ({why}).")
     for consistency in results.seed_consistency:
         group, suite = consistency.group, consistency.suite
         parts = [p.suites[suite] for p in by_group.get(group, []) if suite in p.suites]
@@ -307,14 +307,14 @@ def _circuit_row(role: str, a: ModelAnalysis) -> dict:
     }
 
 
-def _comparison_section(pair: ComparisonResult, figures: Figures) -> str:
+def _comparison_section(comparison: ComparisonResult, figures: Figures) -> str:
     parts = [
-        f'<h2 id="pair-{esc(pair.id)}">Comparison {esc(pair.id)}: {esc(pair.teacher)} '
-        f"&rarr; {esc(pair.student)}</h2>"
+        f'<h2 id="pair-{esc(comparison.id)}">Comparison {esc(comparison.id)}: '
+        f"{esc(comparison.teacher)} &rarr; {esc(comparison.student)}</h2>"
     ]
-    for suite, why in pair.skipped.items():
+    for suite, why in comparison.skipped.items():
         parts.append(f'<p class="muted">{esc(suite)}: not analysed ({esc(why)}).</p>')
-    for suite, part in pair.suites.items():
+    for suite, part in comparison.suites.items():
         teacher, student, diff = part.teacher, part.student, part.diff
         extra = diff.extra
         selection = part.selection
@@ -492,12 +492,12 @@ def _consistency_section(consistency: SeedConsistency, figures: Figures) -> str:
 
 
 def _first_seed_comparisons(results: StudyResults) -> list[ComparisonResult]:
-    """One pair per comparison (its first analysed seed): the detailed sections."""
+    """Each comparison in its first analysed seed: the detailed sections."""
     seen, first = set(), []
-    for pair in results.pairs:
-        if pair.group not in seen:
-            seen.add(pair.group)
-            first.append(pair)
+    for comparison in results.comparisons:
+        if comparison.group not in seen:
+            seen.add(comparison.group)
+            first.append(comparison)
     return first
 
 
@@ -528,7 +528,9 @@ def render(results: StudyResults) -> str:
     ]
     body += [_consistency_section(c, figures) for c in results.seed_consistency]
     body.append('<p class="muted">The sections below show each comparison in its first seed.</p>')
-    body += [_comparison_section(pair, figures) for pair in _first_seed_comparisons(results)]
+    body += [
+        _comparison_section(comparison, figures) for comparison in _first_seed_comparisons(results)
+    ]
     return html_page(results.run, body)
 
 

@@ -372,8 +372,8 @@ class StudyResults(Record):
     """D and C per comparison group and bias type."""
     validity: list[Validity]
     """Per model: in-distribution accuracy and accuracy per bias type."""
-    pairs: list[ComparisonResult]
-    """The comparisons (the manifest's `pairs:`) analysed."""
+    comparisons: list[ComparisonResult] = Field(alias="pairs")
+    """The comparisons analysed; the file's key is `pairs`, the manifest's."""
     seed_consistency: list[SeedConsistency]
     """Per comparison group and suite: the circuits' agreement over seeds."""
 

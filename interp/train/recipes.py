@@ -463,12 +463,13 @@ def study_circuits(path: Path, entry: ModelEntry, suites: list[str]) -> dict:
         results = StudyResults.read(path)
     except InterpError as err:
         raise ManifestError(f"{where}: cannot be read as study results ({err})") from None
-    pairs = [p for p in results.pairs if p.teacher == entry.recipe.teacher]
+    comparisons = [c for c in results.comparisons if c.teacher == entry.recipe.teacher]
     found = {}
     for suite in suites:
-        for pair in pairs:
-            if suite in pair.suites and pair.suites[suite].teacher.circuit.nodes:
-                circuit = pair.suites[suite].teacher.circuit
+        for comparison in comparisons:
+            part = comparison.suites.get(suite)
+            if part is not None and part.teacher.circuit.nodes:
+                circuit = part.teacher.circuit
                 # Guidance assigns whole heads and MLPs: units at positions join their node.
                 nodes = list(dict.fromkeys(base_node(n) for n in circuit.nodes))
                 found[suite] = (nodes, circuit.meta.faithfulness)
