@@ -66,8 +66,8 @@ def test_demo_checks_minilm_parity_and_finds_overlap_heads(capsys):
 
 def test_the_study_command_and_its_config_share_their_defaults():
     """interp.defaults is the one place: the parser's defaults are StudyConfig's."""
-    from interp.cli import build_parser
     from interp.analysis import AnalysisSettings
+    from interp.cli import build_parser
     from interp.study import StudyConfig
     from interp.sweep import SweepConfig
 
