@@ -866,8 +866,8 @@ def test_random_json_lines_never_crash_the_json_readers(tmp_path_factory, record
 
 def _numeric_options():
     """(command, option, type) of every numeric option of every command."""
-    from interp import cli_types
     from interp.cli import build_parser
+    from interp.cli import types as cli_types
 
     checked = {cli_types.count, cli_types.count_or_zero, cli_types.seed, cli_types.positive}
     checked |= {cli_types.non_negative, cli_types.fraction}
@@ -883,7 +883,7 @@ def _numeric_options():
                 if name != "probes":
                     assert action.type not in (int, float), (command, action.option_strings)
                 if action.type in checked:
-                    found.append((command, action.option_strings[0], action.type))
+                    found.append((command, action.option_strings[0], action.type, action.dest))
     return found
 
 
@@ -891,7 +891,7 @@ NUMERIC_OPTIONS = _numeric_options()
 
 
 def test_every_numeric_option_is_checked_where_it_is_parsed():
-    options = {(tuple(c), o) for c, o, _ in NUMERIC_OPTIONS}
+    options = {(tuple(c), o) for c, o, *_ in NUMERIC_OPTIONS}
     assert len(options) >= 20
     assert (("study",), "--pairs") in options and (("train",), "--jobs") in options
 
@@ -908,7 +908,7 @@ def test_every_numeric_option_is_checked_where_it_is_parsed():
 def test_random_values_of_numeric_options_parse_or_are_one_line_errors(index, value):
     from interp.cli import build_parser
 
-    command, option, kind = NUMERIC_OPTIONS[index]
+    command, option, kind, dest = NUMERIC_OPTIONS[index]
     text = str(value)
     if text.startswith("-") and not text.lstrip("-")[:1].isdigit():
         text = " " + text  # argparse would read it as an option, not as the value
@@ -921,7 +921,7 @@ def test_random_values_of_numeric_options_parse_or_are_one_line_errors(index, va
             message = errors.getvalue()
             assert message.count("\n") == 1 and message.startswith("error: ")
             return
-    parsed = getattr(args, option.lstrip("-").replace("-", "_"))
+    parsed = getattr(args, dest)
     if isinstance(parsed, list):  # --seeds takes several values; one was given
         (parsed,) = parsed
     assert parsed == kind(text)  # the contract the type states (count >= 1, finite, ...)

@@ -315,90 +315,96 @@ def _comparison_section(comparison: ComparisonResult, figures: Figures) -> str:
     for suite, why in comparison.skipped.items():
         parts.append(f'<p class="muted">{esc(suite)}: not analysed ({esc(why)}).</p>')
     for suite, part in comparison.suites.items():
-        teacher, student, diff = part.teacher, part.student, part.diff
-        extra = diff.extra
-        selection = part.selection
-        parts.append(
-            f"<h3>{esc(suite)} ({teacher.n_pairs} minimal pairs: {esc(selection.rule)};"
-            f" the teacher separates {esc(selection.separated_by_teacher)} of the suite's"
-            f" pairs by at least {esc(selection.min_separation)} logits)</h3>"
-        )
-        parts.append(
-            table(
-                [_circuit_row(role, a) for role, a in (("teacher", teacher), ("student", student))]
-            )
-        )
-        parts.append(f"<p><b>{esc(mechanism_sentence(diff))}</b></p>")
-        for role, a in (("teacher", teacher), ("student", student)):
-            sentences = "; ".join(circuit_sentences(a))
-            parts.append(f'<p class="muted">{esc(role)} {esc(a.model)}: {esc(sentences)}.</p>')
-        parts.append(
-            f"<h4>Head attribution ({esc(teacher.attribution_method)}), side by side and "
-            "difference</h4>"
-        )
-        node_map = extra.correspondence.node_map
-        parts.append(figures.html(fg.attribution_heatmaps(teacher, student, node_map)))
-        parts.append("<h4>Circuits</h4>")
-        for analysis in (teacher, student):
-            status = circuit_status(analysis)
-            if status in ("finding", "unchecked"):
-                parts.append(figures.html(fg.circuit_figure(analysis)))
-            else:
-                parts.append(
-                    f'<p class="muted">{esc(analysis.model)}: no circuit drawn; '
-                    f"{esc(STATUS_WHY[status])}.</p>"
-                )
-        parts.append("<h4>Circuit diff</h4>")
-        parts.append(_layer_map_line(extra.correspondence))
-        to_teacher = diff.student_in_teacher_names
-        student_circuit = student.circuit.nodes
-        parts.append(
-            table(
-                [
-                    {
-                        "shared (teacher)": diff.shared,
-                        "teacher only": diff.teacher_only,
-                        "student circuit (~teacher match)": student_names(
-                            student_circuit, to_teacher
-                        ),
-                        "student only (~teacher match)": student_names(
-                            [n for n in student_circuit if to_teacher.get(n) in diff.student_only],
-                            to_teacher,
-                        ),
-                        "weighted overlap": diff.weighted_overlap,
-                        "teacher circuit on student": cross_faithfulness_text(
-                            extra, "teacher_circuit_on_student"
-                        ),
-                        "student circuit on teacher": cross_faithfulness_text(
-                            extra, "student_circuit_on_teacher"
-                        ),
-                    }
-                ]
-            )
-        )
-        guidance = part.guidance
-        if guidance:
-            parts.append(
-                f"<h4>Circuit guidance ({esc(guidance.kind)}, the teacher circuit found on "
-                f"{esc(guidance.suite)}): did the assigned components take the role?</h4>"
-            )
-            parts.append(table([row.model_dump(by_alias=True) for row in guidance.assigned]))
-        parts.append("<h4>Faithfulness curves</h4>")
-        names = {"teacher": teacher.model, "student": student.model}
-        curves = {"teacher": extra.curves.teacher, "student": extra.curves.student}
-        parts.append(figures.html(fg.faithfulness_figure(curves, names)))
-        parts.append("<h4>Diverging heads (matched pairs, most different attention first)</h4>")
-        parts.append(table([row.model_dump() for row in extra.diverging_heads[:10]]))
-        example = part.attention_example
-        if example and example.kind == "image":
-            parts.append(
-                "<h4>Attention of a circuit head and its student match over the image</h4>"
-            )
-            parts.append(figures.html(fg.image_attention_figure(example)))
-        elif example:
-            parts.append("<h4>Attention of a circuit head and its student match</h4>")
-            parts.append(figures.html(fg.attention_figure(example)))
+        parts += _suite_section(suite, part, figures)
     return "\n".join(parts)
+
+
+def _suite_section(suite: str, part: SuiteResult, figures: Figures) -> list[str]:
+    """A comparison on one suite: its circuits, their diff, curves, heads and an example."""
+    teacher, student, selection = part.teacher, part.student, part.selection
+    parts = [
+        f"<h3>{esc(suite)} ({teacher.n_pairs} minimal pairs: {esc(selection.rule)};"
+        f" the teacher separates {esc(selection.separated_by_teacher)} of the suite's"
+        f" pairs by at least {esc(selection.min_separation)} logits)</h3>",
+        table([_circuit_row(role, a) for role, a in (("teacher", teacher), ("student", student))]),
+        f"<p><b>{esc(mechanism_sentence(part.diff))}</b></p>",
+    ]
+    for role, a in (("teacher", teacher), ("student", student)):
+        sentences = "; ".join(circuit_sentences(a))
+        parts.append(f'<p class="muted">{esc(role)} {esc(a.model)}: {esc(sentences)}.</p>')
+    parts += _circuit_figures(part, figures)
+    parts += ["<h4>Circuit diff</h4>", _layer_map_line(part.diff.extra.correspondence)]
+    parts.append(table([_diff_row(part)]))
+    if part.guidance:
+        parts.append(
+            f"<h4>Circuit guidance ({esc(part.guidance.kind)}, the teacher circuit found on "
+            f"{esc(part.guidance.suite)}): did the assigned components take the role?</h4>"
+        )
+        parts.append(table([row.model_dump(by_alias=True) for row in part.guidance.assigned]))
+    extra = part.diff.extra
+    names = {"teacher": teacher.model, "student": student.model}
+    curves = {"teacher": extra.curves.teacher, "student": extra.curves.student}
+    parts += [
+        "<h4>Faithfulness curves</h4>",
+        figures.html(fg.faithfulness_figure(curves, names)),
+        "<h4>Diverging heads (matched pairs, most different attention first)</h4>",
+        table([row.model_dump() for row in extra.diverging_heads[:10]]),
+    ]
+    return parts + _attention_example(part, figures)
+
+
+def _circuit_figures(part: SuiteResult, figures: Figures) -> list[str]:
+    """Both models' head attribution side by side, then each circuit (or why none is drawn)."""
+    teacher, student = part.teacher, part.student
+    node_map = part.diff.extra.correspondence.node_map
+    parts = [
+        f"<h4>Head attribution ({esc(teacher.attribution_method)}), side by side and "
+        "difference</h4>",
+        figures.html(fg.attribution_heatmaps(teacher, student, node_map)),
+        "<h4>Circuits</h4>",
+    ]
+    for analysis in (teacher, student):
+        status = circuit_status(analysis)
+        if status in ("finding", "unchecked"):
+            parts.append(figures.html(fg.circuit_figure(analysis)))
+        else:
+            parts.append(
+                f'<p class="muted">{esc(analysis.model)}: no circuit drawn; '
+                f"{esc(STATUS_WHY[status])}.</p>"
+            )
+    return parts
+
+
+def _diff_row(part: SuiteResult) -> dict:
+    """The circuit diff in one table row: structure in teacher names, then function."""
+    diff, extra = part.diff, part.diff.extra
+    to_teacher = diff.student_in_teacher_names
+    student_circuit = part.student.circuit.nodes
+    student_only = [n for n in student_circuit if to_teacher.get(n) in diff.student_only]
+    return {
+        "shared (teacher)": diff.shared,
+        "teacher only": diff.teacher_only,
+        "student circuit (~teacher match)": student_names(student_circuit, to_teacher),
+        "student only (~teacher match)": student_names(student_only, to_teacher),
+        "weighted overlap": diff.weighted_overlap,
+        "teacher circuit on student": cross_faithfulness_text(extra, "teacher_circuit_on_student"),
+        "student circuit on teacher": cross_faithfulness_text(extra, "student_circuit_on_teacher"),
+    }
+
+
+def _attention_example(part: SuiteResult, figures: Figures) -> list[str]:
+    example = part.attention_example
+    if example is None:
+        return []
+    if example.kind == "image":
+        return [
+            "<h4>Attention of a circuit head and its student match over the image</h4>",
+            figures.html(fg.image_attention_figure(example)),
+        ]
+    return [
+        "<h4>Attention of a circuit head and its student match</h4>",
+        figures.html(fg.attention_figure(example)),
+    ]
 
 
 STATUS_WHY = {

@@ -323,22 +323,13 @@ def build_entry(
     labels = list(get_task(entry.task).labels)
     train_examples = list(bench.train.examples)
     if entry.role == "bias_model":
-        features = recipe.params.get("features")
-        names = str(features).split(",") if features else None
-        bias = fit_bias_model(entry.task, train_examples, labels, names, seed=recipe.seed)
-        bias.meta["in_distribution_accuracy"] = bias.accuracy(
-            bench.suites["in_distribution"].examples
-        )
-        bias.meta["recipe"] = recipe.model_dump()
-        bias.meta["data"] = asdict(bench.config)
-        bias.meta["environment"] = environment or {}
-        return bias.save(out_dir)
+        return _build_bias_model(entry, bench, train_examples, labels, environment, out_dir)
 
     model = build_model(entry, manifest, device)
     if recipe.fix == "augment":
         train_examples += list(bench.augment.examples)
     data = encode_examples(model, train_examples, labels)
-    bias_log_probs = teacher_logits = None
+    bias_log_probs = teacher = teacher_logits = None
     if needs_bias_model(recipe.loss):
         if recipe.bias_model is None:
             raise ManifestError(
@@ -347,43 +338,19 @@ def build_entry(
         bias = BiasModel.load(manifest.checkpoint_path(recipe.bias_model))
         bias_log_probs = bias.log_probs(train_examples)
     if needs_teacher(recipe.loss):
-        if recipe.teacher is None:
-            raise ManifestError(f"manifest entry '{model_id}': loss '{recipe.loss}' needs teacher")
-        teacher = load(recipe.teacher, manifest=manifest, device=device)
-        same_tokens = _same_tokenizer(teacher, model)
-        if not same_tokens and (guide_kind(recipe.loss) or recipe.fix in ("teacher_init",)):
-            raise ManifestError(
-                f"manifest entry '{model_id}': teacher '{recipe.teacher}' uses another "
-                f"tokenizer; {recipe.fix or recipe.loss} needs the teacher's positions (plain "
-                "KD matches class distributions and works across tokenizers)"
-            )
-        if teacher.cfg.labels != model.cfg.labels:
-            raise ManifestError(
-                f"manifest entry '{model_id}': teacher labels {teacher.cfg.labels} differ from "
-                f"{model.cfg.labels}"
-            )
-        # the teacher reads the same examples in its own encoding: KD matches class
-        # distributions, so teacher and student need not share a tokenizer
-        teacher_data = data if same_tokens else encode_examples(teacher, train_examples, labels)
-        teacher_logits = predict_logits(teacher, teacher_data)
-    kind = "pretrained" if _is_pretrained(recipe.arch) else "scratch"
-    cfg = TrainConfig(
-        steps=recipe.steps or DEFAULT_STEPS[kind],
-        batch_size=int(recipe.params.get("batch_size", 32)),
-        checkpoint_every=int(recipe.params.get("checkpoint_every", 250)),
-        lr=float(recipe.params.get("lr", DEFAULT_LR[kind])),
-        seed=recipe.seed,
-    )
+        teacher, teacher_logits = _teacher_and_logits(
+            entry, manifest, model, data, train_examples, labels, device
+        )
     objective = make_objective(recipe, data, bias_log_probs, teacher_logits)
     guide = None
-    kind = guide_kind(recipe.loss)
-    if kind is not None:
-        guidance = _guidance(entry, kind, teacher, model, bench, manifest.root)
+    guided = guide_kind(recipe.loss)
+    if guided is not None:
+        guidance = _guidance(entry, guided, teacher, model, bench, manifest.root)
         guide = make_guide(
-            kind,
+            guided,
             teacher,
             guidance,
-            **({"temperature": _temperature(recipe)} if kind == "causal" else {}),
+            **({"temperature": _temperature(recipe)} if guided == "causal" else {}),
         )
         model.meta["guidance"] = guidance.record()
     info = {
@@ -399,7 +366,7 @@ def build_entry(
         model,
         data,
         objective,
-        cfg,
+        _train_config(recipe),
         out_dir=out_dir,
         evaluate=quick_eval(bench, entry.task),
         train_info=info,
@@ -408,6 +375,55 @@ def build_entry(
         guide=guide,
     )
     return out_dir
+
+
+def _build_bias_model(entry, bench, train_examples, labels, environment, out_dir) -> Path:
+    """Fit a bias model entry on the training examples and save it with its record."""
+    recipe = entry.recipe
+    features = recipe.params.get("features")
+    names = str(features).split(",") if features else None
+    bias = fit_bias_model(entry.task, train_examples, labels, names, seed=recipe.seed)
+    bias.meta["in_distribution_accuracy"] = bias.accuracy(bench.suites["in_distribution"].examples)
+    bias.meta["recipe"] = recipe.model_dump()
+    bias.meta["data"] = asdict(bench.config)
+    bias.meta["environment"] = environment or {}
+    return bias.save(out_dir)
+
+
+def _teacher_and_logits(entry, manifest, model, data, train_examples, labels, device):
+    """The recipe's teacher and its logits on the training examples, read in its own encoding
+    (KD matches class distributions, so teacher and student need not share a tokenizer; the
+    losses that need the teacher's positions do)."""
+    recipe, model_id = entry.recipe, entry.id
+    if recipe.teacher is None:
+        raise ManifestError(f"manifest entry '{model_id}': loss '{recipe.loss}' needs teacher")
+    teacher = load(recipe.teacher, manifest=manifest, device=device)
+    same_tokens = _same_tokenizer(teacher, model)
+    if not same_tokens and (guide_kind(recipe.loss) or recipe.fix in ("teacher_init",)):
+        raise ManifestError(
+            f"manifest entry '{model_id}': teacher '{recipe.teacher}' uses another "
+            f"tokenizer; {recipe.fix or recipe.loss} needs the teacher's positions (plain "
+            "KD matches class distributions and works across tokenizers)"
+        )
+    if teacher.cfg.labels != model.cfg.labels:
+        raise ManifestError(
+            f"manifest entry '{model_id}': teacher labels {teacher.cfg.labels} differ from "
+            f"{model.cfg.labels}"
+        )
+    teacher_data = data if same_tokens else encode_examples(teacher, train_examples, labels)
+    return teacher, predict_logits(teacher, teacher_data)
+
+
+def _train_config(recipe: Recipe) -> TrainConfig:
+    """The training loop's settings from a recipe (defaults by scratch or pretrained arch)."""
+    kind = "pretrained" if _is_pretrained(recipe.arch) else "scratch"
+    return TrainConfig(
+        steps=recipe.steps or DEFAULT_STEPS[kind],
+        batch_size=int(recipe.params.get("batch_size", 32)),
+        checkpoint_every=int(recipe.params.get("checkpoint_every", 250)),
+        lr=float(recipe.params.get("lr", DEFAULT_LR[kind])),
+        seed=recipe.seed,
+    )
 
 
 def _temperature(recipe: Recipe) -> float:
