@@ -7,7 +7,7 @@ import pytest
 
 from interp.cli import main
 from interp.report import render
-from interp.results import SCHEMA_VERSION, StudyResults
+from interp.results import SCHEMA_VERSION, EvaluationResults, ModelAnalysis, StudyResults
 from interp.study import StudyConfig, run_study
 
 TINY = "{n_layers: 2, d_model: 16, n_heads: 2, d_mlp: 32}"
@@ -137,7 +137,15 @@ def test_the_cli_runs_the_study_and_the_single_model_commands(study, capsys):
     assert main([*command, *common]) == 0
     assert "Spearman of eap with exact" in capsys.readouterr().out
     written = json.loads((Path(cfg.out) / "circuit-teacher-s0-lexical_overlap.json").read_text())
-    assert written["attribution_method"] == "eap"
+    assert ModelAnalysis.model_validate(written).attribution_method == "eap"
+    evaluated = Path(cfg.out) / "eval"
+    assert main(["eval", "--bootstrap", "20", *common[:2], "--out", str(evaluated)]) == 0
+    assert "tables written to" in capsys.readouterr().out
+    text = (evaluated / "results.json").read_text()
+    assert "NaN" not in text  # strict JSON: undefined numbers are null
+    tables = EvaluationResults.read(evaluated / "results.json")
+    assert {r.model for r in tables.suites} == {"teacher-s0", "student-s0", "alone-s0"}
+    assert tables.to_data() == json.loads(text)
     assert main(["attention", "--model", "teacher-s0", "--suite", "negation", *common]) == 0
     assert "negation" in capsys.readouterr().out
     # lexical_overlap holds no negation word: that column is undefined, printed n/a, never nan

@@ -7,7 +7,6 @@ lazy: each command imports what it needs when it runs (no torch for `--help`).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -37,9 +36,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from interp.evaluate import evaluate_manifest
-    from interp.io import atomic_write_text, csv_text
+    from interp.evaluate import evaluate_manifest, table_records
+    from interp.io import atomic_write_json, atomic_write_text, csv_text
     from interp.manifest import Manifest
+    from interp.results import EvaluationResults
     from interp.train.outdated import refuse_outdated
     from interp.train.zoo import build_order, select
     from probes.nli import read_hans, read_mnli
@@ -61,12 +61,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for name, frame in tables.items():
         atomic_write_text(out / f"{name}.csv", csv_text(frame))
-    summary = {
-        name: frame.to_dict(orient="records")
-        for name, frame in tables.items()
-        if name != "examples"
-    }
-    atomic_write_text(out / "results.json", json.dumps(summary, indent=2, default=float))
+    results = EvaluationResults.model_validate(
+        {name: table_records(frame) for name, frame in tables.items() if name != "examples"}
+    )
+    atomic_write_json(out / "results.json", results.to_data())
     with pd.option_context(
         "display.width", 160, "display.max_columns", 20, "display.float_format", "{:.3f}".format
     ):

@@ -18,6 +18,7 @@ from interp.results.record import SCHEMA_VERSION, Record, read_json
 from interp.results.study import (
     ComparisonResult,
     Distillability,
+    EvaluationResults,
     SeedConsistency,
     StudyResults,
     SuiteResult,
@@ -50,6 +51,7 @@ __all__ = [
     "DiffDetails",
     "Distillability",
     "DivergingHead",
+    "EvaluationResults",
     "FaithfulnessCurve",
     "LayerMaps",
     "MibScores",

@@ -12,20 +12,20 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from interp.results.record import SCHEMA_VERSION
-from interp.results.study import StudyResults
+from interp.results.study import EvaluationResults, StudyResults
 from interp.results.sweep import SweepResults
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "results.md"
 
 INTRO = f"""# results.json
 
-What `interp study` and `interp sweep` write, field by field (schema version
+What `interp study`, `interp sweep` and `interp eval` write, field by field (schema version
 {SCHEMA_VERSION}). This page is generated from the typed models in `interp/results/` by
-`python -m interp.results.doc`; a test keeps it equal to them. Read a file with
-`interp.results.read_results(path)` (or `StudyResults.read`, `SweepResults.read`): it is
-validated against these models, and a file written by a newer toolkit is refused with a
-message. Files written before `schema_version` existed have the same layout and read as
-version 1.
+`python -m interp.results.doc`; a test keeps it equal to them. Read a study's or a sweep's
+file with `interp.results.read_results(path)` (or `StudyResults.read`, `SweepResults.read`,
+`EvaluationResults.read`): it is validated against these models, and a file written by a
+newer toolkit is refused with a message. Files written before `schema_version` existed have
+the same layout and read as version 1.
 
 Conventions: `null` is an undefined number (no behaviour to measure, too few examples),
 never 0. Keys of `dict[...]` fields are names (units as in docs/hooks.md: `a1.h2`, `m0`,
@@ -98,7 +98,12 @@ def model_section(model: type[BaseModel]) -> list[str]:
 def page() -> str:
     out = [INTRO]
     done: set[type[BaseModel]] = set()
-    for title, root in (("A study's results.json", StudyResults), ("A sweep's", SweepResults)):
+    roots = (
+        ("A study's results.json (`interp study`)", StudyResults),
+        ("A sweep's (`interp sweep`)", SweepResults),
+        ("An evaluation's (`interp eval`)", EvaluationResults),
+    )
+    for title, root in roots:
         out += [f"## {title}", ""]
         for model in models_of(root):
             if model not in done:

@@ -380,3 +380,24 @@ class StudyResults(Record):
     @classmethod
     def read(cls, path) -> "StudyResults":
         return parse(cls, read_json(path), path, "study's results.json")
+
+
+class EvaluationResults(Record):
+    """`interp eval`'s results.json: the evaluation tables, also written as CSV beside it."""
+
+    schema_version: int = SCHEMA_VERSION
+    """The layout's version."""
+    suites: list[SuiteAccuracy]
+    """Per model and suite."""
+    subcases: list[SubcaseAccuracy]
+    """Per model, suite and subcase."""
+    bias_gap: list[BiasGap]
+    """Per model and suite: bias-aligned against bias-conflicting accuracy."""
+    validity: list[Validity]
+    """Per model: in-distribution accuracy and accuracy per bias type."""
+    distillability: list[Distillability]
+    """D and C per comparison group and bias type, among the models evaluated."""
+
+    @classmethod
+    def read(cls, path) -> EvaluationResults:
+        return parse(cls, read_json(path), path, "evaluation's results.json")
