@@ -188,12 +188,8 @@ def train(
     model.to(device).train()
     optimizer = make_optimizer(model, cfg)
     state_path = state_path_for(out_dir) if out_dir is not None else None
-    start, history = 0, {"loss": [], "eval": []}
     owner = state_owner(train_info)
-    if state_path is not None and state_path.exists():
-        loaded = _load_state(state_path, model, optimizer, cfg, owner)
-        if loaded is not None:
-            start, history = loaded
+    start, history = _resumed(state_path, model, optimizer, cfg, owner)
     labels = data.label_ids
     started = time.perf_counter()
     bar = tqdm(
@@ -218,13 +214,7 @@ def train(
         loss = objective(logits, labels[index].to(device), index) + extra
         value = float(loss.detach())
         if not math.isfinite(value):
-            name = (train_info or {}).get("id", "training")
-            kept = (
-                f"; the state of step {saved_step} is kept at {state_path}"
-                if state_path and state_path.exists()
-                else ""
-            )
-            raise TrainingError(f"{name}: the loss became {value} at step {step + 1}{kept}")
+            raise _diverged(value, step, saved_step, state_path, train_info)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -259,7 +249,31 @@ def train(
     if evaluate is not None:
         summary["eval"] = evaluate(model)
     if out_dir is not None:
-        info = {**(train_info or {}), **summary}
-        write_folder(out_dir, lambda folder: save_checkpoint(model, folder, info))
-        state_path.unlink(missing_ok=True)
+        _save_finished(model, out_dir, {**(train_info or {}), **summary}, state_path)
     return summary
+
+
+def _resumed(state_path, model, optimizer, cfg: TrainConfig, owner) -> tuple[int, dict]:
+    """The step and history to go on from: a saved state of this run, or a fresh start."""
+    if state_path is not None and state_path.exists():
+        loaded = _load_state(state_path, model, optimizer, cfg, owner)
+        if loaded is not None:
+            return loaded
+    return 0, {"loss": [], "eval": []}
+
+
+def _diverged(value: float, step: int, saved_step: int, state_path, train_info) -> TrainingError:
+    """The error for a loss that is not finite, naming the step and the state kept."""
+    name = (train_info or {}).get("id", "training")
+    kept = (
+        f"; the state of step {saved_step} is kept at {state_path}"
+        if state_path and state_path.exists()
+        else ""
+    )
+    return TrainingError(f"{name}: the loss became {value} at step {step + 1}{kept}")
+
+
+def _save_finished(model, out_dir, info: dict, state_path: Path) -> None:
+    """The finished model written as a whole, then its resumable state removed."""
+    write_folder(out_dir, lambda folder: save_checkpoint(model, folder, info))
+    state_path.unlink(missing_ok=True)
