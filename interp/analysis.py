@@ -271,20 +271,19 @@ def analyse_model(
     finest units whose estimated analysis time fits `time_budget_s` (`choose_units`)."""
     settings = replace(settings or AnalysisSettings(), **changes)
     settings.check()
-    target, steps, method = settings.target, settings.ig_steps, settings.attribution
-    units, chance_samples, batch_size = settings.units, settings.chance_samples, settings.batch_size
-    time_budget_s = settings.time_budget_s
-    units_choice = None
+    steps, batch_size = settings.ig_steps, settings.batch_size
+    units, units_choice = settings.units, None
     if units == "auto":
-        units, units_choice = choose_units(model, pairs, time_budget_s, steps, chance_samples)
+        units, units_choice = choose_units(
+            model, pairs, settings.time_budget_s, steps, settings.chance_samples
+        )
     check_units(units)
     if units == "edge":
         check_edges(model)
     metric = pairs.metric()
     model.eval()
     clean_value, corrupt_value = mean_metrics(model, pairs, batch_size)
-    chunked = dict(batch_size=batch_size)
-    scores = _attribution(model, pairs, metric, method, steps, units, batch_size)
+    scores = _attribution(model, pairs, metric, settings.attribution, steps, units, batch_size)
     exact = _exact_effects(model, pairs, metric, units, corrupt_value, batch_size)
     attribution = scores.as_dict()
     names = list(attribution)
@@ -295,30 +294,25 @@ def analyse_model(
         scores = NodeScores(torch.tensor([exact[n] for n in names]), names)
     sizes = curve_sizes(len(names), units)
     curve = faithfulness_curve(
-        model, pairs.clean, pairs.corrupt, metric, scores, sizes=sizes, **chunked
+        model, pairs.clean, pairs.corrupt, metric, scores, sizes=sizes, batch_size=batch_size
     )
-    circuit = circuit_from_curve(curve, scores, target)
+    circuit = circuit_from_curve(curve, scores, settings.target)
     circuit.meta.ranking = ranking
     chance = None
-    if circuit.nodes and chance_samples > 0:
+    if circuit.nodes and settings.chance_samples > 0:
         rng = rng_for("chance", model_id, suite, units)
-        chance = chance_baseline(model, pairs, circuit.nodes, chance_samples, rng, batch_size)
+        chance = chance_baseline(
+            model, pairs, circuit.nodes, settings.chance_samples, rng, batch_size
+        )
     specific = None
     if circuit.nodes and controls is not None and defined(circuit.meta.faithfulness):
         target_set = ExampleSet(pairs.clean, pairs.gold, pairs.foil)
         specific = specificity(
             model, circuit.nodes, target_set, controls.examples, controls.reference, batch_size
         )
-    if units == "edge":
-        edges = {name: attribution[name] for name in circuit.nodes}
-    elif units == "node":
-        # where edges are scored, their ranking gets MIB's scores over edge fractions too
-        every_edge = _all_edge_scores(model, pairs, steps, batch_size)
-        edges = _circuit_edges(every_edge, circuit.nodes)
-        if every_edge and defined(circuit.meta.faithfulness):
-            curve["edge_mib"] = edge_mib(model, pairs, every_edge, batch_size)
-    else:
-        edges = {}
+    edges, edges_mib = _edges_of(model, pairs, circuit, attribution, units, steps, batch_size)
+    if edges_mib is not None:
+        curve["edge_mib"] = edges_mib
     circuit.edges = sorted(edges)
     stats = head_statistics(
         model, pairs.clean, special_ids(model), negation_ids(model), batch_size=batch_size
@@ -327,7 +321,7 @@ def analyse_model(
         model=model_id,
         suite=suite,
         n_pairs=len(pairs),
-        attribution_method=method,
+        attribution_method=settings.attribution,
         clean_metric=clean_value,
         corrupt_metric=corrupt_value,
         attribution=attribution,
@@ -345,3 +339,17 @@ def analyse_model(
         specificity=specific,
         units_choice=units_choice,
     )
+
+
+def _edges_of(model, pairs: ContrastPairs, circuit, attribution, units, steps, batch_size):
+    """The circuit's edges with their scores, and at node units of a pre-norm model MIB's
+    scores of the EAP-IG edge ranking over edge fractions (None otherwise)."""
+    if units == "edge":
+        return {name: attribution[name] for name in circuit.nodes}, None
+    if units != "node":
+        return {}, None
+    every_edge = _all_edge_scores(model, pairs, steps, batch_size)
+    edges = _circuit_edges(every_edge, circuit.nodes)
+    if every_edge and defined(circuit.meta.faithfulness):
+        return edges, edge_mib(model, pairs, every_edge, batch_size)
+    return edges, None
