@@ -14,7 +14,7 @@ from interp.results.analysis import (
     UnitsChoice,
 )
 from interp.results.diff import CircuitDiff, Correspondence, DiffDetails, DivergingHead, LayerMaps
-from interp.results.record import SCHEMA_VERSION, Record, read_json
+from interp.results.record import SCHEMA_VERSION, Record, ResultsFile, parse, read_json
 from interp.results.study import (
     ComparisonResult,
     Distillability,
@@ -29,8 +29,6 @@ from interp.results.sweep import Claim, ClaimTest, SweepDistillability, SweepRes
 
 def read_results(path) -> StudyResults | SweepResults:
     """A study's or a sweep's results.json, told apart by its `sweep` field."""
-    from interp.results.record import parse  # lazy: one reader, one error message
-
     data = read_json(path, "a study's or a sweep's results.json")
     if isinstance(data, dict) and "sweep" in data:
         return parse(SweepResults, data, path, "sweep's results.json")
@@ -57,6 +55,7 @@ __all__ = [
     "MibScores",
     "ModelAnalysis",
     "Record",
+    "ResultsFile",
     "SeedConsistency",
     "Specificity",
     "StudyResults",
@@ -66,6 +65,5 @@ __all__ = [
     "UnitsChoice",
     "Validity",
     "read_json",
-    "read_results",
     "read_results",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_serializer
 
@@ -88,3 +88,17 @@ def parse(model: type[R], data: Any, path: str | Path, what: str) -> R:
         return model.model_validate(data)
     except ValidationError as err:
         raise InterpError(f"{path}: not a {what} ({validation_message(err)})") from None
+
+
+class ResultsFile(Record):
+    """A whole results file: its layout's version, and reading one back."""
+
+    file_kind: ClassVar[str] = "results.json"  # what error messages call the file
+
+    schema_version: int = SCHEMA_VERSION
+    """The layout's version; files without it are version 1."""
+
+    @classmethod
+    def read(cls, path: str | Path) -> Self:
+        """The file validated, or an InterpError naming it and the fields that do not fit."""
+        return parse(cls, read_json(path), path, cls.file_kind)

@@ -9,7 +9,7 @@ from pydantic import ConfigDict, Field
 
 from interp.results.analysis import ModelAnalysis, Number
 from interp.results.diff import CircuitDiff
-from interp.results.record import SCHEMA_VERSION, Record, parse, read_json
+from interp.results.record import Record, ResultsFile
 
 
 class SuiteAccuracy(Record):
@@ -349,11 +349,11 @@ class StudySettings(Record):
     """Whether each circuit was ablated on control examples too."""
 
 
-class StudyResults(Record):
+class StudyResults(ResultsFile):
     """The whole of a study's results.json."""
 
-    schema_version: int = SCHEMA_VERSION
-    """The layout's version; files without it are version 1."""
+    file_kind = "study's results.json"
+
     run: str
     """The run folder's name."""
     seeds: list[int]
@@ -377,16 +377,12 @@ class StudyResults(Record):
     seed_consistency: list[SeedConsistency]
     """Per comparison group and suite: the circuits' agreement over seeds."""
 
-    @classmethod
-    def read(cls, path) -> "StudyResults":
-        return parse(cls, read_json(path), path, "study's results.json")
 
-
-class EvaluationResults(Record):
+class EvaluationResults(ResultsFile):
     """`interp eval`'s results.json: the evaluation tables, also written as CSV beside it."""
 
-    schema_version: int = SCHEMA_VERSION
-    """The layout's version."""
+    file_kind = "evaluation's results.json"
+
     suites: list[SuiteAccuracy]
     """Per model and suite."""
     subcases: list[SubcaseAccuracy]
@@ -397,7 +393,3 @@ class EvaluationResults(Record):
     """Per model: in-distribution accuracy and accuracy per bias type."""
     distillability: list[Distillability]
     """D and C per comparison group and bias type, among the models evaluated."""
-
-    @classmethod
-    def read(cls, path) -> EvaluationResults:
-        return parse(cls, read_json(path), path, "evaluation's results.json")

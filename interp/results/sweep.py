@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from interp.results.analysis import Number
-from interp.results.record import SCHEMA_VERSION, Record, parse, read_json
+from interp.results.record import Record, ResultsFile
 from interp.results.study import Distillability, Validity
 
 
@@ -61,11 +61,11 @@ class Claim(Record):
     """The verdict in words."""
 
 
-class SweepResults(Record):
+class SweepResults(ResultsFile):
     """The whole of a sweep's results.json."""
 
-    schema_version: int = SCHEMA_VERSION
-    """The layout's version; files without it are version 1."""
+    file_kind = "sweep's results.json"
+
     sweep: dict[str, Any]
     """The sweep's manifest entry as validated (docs/manifest.md)."""
     models: list[str]
@@ -80,7 +80,3 @@ class SweepResults(Record):
     """Seconds spent building models."""
     total_seconds: float
     """Seconds the sweep took."""
-
-    @classmethod
-    def read(cls, path) -> "SweepResults":
-        return parse(cls, read_json(path), path, "sweep's results.json")
