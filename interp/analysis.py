@@ -30,7 +30,7 @@ from scipy.stats import spearmanr
 from interp import defaults
 from interp.attention import head_statistics
 from interp.attribution import Method, NodeScores, attribute_edges, attribute_nodes
-from interp.chance import CHANCE_SAMPLES, chance_baseline
+from interp.chance import chance_baseline
 from interp.chunking import batch_chunks
 from interp.circuits import (
     MIB_FRACTIONS,
@@ -158,7 +158,7 @@ def choose_units(
     pairs: ContrastPairs,
     budget_s: float,
     steps: int = 5,
-    chance_samples: int = CHANCE_SAMPLES,
+    chance_samples: int = defaults.CHANCE_SAMPLES,
 ) -> tuple[str, dict]:
     """The finest units whose estimated analysis time fits `budget_s` (node units when none
     does), and the estimates in seconds behind the choice."""

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from interp import defaults
 from interp.circuits import faithfulness_of, faithfulness_rows
 from interp.contrast import ContrastPairs
 from interp.models import HookedClassifier
@@ -22,7 +23,6 @@ from interp.results import ChanceBaseline
 from interp.units import strata, unit_names, units_of
 
 CHANCE_PERCENTILE = 95.0  # a circuit beats chance above this percentile of random sets
-CHANCE_SAMPLES = 200
 
 
 def _pools(every: Sequence[str], circuit: Sequence[str]) -> list[tuple[list[str], int]]:
@@ -58,7 +58,7 @@ def chance_baseline(
     model: HookedClassifier,
     pairs: ContrastPairs,
     circuit: Sequence[str],
-    n_samples: int = CHANCE_SAMPLES,
+    n_samples: int = defaults.CHANCE_SAMPLES,
     rng: np.random.Generator | None = None,
     batch_size: int | None = None,
 ) -> ChanceBaseline:

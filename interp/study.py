@@ -574,10 +574,11 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> Path:
         seed_consistency=consistency_across_seeds(analysed),
     )
     # The report and the tables read what results.json holds (undefined numbers as None).
-    results = StudyResults.model_validate(drafted.to_data())
+    data = drafted.to_data()
+    results = StudyResults.model_validate(data)
 
     def write(folder: Path) -> None:
-        atomic_write_json(folder / "results.json", results.to_data())
+        atomic_write_json(folder / "results.json", data)
         for name in ("suites", "subcases", "bias_gap", "distillability", "validity"):
             atomic_write_text(folder / f"{name}.csv", csv_text(tables[name]))
         atomic_write_text(folder / "nodes.csv", _node_table(results.comparisons))

@@ -152,9 +152,10 @@ def run_sweep(cfg: SweepConfig, build: bool = True, log=print) -> Path:
         total_seconds=time.perf_counter() - started,
     )
     # The report reads what results.json holds (undefined numbers as None).
-    results = SweepResults.model_validate(drafted.to_data())
+    data = drafted.to_data()
+    results = SweepResults.model_validate(data)
     out_dir = Path(cfg.out) / f"sweep-{sweep.id}"
-    atomic_write_json(out_dir / "results.json", results.to_data())
+    atomic_write_json(out_dir / "results.json", data)
     atomic_write_text(out_dir / "distillability.csv", csv_text(pd.DataFrame(rows)))
     atomic_write_text(out_dir / "validity.csv", csv_text(tables["validity"]))
     return write_report(results, out_dir, render_sweep)
