@@ -4,6 +4,7 @@ exists. A failure is an InterpError that names the argument and says what to do.
 from __future__ import annotations
 
 import os
+import unicodedata
 from pathlib import Path
 
 from interp.errors import InterpError
@@ -17,14 +18,29 @@ def repeated(values) -> list[str]:
 
 def is_folder_name(text: str) -> bool:
     """One folder name that keeps a run inside its parent: no separator, not '.' or '..', no
-    control characters, at most 100 characters."""
+    control or format characters (a right-to-left override would show another name), at most
+    100 characters."""
     return (
         bool(text)
         and text not in (".", "..")
         and "/" not in text
         and "\\" not in text
-        and not any(ord(c) < 32 or ord(c) == 127 for c in text)
+        and not any(unicodedata.category(c) in UNPRINTABLE for c in text)
         and len(text) <= 100
+    )
+
+
+# Unicode categories that print as nothing or change how the rest prints: controls, format
+# characters (bidirectional overrides, zero-width joiners), line and paragraph separators.
+UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def printable(text: str) -> str:
+    """`text` with every unprintable character (terminal escapes, bidirectional overrides) shown
+    as its escape code, for printing text read from a user's files."""
+    return "".join(
+        c.encode("unicode_escape").decode("ascii") if unicodedata.category(c) in UNPRINTABLE else c
+        for c in text
     )
 
 

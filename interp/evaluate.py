@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from interp import defaults
+from interp.checks import repeated
 from interp.inputs import predict_labels
 from interp.models import HookedClassifier, load
 from interp.seeding import rng_for
@@ -206,6 +207,12 @@ def evaluate_manifest(
         model = load(model_id, manifest=manifest, device=device)
         task_suites = get_task(entry.task).benchmark(manifest.data_for(entry)).suites
         chosen = [*task_suites.values(), *(extra_suites or {}).get(entry.task, [])]
+        repeats = repeated([s.name for s in chosen])
+        if repeats:
+            raise ValueError(
+                f"suite name {', '.join(repeats)} given twice (a file's suite is named after the "
+                "file: rename a file whose name is a built-in suite's or another file's)"
+            )
         if suites is not None:
             chosen = [s for s in chosen if s.name in suites]
         if not chosen:

@@ -29,6 +29,7 @@ from interp.inputs import encoding_key
 from interp.io import atomic_write_json, atomic_write_text, csv_text, write_folder
 from interp.manifest import Comparison, Manifest, copy_seed, seeded_id
 from interp.models import HookedClassifier, load
+from interp.outputs import STUDY_FILES, check_replaceable, output_lock
 from interp.report import write_report
 from interp.results import ComparisonResult, SeedConsistency, StudyResults, SuiteResult
 from interp.results.study import (
@@ -496,12 +497,24 @@ def check_circuit_settings(cfg: StudyConfig) -> None:
             raise ValueError(f"{name} repeats {', '.join(repeats)}")
     if cfg.run is not None and not is_folder_name(cfg.run):
         raise ValueError(f"--run {cfg.run!r}: one folder name inside --out")
+    if not is_folder_name(cfg.run_name):
+        raise ValueError(
+            f"the run name made from the tags, {cfg.run_name!r}, is not one folder name inside "
+            "--out; pass --run NAME"
+        )
+
+
+RUN_OPTION = "pass --run NAME to write this study elsewhere"
 
 
 def check_run_folder(cfg: StudyConfig, comparisons: list[Comparison]) -> None:
-    """A ValueError when the run folder holds the results of another study (other pairs or
-    seeds), unless `cfg.force`; a rerun of the same study replaces its own results."""
-    existing = Path(cfg.out) / cfg.run_name / "results.json"
+    """An InterpError when the run folder holds anything but a study's files (a user's folder
+    is never replaced, `--force` or not), or a ValueError when it holds the results of another
+    study (other pairs or seeds), unless `cfg.force`; a rerun of the same study replaces its
+    own results."""
+    folder = Path(cfg.out) / cfg.run_name
+    check_replaceable(folder, STUDY_FILES, "a study", RUN_OPTION)
+    existing = folder / "results.json"
     if cfg.force or not existing.exists():
         return
     ours = (sorted(p.id for p in comparisons), list(cfg.seeds))
@@ -529,7 +542,22 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> Path:
     writable_folder(cfg.out)
     manifest = Manifest.load(cfg.manifest)
     comparisons = check_selection(manifest, cfg)
-    check_run_folder(cfg, comparisons)
+    # Held from the check of the run folder to the move of the new one into place: a second
+    # study into the same folder is refused while this one runs.
+    with output_lock(Path(cfg.out) / cfg.run_name, RUN_OPTION):
+        check_run_folder(cfg, comparisons)
+        return _run_checked_study(cfg, manifest, comparisons, timings, started, progress)
+
+
+def _run_checked_study(
+    cfg: StudyConfig,
+    manifest: Manifest,
+    comparisons: list[Comparison],
+    timings: dict[str, float],
+    started: float,
+    progress: bool,
+) -> Path:
+    """The study after its settings and run folder were checked, under the folder's lock."""
     model_ids = comparison_models(manifest, comparisons, cfg.seeds)
     ensure_built(manifest, model_ids, cfg.build, "`interp train`", **executor_options(cfg))
     timings["build_s"] = time.perf_counter() - started

@@ -264,6 +264,40 @@ def test_a_run_folder_holding_another_study_is_refused_unless_forced(study, tmp_
     assert StudyConfig(tags=["zoo"], seeds=[0, 1, 2]).run_name == "study-zoo-s0-1-2"
 
 
+def test_a_users_folder_under_out_survives_every_command(study, capsys):
+    """A run folder or an evaluation's --out that holds anything the command did not write is
+    refused with one line, --force or not, and keeps its files; so is a study's folder named
+    as an evaluation's --out."""
+    cfg, path = study
+    important = Path(cfg.out) / "important"
+    important.mkdir()
+    (important / "thesis.txt").write_text("x")
+    common = ["--manifest", cfg.manifest, "--out", cfg.out, "--no-build", "--pairs", "8"]
+    for force in ([], ["--force"]):
+        assert main(["study", *common, "--run", "important", *force]) == 2
+        err = capsys.readouterr().err
+        assert "important: holds thesis.txt, which a study did not write" in err
+        assert err.count("\n") == 1
+    assert (important / "thesis.txt").read_text() == "x"
+    study_files = sorted(p.name for p in path.parent.iterdir())
+    for out in (important, path.parent):
+        assert (
+            main(["eval", "--manifest", cfg.manifest, "--bootstrap", "5", "--out", str(out)]) == 2
+        )
+        assert "which interp eval did not write" in capsys.readouterr().err
+    assert sorted(p.name for p in path.parent.iterdir()) == study_files
+    assert (important / "thesis.txt").read_text() == "x"
+
+
+def test_a_tag_cannot_lead_the_run_folder_outside_out(study, tmp_path):
+    cfg, _ = study
+    escaping = StudyConfig(**{**cfg.__dict__, "tags": ["../../../x"], "build": False})
+    with pytest.raises(ValueError, match="run name made from the tags.*pass --run NAME"):
+        run_study(escaping, progress=False)
+    with pytest.raises(ValueError, match="--run"):
+        run_study(StudyConfig(**{**cfg.__dict__, "run": "a\u202eb", "build": False}))
+
+
 def test_only_known_input_problems_skip_a_suite(study, monkeypatch):
     """A suite with nothing to analyse (NotAnalysable) is recorded as skipped with its reason;
     any other error inside an analysis stops the study instead of hiding as a skipped suite."""

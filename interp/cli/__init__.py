@@ -17,6 +17,7 @@ import signal
 import sys
 import traceback
 
+from interp.checks import printable
 from interp.cli.parser import build_parser
 from interp.errors import InterpError
 from interp.threads import apply_thread_setting, quiet_spinning
@@ -82,5 +83,5 @@ def main(argv: list[str] | None = None) -> int:
     except (InterpError, ValueError, OSError) as err:
         if debug:
             traceback.print_exc()
-        print(f"error: {one_line(err)}", file=sys.stderr)
+        print(f"error: {printable(one_line(err))}", file=sys.stderr)
         return 2

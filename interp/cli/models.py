@@ -65,6 +65,7 @@ def cmd_models_show(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     import warnings
 
+    from interp.checks import printable
     from interp.manifest import Manifest
     from interp.models import is_model_id, load
     from interp.models.selfcheck import inspect_folder
@@ -77,7 +78,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     path = manifest.location(args.source) if is_id else Path(args.source)
     report = inspect_folder(path, model, check=not args.no_parity)
     report.notes += [str(w.message) for w in caught]
-    print("\n".join(report.lines()))
+    # labels, paths and notes come from the user's files: escape codes are shown, not obeyed
+    print("\n".join(printable(line) for line in report.lines()))
     if report.parity and not report.parity_holds:
         worst = max(report.parity, key=report.parity.get)
         print(

@@ -37,8 +37,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from interp.evaluate import evaluate_manifest, table_records
-    from interp.io import atomic_write_json, atomic_write_text, csv_text
+    from interp.io import atomic_write_json, atomic_write_text, csv_text, write_folder
     from interp.manifest import Manifest
+    from interp.outputs import output_lock
     from interp.results import EvaluationResults
     from interp.train.outdated import refuse_outdated
     from interp.train.zoo import build_order, select
@@ -49,22 +50,28 @@ def cmd_eval(args: argparse.Namespace) -> int:
     refuse_outdated(manifest, build_order(manifest, ids))
     files = [read_hans(path) for path in args.hans or []]
     files += [read_mnli(path, name=Path(path).stem) for path in args.mnli or []]
-    tables = evaluate_manifest(
-        manifest,
-        ids,
-        device=args.device,
-        n_bootstrap=args.bootstrap,
-        extra_suites={"nli": files},
-        suites=args.suites,
-    )
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for name, frame in tables.items():
-        atomic_write_text(out / f"{name}.csv", csv_text(frame))
-    results = EvaluationResults.model_validate(
-        {name: table_records(frame) for name, frame in tables.items() if name != "examples"}
-    )
-    atomic_write_json(out / "results.json", results.to_data())
+    with output_lock(out, EVAL_OPTION):
+        check_evaluation_folder(out)
+        tables = evaluate_manifest(
+            manifest,
+            ids,
+            device=args.device,
+            n_bootstrap=args.bootstrap,
+            extra_suites={"nli": files},
+            suites=args.suites,
+        )
+        results = EvaluationResults.model_validate(
+            {name: table_records(frame) for name, frame in tables.items() if name != "examples"}
+        )
+
+        def write(folder: Path) -> None:
+            for name, frame in tables.items():
+                atomic_write_text(folder / f"{name}.csv", csv_text(frame))
+            atomic_write_json(folder / "results.json", results.to_data())
+
+        # staged and moved into place whole: never new tables beside old ones
+        write_folder(out, write)
     with pd.option_context(
         "display.width", 160, "display.max_columns", 20, "display.float_format", "{:.3f}".format
     ):
@@ -81,6 +88,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(tables["distillability"][columns].to_string(index=False, na_rep="n/a"))
     print(f"tables written to {out}/")
     return 0
+
+
+EVAL_OPTION = "pass another --out"
+
+
+def check_evaluation_folder(out: Path) -> None:
+    """An InterpError unless `out` is absent, empty, or holds an earlier evaluation's tables
+    (a study's run folder or a user's folder is never replaced by an evaluation)."""
+    from interp.outputs import EVALUATION_FILES, check_replaceable
+    from interp.results import EvaluationResults
+
+    check_replaceable(out, EVALUATION_FILES, "interp eval", EVAL_OPTION)
+    if (out / "results.json").exists():
+        EvaluationResults.read(out / "results.json")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

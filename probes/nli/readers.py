@@ -91,6 +91,8 @@ def read_mnli(path: str | Path, binary: bool = False, name: str = "mnli") -> Pro
                 record = json.loads(line)
             except json.JSONDecodeError as err:
                 raise ValueError(f"{path}:{line_number}: not valid JSON ({err.msg})") from None
+            except RecursionError:
+                raise ValueError(f"{path}:{line_number}: JSON nested too deeply") from None
             if not isinstance(record, dict):
                 raise ValueError(
                     f"{path}:{line_number}: expected a JSON object with sentence1, sentence2 "
