@@ -27,11 +27,13 @@ from interp.errors import InterpError, NotAnalysable
 from interp.evaluate import evaluate_manifest, table_records
 from interp.inputs import encoding_key
 from interp.io import atomic_write_json, atomic_write_text, csv_text, write_folder
+from interp.localise import LocaliseModels, localise
 from interp.manifest import Comparison, Manifest, copy_seed, seeded_id
 from interp.models import HookedClassifier, load
 from interp.outputs import STUDY_FILES, check_replaceable, output_lock
 from interp.report import write_report
 from interp.results import ComparisonResult, SeedConsistency, StudyResults, SuiteResult
+from interp.results.localise import Localisation
 from interp.results.study import (
     GuidanceOutcome,
     GuidedComponent,
@@ -69,6 +71,7 @@ class StudyConfig:
     # random circuits of the same shape per circuit; 0: none
     chance_samples: int = defaults.CHANCE_SAMPLES
     specificity: bool = True  # ablate each circuit on control examples too
+    localise: bool = True  # locate where each student loses its teacher's robustness
     batch_size: int | None = None  # pairs per chunk of analysis; None: from the model size
     build: bool = True
     jobs: int = defaults.JOBS
@@ -371,7 +374,43 @@ def analyse_comparison(
             print(f"  {comparison.id} / {suite_name}: not analysed: {err}")
         if bar is not None:
             bar.update(1)
+    if cfg.localise:
+        try:
+            out.localisation = localise_comparison(manifest, comparison, cfg, cache, bench)
+        except NotAnalysable as err:
+            out.not_localised = str(err)
+            print(f"  {comparison.id}: not localised: {err}")
     return out
+
+
+def localise_comparison(
+    manifest: Manifest, comparison: Comparison, cfg: StudyConfig, cache: AnalysisCache, bench
+) -> Localisation:
+    """Where the comparison's KD student loses its teacher's robustness, on each bias type of
+    its suites, with the seed baselines the study has: the teacher's recipe in the next seed
+    of the study (`--seeds`) and the student trained without KD."""
+    task = get_task(manifest.entry(comparison.teacher).task)
+    bias_suites = {
+        bias: suites
+        for bias, suites in task.bias_types.items()
+        if set(suites) & set(comparison.suites)
+    }
+    models = LocaliseModels(
+        comparison.teacher,
+        cache.model(comparison.teacher),
+        comparison.student,
+        cache.model(comparison.student),
+    )
+    group, seed = manifest.entry(comparison.teacher).seed_group, copy_seed(comparison)
+    others = [s for s in cfg.seeds if s != seed]
+    if group is not None and seed is not None and others:
+        after = [s for s in others if s > seed] or others  # the next seed, cyclically
+        models.seed_teacher_id = seeded_id(group, after[0])
+        models.seed_teacher = cache.model(models.seed_teacher_id)
+    if comparison.baseline is not None:
+        models.nokd_id = comparison.baseline
+        models.nokd = cache.model(comparison.baseline)
+    return localise(models, bench, bias_suites, key=comparison.id, n_bootstrap=cfg.bootstrap)
 
 
 def _analyse_suite(
@@ -592,6 +631,7 @@ def _run_checked_study(
             time_budget_s=cfg.time_budget_s,
             chance_samples=cfg.chance_samples,
             specificity=cfg.specificity,
+            localise=cfg.localise,
         ),
         models=model_ids,
         roles=[(m, manifest.entry(m).role) for m in model_ids],

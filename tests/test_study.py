@@ -321,3 +321,28 @@ def test_only_known_input_problems_skip_a_suite(study, monkeypatch):
     monkeypatch.setattr(study_module, "_analyse_suite", bug)
     with pytest.raises(ValueError, match="a bug inside the analysis"):
         run_study(StudyConfig(**{**quick, "run": "bug"}), progress=False)
+
+
+def test_every_comparison_is_localised_with_a_verdict_per_bias_type(study):
+    """The localisation is defined whether or not the student has a circuit: one verdict per
+    bias type, in the results, the summary and the report's second panel."""
+    cfg, path = study
+    results = StudyResults.read(path.parent / "results.json")
+    assert results.settings.localise
+    (comparison,) = results.comparisons
+    loc = comparison.localisation
+    assert loc is not None and comparison.not_localised is None
+    assert set(loc.bias) == {"overlap", "negation"}
+    assert loc.positions == "all" and loc.nokd_student == "alone-s0" and loc.seed_teacher is None
+    assert len(loc.cka_readout) == 3 and len(loc.cka_readout[0]) == 2  # 2 + 1 by 1 + 1 streams
+    for bias, part in loc.bias.items():
+        assert part.verdict.startswith(f"{bias}: the student answers")
+        assert ("no layer is located" in part.verdict) == (part.located is None)
+        assert len(part.probes.accuracy["teacher"]) == 3
+        assert set(part.readout_dissimilarity) == {"teacher_student", "student_nokd"}
+    page = path.read_text(encoding="utf-8")
+    assert '<h2 id="where">Where is the robustness lost?</h2>' in page
+    assert page.index('id="where"') < page.index('id="mechanism"')
+    from interp.report.page import summary_lines
+
+    assert any(line.startswith("poe-s0: overlap: ") for line in summary_lines(results))

@@ -275,6 +275,12 @@ def _add_study_command(sub: argparse._SubParsersAction) -> None:
         "--bootstrap", type=count, default=defaults.N_BOOTSTRAP, help="bootstrap resamples"
     )
     _add_executor_args(study, jobs=defaults.JOBS)
+    study.add_argument(
+        "--no-localise",
+        action="store_true",
+        help="do not locate where each student loses its teacher's robustness (stitching, "
+        "probes, seed baselines)",
+    )
     study.add_argument("--no-build", action="store_true", help="fail instead of training")
     study.set_defaults(func=cmd_study)
 

@@ -134,6 +134,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         time_budget_s=args.time_budget_s,
         chance_samples=args.chance_samples,
         specificity=not args.no_specificity,
+        localise=not args.no_localise,
         bootstrap=args.bootstrap,
         build=not args.no_build,
         jobs=args.jobs,

@@ -147,4 +147,49 @@ DEFINITIONS: list[tuple[str, str]] = [
         "components in every seed; n/a when no seed has a circuit). Findings name only "
         "components found in at least two thirds of the seeds (2 of 3).",
     ),
+    (
+        "stream",
+        "The residual stream of a model at one depth: stream 0 enters the first block (after "
+        "the embeddings), stream l leaves block l - 1, the last stream leaves the last block "
+        "(before any final norm and the head). The readout position is [CLS] (position 0).",
+    ),
+    (
+        "stitching and recovered robustness R",
+        "The teacher's stream L, mapped by an affine map fitted with ridge regression "
+        "(penalty 1e-3 of the input's mean variance) from the teacher's stream L to the "
+        "student's stream l on 512 in-distribution training examples, replaces the student's "
+        "stream l (every position when both read the same tokens, else the readout), and the "
+        "student runs on from there. The stitch's mean logit offset from the student on half "
+        "of 256 held-out in-distribution examples is removed first, so that a push a map "
+        "gives every input alike is not counted. R = (M(stitched) - M(student)) / (M(teacher)"
+        " - M(student)) on up to 256 bias-conflicting examples, with a 95% interval that "
+        "resamples them; undefined unless the teacher-student difference is significant (its "
+        "interval above 0). The controls are the student stitched to itself and the teacher "
+        "to itself through maps fitted the same way.",
+    ),
+    (
+        "located layer",
+        "The student stream l where the best R over teacher streams rises most from stream l "
+        "- 1 (by at least 0.25), with the lower end of its interval above zero and above the "
+        "student's self-stitch control: the student's block l - 1 discards what the teacher's"
+        " stream carries. When stitching recovers from the student's embeddings on (R >= 0.5 "
+        "at stream 0), no student block discards it: the student never computes it. Otherwise"
+        " no layer is located, and the verdict says why.",
+    ),
+    (
+        "probe",
+        "A logistic probe (L2, C = 0.1, standardised features) for the gold label from one "
+        "stream's readout, trained on the bias type's aligned and conflicting examples of "
+        "half of the templates (images: source digits) and tested, as balanced accuracy, on "
+        "the other half. Its control is the same probe trained on shuffled labels (chance "
+        "when the method is sound).",
+    ),
+    (
+        "readout dissimilarity and seed baseline",
+        "1 - linear CKA of two models' last-stream readouts on the bias-conflicting examples,"
+        " with a 95% interval that resamples them: teacher and KD student, two seeds of the "
+        "teacher (the next seed of the study), the KD student and the student trained without"
+        " KD. A teacher-student difference is beyond the seed baseline when its interval lies"
+        " above the two seeds'.",
+    ),
 ]

@@ -19,6 +19,7 @@ from interp.report.verdicts import (
     cross_faithfulness_text,
     mechanism_sentence,
 )
+from interp.report.where import verdict_lines, where_section
 from interp.results import (
     ComparisonResult,
     Correspondence,
@@ -209,6 +210,7 @@ def summary_lines(results: StudyResults) -> list[str]:
             f"KD student {row.student_mean:.3f} on bias-conflicting examples; "
             f"{d_sentence(row)}."
         )
+    lines += verdict_lines(results.comparisons)
     by_group: dict[str, list[ComparisonResult]] = {}
     for comparison in results.comparisons:
         by_group.setdefault(comparison.group, []).append(comparison)
@@ -516,7 +518,10 @@ def render(results: StudyResults) -> str:
         f"{len(results.models)} models</summary>{esc(', '.join(results.models))}</details>",
         '<h2 id="answer">Does the student keep the teacher\'s robustness?</h2>',
         _answer_section(results, figures),
-        '<h2 id="mechanism">Is the mechanism shared? (first seed of each comparison)</h2>',
+        '<h2 id="where">Where is the robustness lost?</h2>',
+        where_section(results.comparisons, _first_seed_comparisons(results), figures),
+        '<h2 id="mechanism">Is the circuit shared? (supporting evidence; first seed of each '
+        "comparison)</h2>",
         _mechanism_section(results, figures),
         '<h2 id="summary">Summary</h2>',
         '<ul class="summary">'

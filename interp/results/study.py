@@ -9,6 +9,7 @@ from pydantic import ConfigDict, Field
 
 from interp.results.analysis import ModelAnalysis, Number
 from interp.results.diff import CircuitDiff
+from interp.results.localise import Localisation
 from interp.results.record import Record, ResultsFile
 
 
@@ -257,10 +258,17 @@ class ComparisonResult(Record):
     """The KD student's model id."""
     baseline: str | None
     """The same student trained without KD."""
+    optional_fields = frozenset({"localisation", "not_localised"})
+
     suites: dict[str, SuiteResult]
     """Analysed suite -> its result."""
     skipped: dict[str, str]
     """Suite -> why it was not analysed."""
+    localisation: Localisation | None = None
+    """Where the student loses the teacher's robustness, per bias type (absent: the study ran
+    without localisation)."""
+    not_localised: str | None = None
+    """Why the comparison was not localised (absent or None: it was, or was not asked for)."""
 
 
 class CircuitCounts(Record):
@@ -327,6 +335,8 @@ class SeedConsistency(Record):
 class StudySettings(Record):
     """The analysis settings the study ran with."""
 
+    optional_fields = frozenset({"localise"})
+
     n_pairs: int
     """Minimal pairs analysed per suite at most."""
     target_faithfulness: float
@@ -347,6 +357,9 @@ class StudySettings(Record):
     """Random circuits per circuit for the chance baseline (0: none)."""
     specificity: bool
     """Whether each circuit was ablated on control examples too."""
+    localise: bool = False
+    """Whether each comparison was localised (stitching, probes, seed baselines; absent in
+    files from before localisation: false)."""
 
 
 class StudyResults(ResultsFile):
