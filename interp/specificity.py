@@ -116,8 +116,7 @@ def ablation_damage(
         gold = examples.gold[part].to(cfg.device)
         contrast = None if examples.contrast is None else examples.contrast[part].to(gold.device)
         full.append(_margins(model(rows), gold, contrast).cpu())
-        source = _mean_source(means, rows.shape[1], cfg.device)
-        with _ablation(model, units, source, len(rows)):
+        with mean_ablation(model, units, means, rows):
             ablated.append(_margins(model(rows), gold, contrast).cpu())
     full_t, ablated_t = torch.cat(full), torch.cat(ablated)
     right = full_t > 0
@@ -135,9 +134,13 @@ def ablation_damage(
 
 
 @contextmanager
-def _ablation(model: HookedClassifier, units: list[str], source: dict, n: int) -> Iterator[None]:
-    """Hooks that give the circuit's units (or edges) their values from `source`."""
+def mean_ablation(
+    model: HookedClassifier, units: list[str], means: dict[str, Tensor], rows: Batch
+) -> Iterator[None]:
+    """Hooks under which the units (or edges) take their mean outputs (`mean_outputs`) in a
+    forward pass of `rows`."""
     cfg = model.cfg
+    source, n = _mean_source(means, rows.shape[1], cfg.device), len(rows)
     if units_in([units]) == "edge":
         masks = edge_masks(cfg.n_layers, cfg.n_heads, [units])
         with edge_mode(model), model.hooks(fwd_hooks=edge_patch_hooks(model, source, masks, n)):

@@ -179,3 +179,14 @@ def test_a_signal_destroyed_in_one_student_block_is_located_there():
     assert made.student_self_control[2] < 0.2 and made.teacher_self_control[2] > 0.9
     assert result.positions == "all" and len(result.cka_readout) == 4
     assert "block 1 discards it" in made.verdict
+    carriers = made.carriers  # knocking teacher components out inside the located stitch
+    assert carriers.teacher_stream == 2
+    assert carriers.recovery == pytest.approx(made.located.recovery.value, abs=0.05)
+    assert carriers.units and carriers.recovery_without <= carriers.recovery / 2
+    assert set(carriers.single_drops) == {
+        f"a{layer}.h{h}" for layer in (0, 1) for h in range(4)
+    } | {
+        "m0",
+        "m1",
+    }
+    assert "it is carried by the teacher's" in made.verdict

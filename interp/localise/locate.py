@@ -7,7 +7,7 @@ Definitions: docs/definitions.md ("Where the robustness is lost")."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -17,9 +17,10 @@ from interp import defaults
 from interp.errors import NotAnalysable
 from interp.inputs import BINARY, EncodedSet, encode_examples, encoding_key
 from interp.io import defined
+from interp.localise.knockout import KnockoutStitch, carrying_components
 from interp.localise.probing import held_out_splits, probe_curve
 from interp.localise.similarity import bootstrap_cka, linear_cka, r_squared
-from interp.localise.stitching import PairedSets, fit_maps, run_stitched
+from interp.localise.stitching import PairedSets, StitchedRun, StitchMaps, fit_maps, run_stitched
 from interp.localise.streams import chunks, run_streams
 from interp.models import HookedClassifier
 from interp.results.localise import (
@@ -205,27 +206,33 @@ def localise(
         for role, model in (("teacher", teacher), ("student", student))
     }
 
-    extra = _baseline_readouts(models, everything)
+    shared = _Shared(models, maps, held, half, bias_run, stitched, self_stitched, key, n_bootstrap)
+    shared.extra = _baseline_readouts(models, everything)
     start = 0
     for bias, examples in bias_examples.items():
         rows = slice(start, start + len(examples))
         start += len(examples)
-        out.bias[bias] = _bias_type(
-            models,
-            bias,
-            examples,
-            rows,
-            len(held),
-            half,
-            held,
-            bias_run,
-            stitched,
-            self_stitched,
-            extra,
-            key,
-            n_bootstrap,
-        )
+        out.bias[bias] = _bias_type(shared, bias, examples, rows)
     return out
+
+
+@dataclass
+class _Shared:
+    """What every bias type of one localisation reads: the models and maps, the held-out
+    in-distribution examples (the logit offset is fitted on their first half), the stitched
+    run on the bias examples and its offset-removed logits (rows: held, then bias examples),
+    the seed baselines' readouts."""
+
+    models: LocaliseModels
+    maps: StitchMaps
+    held: list[Example]
+    half: slice
+    bias_run: StitchedRun
+    stitched: dict
+    self_stitched: dict
+    key: str
+    n_bootstrap: int
+    extra: dict = field(default_factory=dict)
 
 
 def _baseline_readouts(models: LocaliseModels, examples) -> dict[str, Tensor]:
@@ -242,21 +249,10 @@ def _baseline_readouts(models: LocaliseModels, examples) -> dict[str, Tensor]:
     return out
 
 
-def _bias_type(
-    models: LocaliseModels,
-    bias: str,
-    examples: list[Example],
-    rows: slice,
-    n_held: int,
-    half: slice,
-    held: list[Example],
-    bias_run,
-    stitched: dict,
-    self_stitched: dict,
-    extra: dict[str, Tensor],
-    key: str,
-    n_bootstrap: int,
-) -> BiasLocalisation:
+def _bias_type(shared: _Shared, bias: str, examples: list[Example], rows: slice):
+    models, key, n_bootstrap = shared.models, shared.key, shared.n_bootstrap
+    bias_run, stitched, self_stitched = shared.bias_run, shared.stitched, shared.self_stitched
+    held, half, n_held = shared.held, shared.half, len(shared.held)
     teacher, student = models.teacher, models.student
     n_t, n_s = teacher.cfg.n_layers + 1, student.cfg.n_layers + 1
     conflicting = np.array([not e.bias_aligned for e in examples])
@@ -317,8 +313,13 @@ def _bias_type(
         .reshape(n_t, n_s)
     )
 
+    extra = shared.extra
     probes = _probes(models, bias, examples, rows, bias_run, extra, key)
     dissimilarity, beyond = _dissimilarity(models, rows, index, bias_run, extra, key, n_bootstrap)
+    carriers = None
+    if located is not None:
+        conflicting_examples = [examples[i] for i in index]
+        carriers = _carriers(shared, located, conflicting_examples, float(m_t), float(m_s), key)
     result = BiasLocalisation(
         n_conflicting=len(index),
         n_aligned=len(aligned),
@@ -335,6 +336,7 @@ def _bias_type(
         teacher_self_control=_vector(teacher_control),
         located=located,
         not_located=why,
+        carriers=carriers,
         probes=probes,
         readout_dissimilarity=dissimilarity,
         beyond_seed=beyond,
@@ -342,6 +344,27 @@ def _bias_type(
     )
     result.verdict = verdict_sentence(bias, result, n_t, n_s)
     return result
+
+
+def _carriers(shared: _Shared, located, conflicting, m_t: float, m_s: float, key: str):
+    """The teacher components that carry the located stitch's recovery (interp.localise
+    .knockout), on the calibration half of the held-out examples and the conflicting ones."""
+    teacher, student = shared.models.teacher, shared.models.student
+    calibration = shared.held[shared.half]
+    stitch = KnockoutStitch(
+        teacher=teacher,
+        student=student,
+        maps=shared.maps,
+        pair=(located.teacher_stream, located.student_stream),
+        sets=paired_sets(teacher, student, calibration + conflicting),
+        n_calibration=len(calibration),
+        right=lambda logits: correct(student, logits, conflicting),
+        teacher_accuracy=m_t,
+        student_accuracy=m_s,
+        batch_size=BATCH,
+    )
+    reference = encode_examples(teacher, shared.held, with_labels=False).batch
+    return carrying_components(stitch, reference, rng_for("localise-knockout", key))
 
 
 def _locate(r_point, r_low, r_high, student_control, difference):
@@ -451,6 +474,24 @@ def _at(values, index):
     return f"{value:.2f}" if defined(value) else "n/a"
 
 
+def _carriers_text(carriers) -> str:
+    if carriers is None or not carriers.units:
+        return "no set of teacher components carries it" + (
+            f" ({carriers.note})" if carriers is not None else ""
+        )
+    chance = (
+        f"more than {carriers.chance_percentile:.0f}% of random sets of their shape"
+        if carriers.beats_chance
+        else f"not beyond chance: {carriers.chance_percentile:.0f}% of random sets of their "
+        "shape remove less"
+    )
+    return (
+        f"it is carried by the teacher's {', '.join(carriers.units)} (knocking them out "
+        f"takes the stitch's R from {carriers.recovery:.2f} to {carriers.recovery_without:.2f}, "
+        f"{chance})"
+    )
+
+
 def verdict_sentence(bias: str, r: BiasLocalisation, n_t: int, n_s: int) -> str:
     """Where the robustness is lost, in one sentence with its numbers."""
     d = r.difference
@@ -474,6 +515,7 @@ def verdict_sentence(bias: str, r: BiasLocalisation, n_t: int, n_s: int) -> str:
             f"stream {loc.student_stream} of {n_s - 1}, recovers R = {loc.recovery.value:.2f} "
             f"(at least {loc.recovery.low:.2f}; self-stitch control {control}): {where}"
         )
+        parts.append(_carriers_text(r.carriers))
     else:
         parts.append(f"no layer is located: {r.not_located}")
     probes = r.probes

@@ -39,6 +39,30 @@ class LocatedLayer(Record):
     """The best R over teacher streams at the student stream before (None at stream 0)."""
 
 
+class Carriers(Record):
+    """The teacher components that carry the located stitch's recovery: mean-ablated in the
+    teacher's run inside the stitch, the shortest top-ranked set that removes half of R."""
+
+    teacher_stream: int
+    """The stitch's teacher stream (components of the blocks before it are knocked out)."""
+    units: list[str]
+    """The carrying set, most important first (empty: see `note`)."""
+    recovery: float
+    """R of the stitch, measured again on the knock-out examples."""
+    recovery_without: Number
+    """R with the carrying set ablated."""
+    single_drops: dict[str, float]
+    """Unit -> the recovery its ablation alone removes, largest first."""
+    random_drops_median: Number
+    """Median recovery removed by random sets of the carrying set's shape."""
+    chance_percentile: Number
+    """Share (%) of those random sets that remove less than the carrying set."""
+    beats_chance: bool | None
+    """Whether the carrying set removes more than 95% of random sets of its shape."""
+    note: str | None
+    """Why there is no carrying set (None when there is)."""
+
+
 class ProbeCurves(Record):
     """Held-out balanced accuracy of linear probes for the label, per stream (readout
     position), trained on some templates (digits) and tested on the others."""
@@ -88,6 +112,9 @@ class BiasLocalisation(Record):
     """The located layer (None: see `not_located`)."""
     not_located: str | None
     """Why no layer is located (None when one is)."""
+    carriers: Carriers | None
+    """The teacher components that carry the located stitch's recovery (None: no located
+    layer)."""
     probes: ProbeCurves
     """Whether each model decodes the label, layer by layer."""
     readout_dissimilarity: dict[str, Estimate]
