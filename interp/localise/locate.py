@@ -492,6 +492,28 @@ def _carriers_text(carriers) -> str:
     )
 
 
+SELECTIVE = 0.1  # probe accuracy above its shuffled-label control that counts as decoding
+
+
+def _selectivity(probes, role: str) -> list[float]:
+    return [
+        a - c if defined(a) and defined(c) else float("nan")
+        for a, c in zip(probes.accuracy[role], probes.control[role], strict=True)
+    ]
+
+
+def _presence(probes, lost: bool) -> str:
+    """Whether the student still holds the label it no longer answers with."""
+    student, teacher = _selectivity(probes, "student"), _selectivity(probes, "teacher")
+    if not lost or not any(v >= SELECTIVE for v in teacher if np.isfinite(v)):
+        return ""
+    if np.isfinite(student[-1]) and student[-1] >= SELECTIVE:
+        return ": the label is present at the student's last layer, which its answers do not use"
+    if not any(v >= SELECTIVE for v in student if np.isfinite(v)):
+        return ": the student decodes it at no layer, so it never computes it"
+    return ": the student decodes it at an earlier layer and loses it before its last"
+
+
 def verdict_sentence(bias: str, r: BiasLocalisation, n_t: int, n_s: int) -> str:
     """Where the robustness is lost, in one sentence with its numbers."""
     d = r.difference
@@ -523,7 +545,7 @@ def verdict_sentence(bias: str, r: BiasLocalisation, n_t: int, n_s: int) -> str:
         f"at the last layer a linear probe decodes the label of held-out templates at "
         f"{_at(probes.accuracy['student'], -1)} in the student (shuffled-label control "
         f"{_at(probes.control['student'], -1)}) and {_at(probes.accuracy['teacher'], -1)} in "
-        f"the teacher"
+        f"the teacher{_presence(probes, r.recovery is not None)}"
     )
     diss = r.readout_dissimilarity
     ts = diss["teacher_student"]

@@ -182,7 +182,9 @@ DEFINITIONS: list[tuple[str, str]] = [
         "stream's readout, trained on the bias type's aligned and conflicting examples of "
         "half of the templates (images: source digits) and tested, as balanced accuracy, on "
         "the other half. Its control is the same probe trained on shuffled labels (chance "
-        "when the method is sound).",
+        "when the method is sound). Each accuracy is the mean over 4 random template splits. "
+        "A model decodes the label at a layer when its probe beats the control by at least "
+        "0.1.",
     ),
     (
         "readout dissimilarity and seed baseline",
