@@ -36,6 +36,7 @@ from probes.core import Example
 N_FIT = 512  # in-distribution training examples the maps are fitted on
 N_EVAL = 256  # held-out in-distribution examples, and bias-conflicting (and aligned) per type
 MIN_JUMP = 0.25  # rise of the best recovery from one student stream to the next that locates
+MIN_RECOVERY = 0.5  # a located stitch recovers at least this share of the lost robustness
 BATCH = 64
 
 
@@ -379,25 +380,28 @@ def _locate(r_point, r_low, r_high, student_control, difference):
         np.array([[np.nan if v is None else v for v in row] for row in m]) for m in (r_low, r_high)
     )
     best = np.nanmax(r_point, axis=0)  # per student stream, over teacher streams
+    # rises are measured between recoveries clipped to [0, 1]: a stitch that does worse than
+    # the student (R < 0) recovers nothing, and nothing more than all
+    clipped = np.clip(best, 0.0, 1.0)
 
-    def real(a, b):  # above the control of the same student stream, and above zero
+    def real(a, b):  # most of the loss, its interval above the control and above zero
         control = student_control[b] if np.isfinite(student_control[b]) else 0.0
-        return low[a, b] > max(control, 0.0)
+        return r_point[a, b] >= MIN_RECOVERY and low[a, b] > max(control, 0.0)
 
     if r_point.shape[1] > 1:  # the student stream where the best recovery rises most
-        b = 1 + int(np.argmax(np.diff(best)))
+        b = 1 + int(np.argmax(np.diff(clipped)))
         a = int(np.nanargmax(r_point[:, b]))
-        if best[b] - best[b - 1] >= MIN_JUMP and real(a, b):
+        if clipped[b] - clipped[b - 1] >= MIN_JUMP and real(a, b):
             return _located(a, b, r_point, low, high, best), None
     a = int(np.nanargmax(r_point[:, 0]))
-    if real(a, 0) and best[0] >= 0.5:
+    if real(a, 0):
         return _located(a, 0, r_point, low, high, best), None
     b = int(np.nanargmax(best))
     a = int(np.nanargmax(r_point[:, b]))
     return None, (
-        f"no stitch recovers the robustness beyond its control with a rise of at least "
-        f"{MIN_JUMP:g} from one student stream to the next (best: teacher stream {a} into "
-        f"student stream {b}, R = {r_point[a, b]:.2f})"
+        f"no stitch recovers at least {MIN_RECOVERY:g} of it beyond its control with a rise of "
+        f"at least {MIN_JUMP:g} from one student stream to the next (best: teacher stream {a} "
+        f"into student stream {b}, R = {r_point[a, b]:.2f} [{low[a, b]:.2f}, {high[a, b]:.2f}])"
     )
 
 

@@ -169,12 +169,12 @@ DEFINITIONS: list[tuple[str, str]] = [
     ),
     (
         "located layer",
-        "The student stream l where the best R over teacher streams rises most from stream l "
-        "- 1 (by at least 0.25), with the lower end of its interval above zero and above the "
-        "student's self-stitch control: the student's block l - 1 discards what the teacher's"
-        " stream carries. When stitching recovers from the student's embeddings on (R >= 0.5 "
-        "at stream 0), no student block discards it: the student never computes it. Otherwise"
-        " no layer is located, and the verdict says why.",
+        "The student stream l where the best R over teacher streams (each clipped to [0, 1]) "
+        "rises most from stream l - 1, by at least 0.25, with R at least 0.5 and the lower "
+        "end of its interval above zero and above the student's self-stitch control: the "
+        "student's block l - 1 discards what the teacher's stream carries. When such a stitch"
+        " recovers from the student's embeddings on (stream 0), no student block discards it:"
+        " the student never computes it. Otherwise no layer is located, and the verdict says why.",
     ),
     (
         "probe",
