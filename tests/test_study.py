@@ -160,6 +160,11 @@ def test_the_cli_runs_the_study_and_the_single_model_commands(study, capsys):
     )
     out = capsys.readouterr().out
     assert "teacher only" in out and "mechanism: " in out
+    localised = ["diff", "--teacher", "teacher-s0", "--student", "student-s0", "--localise"]
+    assert main([*localised, "--pairs", "8", "--suite", "negation", *common]) == 0
+    assert "  where: negation: the student answers" in capsys.readouterr().out
+    written = json.loads((Path(cfg.out) / "diff-teacher-s0-student-s0-negation.json").read_text())
+    assert set(written["localisation"]["bias"]) == {"negation"}
     assert main(["circuit", "--model", "teacher-s0", "--suite", "nope", *common]) == 2
     assert "unknown suite 'nope'" in capsys.readouterr().err
 

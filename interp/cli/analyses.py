@@ -144,9 +144,32 @@ def cmd_diff(args: argparse.Namespace) -> int:
         "student": s_analysis.to_data(),
         "diff": diff.to_data(),
     }
+    if args.localise:
+        localisation = _localise_pair(args, teacher, student)
+        for part in localisation.bias.values():
+            print(f"  where: {part.verdict}")
+        data["localisation"] = localisation.to_data()
     path = _write_json(args.out, f"diff-{args.teacher}-{args.student}-{args.suite}.json", data)
     print(f"written to {path}")
     return 0
+
+
+def _localise_pair(args: argparse.Namespace, teacher, student):
+    """Where the student loses the teacher's robustness on the bias type of `--suite`
+    (interp.localise; the study's localisation of one pair, without seed baselines)."""
+    from interp.localise import LocaliseModels, localise
+    from interp.manifest import Manifest
+    from probes.tasks import get_task
+
+    manifest = Manifest.load(args.manifest)
+    entry = manifest.entry(args.teacher)
+    task = get_task(entry.task)
+    bias_suites = {b: s for b, s in task.bias_types.items() if args.suite in s}
+    if not bias_suites:
+        raise InterpError(f"--localise: suite '{args.suite}' measures no bias type")
+    models = LocaliseModels(args.teacher, teacher, args.student, student)
+    bench = task.benchmark(manifest.data_for(entry))
+    return localise(models, bench, bias_suites, key=f"{args.teacher}-{args.student}")
 
 
 def _cell(value: float, width: int = 10) -> str:

@@ -348,6 +348,12 @@ def _add_diff_command(sub: argparse._SubParsersAction) -> None:
     diff.add_argument("--teacher", required=True, help="teacher id in the manifest")
     diff.add_argument("--student", required=True, help="student id in the manifest")
     _add_analysis_args(diff)
+    diff.add_argument(
+        "--localise",
+        action="store_true",
+        help="also locate where the student loses the teacher's robustness on the suite's bias "
+        "type (stitching, probes, knock-outs)",
+    )
     diff.set_defaults(func=cmd_diff)
 
 
