@@ -20,6 +20,7 @@ ANALYSIS = (
     "interp.diff",
     "interp.analysis",
     "interp.inputs",
+    "interp.localise",
 )
 ABOVE_ANALYSIS = ("interp.train", "interp.report", "interp.study", "interp.cli")
 
