@@ -16,3 +16,13 @@ ATTRIBUTION = "eap-ig"
 UNITS = "auto"
 TIME_BUDGET_S = 600.0  # with units auto: seconds one model's analysis may take
 CHANCE_SAMPLES = 200  # random circuits of a circuit's shape
+
+# Upper bounds of the commands' counts (a value above one is refused with the bound stated):
+# well above any real use, below what exhausts memory or never ends.
+MAX_JOBS = 256
+MAX_IG_STEPS = 1000
+MAX_CHANCE_SAMPLES = 100_000
+MAX_PAIRS = 100_000
+MAX_BOOTSTRAP = 100_000
+MAX_BATCH = 65_536
+MAX_THREADS = 1024  # INTERP_THREADS

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 
+from interp.defaults import MAX_THREADS
+
 SPIN_COUNT = "10000"  # OpenMP busy-wait iterations before an idle thread sleeps (default 300k)
 
 
@@ -26,8 +28,10 @@ def thread_setting() -> int | None:
     wanted = os.environ.get("INTERP_THREADS", "")
     if not wanted:
         return None
-    if not wanted.isdigit() or int(wanted) < 1:
-        raise ValueError(f"INTERP_THREADS must be a positive integer, got {wanted!r}")
+    if not wanted.isdigit() or not 1 <= int(wanted) <= MAX_THREADS:
+        raise ValueError(
+            f"INTERP_THREADS must be a whole number from 1 to {MAX_THREADS}, got {wanted!r}"
+        )
     return int(wanted)
 
 

@@ -490,6 +490,15 @@ def test_a_malformed_mnli_line_names_the_line_and_field(tmp_path, line, message)
     assert message in str(err.value)
 
 
+def test_mnli_json_nested_past_the_parsers_depth_names_the_line(tmp_path):
+    path = tmp_path / "deep.jsonl"
+    path.write_text('{"sentence1": "a", "sentence2": "b", "gold_label": "neutral"}\n')
+    with path.open("a") as handle:
+        handle.write("[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(ValueError, match=r"deep.jsonl:2: JSON nested too deeply"):
+        read_mnli(path)
+
+
 def test_a_missing_mnli_file_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="no such MNLI JSON lines file"):
         read_mnli(tmp_path / "dev.jsonl")
@@ -704,18 +713,24 @@ CLI_CASES = [
         "have no copy for the seeds [7]; their seeds: 0, 1, 2",
     ),
     (["study", "--suites", "typo", "--no-build"], "--suites: unknown nli suite(s) ['typo']"),
-    (["study", "--chance-samples", "-3"], "--chance-samples: must be a whole number of at least 0"),
+    (["study", "--chance-samples", "-3"], "--chance-samples: must be a whole number from 0 to"),
+    (
+        ["study", "--chance-samples", "1000000000"],
+        "--chance-samples: must be a whole number from 0 to 100,000 (random circuits)",
+    ),
+    (["study", "--ig-steps", "1000000000"], "--ig-steps: must be a whole number from 1 to 1,000"),
     (["study", "--time-budget", "0"], "--time-budget: must be a finite number above 0, got 0"),
     (["study", "--seeds", "0", "0"], "argument --seeds: repeats 0"),
     (["study", "--suites", "negation", "negation"], "argument --suites: repeats negation"),
-    (["study", "--pairs", "0"], "--pairs: must be a whole number of at least 1, got 0"),
-    (["study", "--batch-size", "-3"], "--batch-size: must be a whole number of at least 1"),
+    (["study", "--pairs", "0"], "--pairs: must be a whole number from 1 to 100,000 (pairs), got 0"),
+    (["study", "--batch-size", "-3"], "--batch-size: must be a whole number from 1 to 65,536"),
     (["study", "--run", "../../X"], "--run: must be one folder name"),
     (["study", "--run", "/tmp/X"], "--run: must be one folder name"),
     (["study", "--target", "nan"], "--target: must be a finite number, got nan"),
     (["study", "--target", "1.5"], "--target: must be in (0, 1], got 1.5"),
     (["study", "--min-separation", "-1"], "--min-separation: must be a finite number of at least"),
-    (["train", "--jobs", "0"], "--jobs: must be a whole number of at least 1, got 0"),
+    (["train", "--jobs", "0"], "--jobs: must be a whole number from 1 to 256"),
+    (["train", "--jobs", "1000000"], "--jobs: must be a whole number from 1 to 256"),
     (["eval", "--bootstrap", "x"], "--bootstrap: must be a whole number, got 'x'"),
     (["train", "--only", "ghost"], "no manifest entry 'ghost'"),
     (
@@ -739,6 +754,14 @@ def test_the_command_line_says_one_line_and_exits_2_before_any_work(
     assert code == 2
     assert err.count("\n") == 0 and err.startswith("error: ")
     assert message.replace("{file}", str(afile)) in err
+
+
+def test_an_absurd_thread_count_is_one_line(capsys, monkeypatch, repo_manifest):
+    monkeypatch.setenv("INTERP_THREADS", "100000")
+    code, err = run_cli(["eval", "--manifest", repo_manifest], capsys)
+    assert code == 2 and err == (
+        "error: INTERP_THREADS must be a whole number from 1 to 1024, got '100000'"
+    )
 
 
 def test_a_manifest_that_is_a_folder_is_one_line_on_the_command_line(tmp_path, capsys):

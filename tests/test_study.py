@@ -291,6 +291,12 @@ def test_a_users_folder_under_out_survives_every_command(study, capsys):
         )
         assert "which interp eval did not write" in capsys.readouterr().err
     assert sorted(p.name for p in path.parent.iterdir()) == study_files
+    # a file whose name is a built-in suite's is refused, not merged into that suite
+    named_like = Path(cfg.out).parent / "lexical_overlap.jsonl"
+    named_like.write_text('{"sentence1": "a b", "sentence2": "a", "gold_label": "neutral"}\n')
+    evaluation = ["eval", "--manifest", cfg.manifest, "--out", str(Path(cfg.out) / "mnli")]
+    assert main([*evaluation, "--mnli", str(named_like)]) == 2
+    assert "suite name lexical_overlap given twice" in capsys.readouterr().err
     assert (important / "thesis.txt").read_text() == "x"
 
 

@@ -15,7 +15,8 @@ from interp.cli.runs import cmd_demo, cmd_eval, cmd_findings, cmd_study, cmd_swe
 from interp.cli.types import (
     Unique,
     count,
-    count_or_zero,
+    count_or_zero_up_to,
+    count_up_to,
     fraction,
     non_negative,
     positive,
@@ -46,7 +47,10 @@ def _add_selection_args(parser: argparse.ArgumentParser) -> None:
 
 def _add_executor_args(parser: argparse.ArgumentParser, jobs: int) -> None:
     parser.add_argument(
-        "--jobs", type=count, default=jobs, help=f"models trained at once (default: {jobs})"
+        "--jobs",
+        type=count_up_to(defaults.MAX_JOBS, "worker processes"),
+        default=jobs,
+        help=f"models trained at once (default: {jobs})",
     )
     parser.add_argument(
         "--executor",
@@ -67,10 +71,15 @@ def _add_executor_args(parser: argparse.ArgumentParser, jobs: int) -> None:
 
 
 def _add_attribution_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ig-steps", type=count, default=5, help="EAP-IG interpolation steps")
+    parser.add_argument(
+        "--ig-steps",
+        type=count_up_to(defaults.MAX_IG_STEPS, "interpolation steps"),
+        default=defaults.IG_STEPS,
+        help="EAP-IG interpolation steps",
+    )
     parser.add_argument(
         "--batch-size",
-        type=count,
+        type=count_up_to(defaults.MAX_BATCH, "pairs per chunk"),
         help="minimal pairs per chunk of analysis (default: from the model size; memory does "
         "not grow with the number of pairs)",
     )
@@ -98,7 +107,7 @@ def _add_attribution_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--chance-samples",
-        type=count_or_zero,
+        type=count_or_zero_up_to(defaults.MAX_CHANCE_SAMPLES, "random circuits"),
         default=defaults.CHANCE_SAMPLES,
         help="random circuits of the same shape each circuit is compared with (default: 200; "
         "0: no chance baseline)",
@@ -113,7 +122,12 @@ def _add_attribution_args(parser: argparse.ArgumentParser) -> None:
 def _add_analysis_args(parser: argparse.ArgumentParser, pairs: int = defaults.N_PAIRS) -> None:
     _add_manifest_arg(parser)
     parser.add_argument("--suite", default="lexical_overlap", help="probe suite to analyse")
-    parser.add_argument("--pairs", type=count, default=pairs, help="minimal pairs (or examples)")
+    parser.add_argument(
+        "--pairs",
+        type=count_up_to(defaults.MAX_PAIRS, "pairs"),
+        default=pairs,
+        help="minimal pairs (or examples)",
+    )
     parser.add_argument("--device", default=defaults.DEVICE, help="torch device")
     parser.add_argument("--out", default=defaults.OUT, help="folder for the JSON result")
     parser.add_argument(
@@ -210,7 +224,10 @@ def _add_evaluate_command(sub: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--device", default=defaults.DEVICE)
     evaluate.add_argument("--out", default="reports/eval", help="folder for CSV and JSON tables")
     evaluate.add_argument(
-        "--bootstrap", type=count, default=defaults.N_BOOTSTRAP, help="bootstrap resamples"
+        "--bootstrap",
+        type=count_up_to(defaults.MAX_BOOTSTRAP, "resamples"),
+        default=defaults.N_BOOTSTRAP,
+        help="bootstrap resamples",
     )
     evaluate.add_argument("--hans", nargs="+", metavar="FILE", help="also a HANS file (suite hans)")
     evaluate.add_argument(
@@ -259,7 +276,10 @@ def _add_study_command(sub: argparse._SubParsersAction) -> None:
     )
     study.add_argument("--device", default=defaults.DEVICE, help="torch device")
     study.add_argument(
-        "--pairs", type=count, default=defaults.N_PAIRS, help="minimal pairs per suite"
+        "--pairs",
+        type=count_up_to(defaults.MAX_PAIRS, "pairs"),
+        default=defaults.N_PAIRS,
+        help="minimal pairs per suite",
     )
     study.add_argument(
         "--target", type=fraction, default=defaults.TARGET, help="circuit faithfulness target"
@@ -272,7 +292,10 @@ def _add_study_command(sub: argparse._SubParsersAction) -> None:
         help="analyse the pairs whose logit difference the teacher moves by at least this",
     )
     study.add_argument(
-        "--bootstrap", type=count, default=defaults.N_BOOTSTRAP, help="bootstrap resamples"
+        "--bootstrap",
+        type=count_up_to(defaults.MAX_BOOTSTRAP, "resamples"),
+        default=defaults.N_BOOTSTRAP,
+        help="bootstrap resamples",
     )
     _add_executor_args(study, jobs=defaults.JOBS)
     study.add_argument(
@@ -315,7 +338,10 @@ def _add_sweep_command(sub: argparse._SubParsersAction) -> None:
     sweep.add_argument("--out", default=defaults.OUT, help="parent folder of reports/sweep-<id>")
     sweep.add_argument("--device", default=defaults.DEVICE)
     sweep.add_argument(
-        "--bootstrap", type=count, default=defaults.N_BOOTSTRAP, help="bootstrap resamples"
+        "--bootstrap",
+        type=count_up_to(defaults.MAX_BOOTSTRAP, "resamples"),
+        default=defaults.N_BOOTSTRAP,
+        help="bootstrap resamples",
     )
     _add_executor_args(sweep, jobs=defaults.JOBS)
     sweep.set_defaults(func=cmd_sweep)

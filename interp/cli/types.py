@@ -34,6 +34,29 @@ count_or_zero = _bounded(
     "a whole number of at least 0",
     "A whole number of at least 0 (0 turns the step off).",
 )
+
+
+def count_up_to(limit: int, what: str):
+    """A whole number from 1 to `limit`: a bound stated in the error, so that a typo in the
+    exponent is one line, not an allocation that fails or a run without end."""
+    return _bounded(
+        lambda t: _int(t),
+        lambda v: 1 <= v <= limit,
+        f"a whole number from 1 to {limit:,} ({what})",
+        f"A whole number from 1 to {limit:,} ({what}).",
+    )
+
+
+def count_or_zero_up_to(limit: int, what: str):
+    """A whole number from 0 (the step off) to `limit`."""
+    return _bounded(
+        lambda t: _int(t),
+        lambda v: 0 <= v <= limit,
+        f"a whole number from 0 to {limit:,} ({what})",
+        f"A whole number from 0 to {limit:,} ({what}).",
+    )
+
+
 seed = _bounded(lambda t: _int(t), lambda v: v >= 0, "a whole number of at least 0", "A seed.")
 positive = _bounded(
     lambda t: _float(t),
