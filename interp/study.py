@@ -600,6 +600,7 @@ def _run_checked_study(
     model_ids = comparison_models(manifest, comparisons, cfg.seeds)
     ensure_built(manifest, model_ids, cfg.build, "`interp train`", **executor_options(cfg))
     timings["build_s"] = time.perf_counter() - started
+    weights = {m: manifest.weights_digest(m) for m in model_ids}
 
     mark = time.perf_counter()
     print(f"evaluating {len(model_ids)} model(s) ...")
@@ -615,6 +616,7 @@ def _run_checked_study(
     ]
     bar.close()
     timings["analyse_s"] = time.perf_counter() - mark
+    check_unchanged(manifest, weights)
 
     drafted = StudyResults(
         run=cfg.run_name,
@@ -634,6 +636,7 @@ def _run_checked_study(
             localise=cfg.localise,
         ),
         models=model_ids,
+        weights_sha256=weights,
         roles=[(m, manifest.entry(m).role) for m in model_ids],
         accuracy={name: table_records(tables[name]) for name in ("suites", "subcases", "bias_gap")},
         distillability=table_records(tables["distillability"]),
@@ -658,6 +661,17 @@ def _run_checked_study(
     # leaves the previous run's report as it was, never new tables beside an old page.
     out_dir = write_folder(Path(cfg.out) / cfg.run_name, write)
     return out_dir / "index.html"
+
+
+def check_unchanged(manifest: Manifest, weights: dict[str, str | None]) -> None:
+    """An InterpError when a model's weights changed while the study read them (rebuilt by
+    another process): its accuracies and circuits would come from different weights."""
+    changed = [m for m, digest in weights.items() if manifest.weights_digest(m) != digest]
+    if changed:
+        raise InterpError(
+            f"the weights of {', '.join(changed)} changed during the study (rebuilt meanwhile?); "
+            "its evaluation and analysis would mix two models: run the study again"
+        )
 
 
 def _node_table(analysed: list[ComparisonResult]) -> str:

@@ -357,3 +357,30 @@ def test_every_comparison_is_localised_with_a_verdict_per_bias_type(study):
     from interp.report.page import summary_lines
 
     assert any(line.startswith("poe-s0: overlap: ") for line in summary_lines(results))
+
+
+def test_weights_that_change_during_a_study_stop_it_and_the_digests_are_recorded(
+    study, monkeypatch
+):
+    """A model rebuilt by another process between evaluation and analysis would mix two models
+    in one report: the study stops instead; results.json records each model's weight digest."""
+    from interp.errors import InterpError
+    from interp.manifest import Manifest
+
+    cfg, path = study
+    results = StudyResults.read(path.parent / "results.json")
+    assert set(results.weights_sha256) == set(results.models)
+    assert all(len(d) == 64 for d in results.weights_sha256.values())
+    reads = []
+    real = Manifest.weights_digest
+
+    def rebuilt_meanwhile(self, model_id):
+        reads.append(model_id)
+        digest = real(self, model_id)
+        return digest if len(reads) <= len(results.models) else "0" * 64
+
+    monkeypatch.setattr(Manifest, "weights_digest", rebuilt_meanwhile)
+    again = StudyConfig(**{**cfg.__dict__, "run": "rebuilt", "build": False, "localise": False})
+    with pytest.raises(InterpError, match="changed during the study .*run the study again"):
+        run_study(again, progress=False)
+    assert not (Path(cfg.out) / "rebuilt").exists()

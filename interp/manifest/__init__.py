@@ -32,7 +32,7 @@ from interp.manifest.expansion import (
     sweep_entries,
     sweep_size,
 )
-from interp.manifest.paths import PACKAGE_SCHEME, package_path, sha256_of
+from interp.manifest.paths import PACKAGE_SCHEME, package_path, sha256_of, weights_digest
 from interp.manifest.references import declared_labels, reference_problems
 from interp.manifest.schema import (
     ID_PATTERN,
@@ -185,6 +185,10 @@ class Manifest(_Strict):
             return package_path(entry.path, model_id)
         relative = Path(entry.path) if entry.path else Path(self.checkpoint_dir) / entry.id
         return relative if relative.is_absolute() else self.root / relative
+
+    def weights_digest(self, model_id: str) -> str | None:
+        """One sha256 over the entry's weight files (None: none there)."""
+        return weights_digest(self.location(model_id))
 
     def exists(self, model_id: str) -> bool:
         return (self.location(model_id) / "config.json").exists()

@@ -3,6 +3,7 @@ hashes."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.resources
 from pathlib import Path
 
@@ -29,3 +30,15 @@ def sha256_of(path: Path) -> str:
     if not path.exists():
         raise CheckpointError(f"{path}: no such file to hash")
     return sha256_file(path)
+
+
+def weights_digest(folder: Path) -> str | None:
+    """One sha256 over the weight files (`*.safetensors`, by name) of a checkpoint folder, or
+    None when it holds none: what a study records of each model it reads."""
+    files = sorted(p for p in folder.glob("*.safetensors") if p.is_file() and not p.is_symlink())
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(f"{path.name}\0{sha256_file(path)}\n".encode())
+    return digest.hexdigest()

@@ -367,6 +367,8 @@ class StudyResults(ResultsFile):
 
     file_kind = "study's results.json"
 
+    optional_fields = frozenset({"weights_sha256"})
+
     run: str
     """The run folder's name."""
     seeds: list[int]
@@ -377,6 +379,9 @@ class StudyResults(ResultsFile):
     """The analysis settings."""
     models: list[str]
     """Every model evaluated."""
+    weights_sha256: dict[str, str | None] = {}
+    """Model -> one sha256 over its weight files, as the study read them (absent in files from
+    before it was recorded)."""
     roles: list[tuple[str, str]]
     """(model, role) in the same order."""
     accuracy: Accuracy
