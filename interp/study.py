@@ -311,6 +311,7 @@ class AnalysisCache:
         self.manifest, self.cfg = manifest, cfg
         self.models: dict[str, HookedClassifier] = {}
         self.teachers: dict[tuple[str, str], tuple] = {}
+        self.localise_s = 0.0  # seconds spent localising (part of the analysis time)
 
     def model(self, model_id: str) -> HookedClassifier:
         if model_id not in self.models:
@@ -375,11 +376,13 @@ def analyse_comparison(
         if bar is not None:
             bar.update(1)
     if cfg.localise:
+        mark = time.perf_counter()
         try:
             out.localisation = localise_comparison(manifest, comparison, cfg, cache, bench)
         except NotAnalysable as err:
             out.not_localised = str(err)
             print(f"  {comparison.id}: not localised: {err}")
+        cache.localise_s += time.perf_counter() - mark
     return out
 
 
@@ -616,6 +619,7 @@ def _run_checked_study(
     ]
     bar.close()
     timings["analyse_s"] = time.perf_counter() - mark
+    timings["localise_s"] = cache.localise_s
     check_unchanged(manifest, weights)
 
     drafted = StudyResults(
