@@ -299,6 +299,96 @@ def sweep_markdown(title: str, results: SweepResults) -> list[str]:
     ]
 
 
+def _estimate(e) -> str:
+    return f"{e.value:+.2f} [{e.low:+.2f}, {e.high:+.2f}]"
+
+
+def _localisation_row(comparison, bias: str, part) -> list[str]:
+    located, carriers = part.located, part.carriers
+    if located is None:
+        where, r = "none", "n/a"
+    else:
+        block = (
+            "none (from the embeddings)" if located.student_block is None else located.student_block
+        )
+        where = f"T{located.teacher_stream} -> S{located.student_stream} (block {block})"
+        r = _estimate(located.recovery)
+    if carriers is not None and carriers.units:
+        carried = f"{', '.join(carriers.units)} ({carriers.chance_percentile:.0f}th pct.)"
+    else:
+        carried = "n/a"
+    probe, control = part.probes.accuracy["student"][-1], part.probes.control["student"][-1]
+    diss = part.readout_dissimilarity
+    seed = diss.get("teacher_seed")
+    return [
+        comparison.id,
+        bias,
+        f"{part.teacher_conflicting:.2f}",
+        f"{part.student_conflicting:.2f}",
+        _estimate(part.difference),
+        where,
+        r,
+        carried,
+        f"{number(probe)} ({number(control)})",
+        f"{diss['teacher_student'].value:.2f}"
+        + (f" vs {seed.value:.2f} ({'beyond' if part.beyond_seed else 'within'})" if seed else ""),
+    ]
+
+
+def localisation_markdown(results: StudyResults) -> list[str]:
+    """Per comparison, seed and bias type: the located stitch, its recovery, the teacher
+    components that carry it, the student's last-layer probe and the seed baseline; then per
+    comparison group and bias type, in how many seeds a layer is located and which."""
+    head = [
+        "comparison",
+        "bias",
+        "teacher M",
+        "student M",
+        "difference [95%]",
+        "located (teacher -> student stream)",
+        "R [95%]",
+        "carried by (chance pct.)",
+        "student probe, last layer (control)",
+        "1 - CKA teacher-student vs two teacher seeds",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    groups: dict[tuple[str, str], list] = {}
+    for comparison in results.comparisons:
+        if comparison.localisation is None:
+            continue
+        for bias, part in comparison.localisation.bias.items():
+            lines.append(
+                "| "
+                + " | ".join(map(markdown_text, _localisation_row(comparison, bias, part)))
+                + " |"
+            )
+            groups.setdefault((comparison.group, bias), []).append(part)
+    if len(lines) == 2:
+        return ["No comparison was localised."]
+    lines.append("")
+    for (group, bias), parts in groups.items():
+        lost = [p for p in parts if p.recovery is not None]
+        blocks = [
+            "embeddings" if p.located.student_block is None else f"block {p.located.student_block}"
+            for p in lost
+            if p.located is not None
+        ]
+        beyond = [p.beyond_seed for p in parts if p.beyond_seed is not None]
+        lines.append(
+            f"- {markdown_text(group)} / {bias}: the student lost robustness in {len(lost)} of "
+            f"{len(parts)} seed(s); a layer is located in {len(blocks)} of them"
+            + (f" ({', '.join(blocks)})" if blocks else "")
+            + (
+                f"; teacher-student readouts differ beyond two teacher seeds in {sum(beyond)} of "
+                f"{len(beyond)}"
+                if beyond
+                else "; no seed baseline (one seed)"
+            )
+            + "."
+        )
+    return lines
+
+
 def findings_markdown(studies: list[tuple[str, StudyResults | SweepResults]]) -> str:
     """The page for a list of (title, results) studies and sweeps."""
     out = [
@@ -333,6 +423,14 @@ def findings_markdown(studies: list[tuple[str, StudyResults | SweepResults]]) ->
             "### Distillability (M: accuracy on bias-conflicting examples)",
             "",
             *distillability_markdown(results),
+            "",
+            "### Where the robustness is lost",
+            "",
+            "Stitching the teacher's stream into the student's at every pair of layers "
+            "(definitions.md: stitching and recovered robustness R, located layer); streams: "
+            "T0 / S0 the embeddings, Tl / Sl after block l - 1.",
+            "",
+            *localisation_markdown(results),
             "",
             "### Circuits after their controls",
             "",
