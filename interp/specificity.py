@@ -94,7 +94,7 @@ def _means(model, batch: Batch, batch_size: int | None, names: list[str]) -> dic
     }
 
 
-def _mean_source(means: dict[str, Tensor], n_positions: int, device) -> dict[str, Tensor]:
+def mean_source(means: dict[str, Tensor], n_positions: int, device) -> dict[str, Tensor]:
     """The means laid out over positions, one row that every example shares."""
     classes = position_classes(n_positions, device)
     return {name: mean[classes].unsqueeze(0) for name, mean in means.items()}
@@ -140,7 +140,7 @@ def mean_ablation(
     """Hooks under which the units (or edges) take their mean outputs (`mean_outputs`) in a
     forward pass of `rows`."""
     cfg = model.cfg
-    source, n = _mean_source(means, rows.shape[1], cfg.device), len(rows)
+    source, n = mean_source(means, rows.shape[1], cfg.device), len(rows)
     if units_in([units]) == "edge":
         masks = edge_masks(cfg.n_layers, cfg.n_heads, [units])
         with edge_mode(model), model.hooks(fwd_hooks=edge_patch_hooks(model, source, masks, n)):

@@ -14,7 +14,7 @@ from interp.localise import LocaliseModels, localise
 from interp.localise.probing import held_out_splits, probe_curve
 from interp.localise.similarity import AffineMap, linear_cka, r_squared
 from interp.localise.stitching import StitchMaps, mapped_stream
-from interp.localise.streams import run_on, run_streams
+from interp.localise.streams import run_on, run_streams, stream_of
 from interp.models import ClassifierConfig, HookedClassifier
 from probes.tasks import get_task
 
@@ -72,8 +72,10 @@ def test_a_model_stitched_to_itself_through_the_identity_gives_its_own_logits():
     for stream in range(model.cfg.n_layers + 1):
         maps = StitchMaps(readout={(stream, stream): identity}, tokens={(stream, stream): identity})
         resid = mapped_stream(maps, (stream, stream), streams, streams)
-        logits = run_on(model, data, index, stream, resid)
+        logits = run_on(model, data.rows(index), stream, resid)
         torch.testing.assert_close(logits, streams.logits, atol=1e-5, rtol=0)
+        alone = stream_of(model, data.rows(index), stream)  # the blocks before it only
+        torch.testing.assert_close(alone, streams.resid[stream], atol=1e-6, rtol=0)
 
 
 def test_a_probe_decodes_a_planted_label_and_reaches_chance_on_shuffled_labels():

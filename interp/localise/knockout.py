@@ -12,6 +12,7 @@ teacher's side, whether or not the student has a circuit of its own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,15 +20,17 @@ import torch
 from torch import Tensor
 
 from interp.chance import CHANCE_PERCENTILE, random_circuits
-from interp.localise.stitching import PairedSets, StitchMaps, mapped_stream
-from interp.localise.streams import Streams, chunks, run_on, run_streams
+from interp.circuits import patch_hooks
+from interp.localise.stitching import PairedSets, StitchMaps, map_into
+from interp.localise.streams import Streams, chunks, run_on, run_streams, stream_of
 from interp.models import HookedClassifier
 from interp.results.localise import Carriers
-from interp.specificity import mean_ablation, mean_outputs
-from interp.units import unit_names
+from interp.specificity import mean_outputs, mean_source
+from interp.units import unit_masks, unit_names
 
 HALF = 0.5  # the carrying set removes at least this share of the stitch's recovery
 N_RANDOM = 50  # random sets of the carrying set's shape
+GROUP = 16  # unit sets evaluated in one forward pass, stacked along the batch
 
 
 @dataclass
@@ -42,7 +45,7 @@ class KnockoutStitch:
     pair: tuple[int, int]
     sets: PairedSets
     n_calibration: int
-    right: callable  # logits of the conflicting rows -> bool per example
+    right: Callable[[Tensor], np.ndarray]  # logits of the conflicting rows -> right or not
     teacher_accuracy: float
     student_accuracy: float
     batch_size: int
@@ -54,23 +57,42 @@ class KnockoutStitch:
         ]
         self.student_logits = torch.cat([s.logits for s in self.student_streams])
 
-    def recovery(self, units: list[str], means: dict[str, Tensor]) -> float:
-        """R of the stitch with `units` of the teacher mean-ablated (none: the stitch itself)."""
+    def recoveries(self, unit_sets: list[list[str]], means: dict[str, Tensor]) -> list[float]:
+        """R of the stitch with each set of teacher units mean-ablated (an empty set: the
+        stitch itself), `GROUP` sets per forward pass."""
+        out = []
+        for start in range(0, len(unit_sets), GROUP):
+            out += self._recoveries(unit_sets[start : start + GROUP], means)
+        return out
+
+    def _recoveries(self, unit_sets: list[list[str]], means: dict[str, Tensor]) -> list[float]:
+        teacher, copies = self.teacher, len(unit_sets)
+        cfg, (a, b) = teacher.cfg, self.pair
+        heads, mlps = unit_masks(cfg.n_layers, cfg.n_heads, unit_sets)
         logits = []
         for rows, target in zip(self.index, self.student_streams, strict=True):
-            batch = self.sets.source.rows(rows)
-            if units:
-                with mean_ablation(self.teacher, units, means, batch):
-                    source = run_streams(self.teacher, self.sets.source, rows)
-            else:
-                source = run_streams(self.teacher, self.sets.source, rows)
-            resid = mapped_stream(self.maps, self.pair, source, target)
-            logits.append(run_on(self.student, self.sets.target, rows, self.pair[1], resid))
-        stitched = torch.cat(logits)
+            batch = self.sets.source.rows(rows).to(cfg.device)
+            source = mean_source(means, batch.shape[1], cfg.device)
+            with teacher.hooks(fwd_hooks=patch_hooks(teacher, source, heads, mlps, len(rows))):
+                teacher_stream = stream_of(teacher, batch.repeat(copies), a)
+            resid = map_into(
+                self.maps,
+                self.pair,
+                teacher_stream.float().cpu(),
+                target.resid[b].repeat(copies, 1, 1),
+                target.keep.repeat(copies, 1),
+            )
+            stitched = run_on(self.student, self.sets.target.rows(rows).repeat(copies), b, resid)
+            logits.append(stitched.view(copies, len(rows), -1))
+        stitched = torch.cat(logits, 1)  # [copies, examples, labels]
         calibration = slice(0, self.n_calibration)
-        stitched = stitched + (self.student_logits - stitched)[calibration].mean(0)
-        accuracy = float(self.right(stitched[self.n_calibration :]).mean())
-        return (accuracy - self.student_accuracy) / (self.teacher_accuracy - self.student_accuracy)
+        offset = (self.student_logits[calibration] - stitched[:, calibration]).mean(1)
+        stitched = stitched + offset[:, None]
+        span = self.teacher_accuracy - self.student_accuracy
+        return [
+            (float(self.right(copy[self.n_calibration :]).mean()) - self.student_accuracy) / span
+            for copy in stitched
+        ]
 
 
 def carrying_components(
@@ -81,7 +103,8 @@ def carrying_components(
     teacher = stitch.teacher
     layers = stitch.pair[0]
     units = unit_names(layers, teacher.cfg.n_heads, "node")
-    full = stitch.recovery([], {})
+    means = mean_outputs(teacher, reference, stitch.batch_size)
+    (full,) = stitch.recoveries([[]], means)
     if not units or full <= 0:
         return Carriers(
             teacher_stream=layers,
@@ -96,16 +119,20 @@ def carrying_components(
             if not units
             else "the stitch recovers nothing to knock out",
         )
-    means = mean_outputs(teacher, reference, stitch.batch_size)
-    drops = {unit: full - stitch.recovery([unit], means) for unit in units}
+    drops = dict(
+        zip(units, (full - r for r in stitch.recoveries([[u] for u in units], means)), strict=True)
+    )
     ranked = sorted(units, key=lambda u: -drops[u])
     chosen, without = [], full
-    for unit in ranked:
-        chosen.append(unit)
-        without = stitch.recovery(chosen, means)
-        if full - without >= HALF * full:
+    for start in range(0, len(ranked), GROUP):  # the shortest prefix that removes half of R
+        prefixes = [ranked[: k + 1] for k in range(start, min(start + GROUP, len(ranked)))]
+        left = stitch.recoveries(prefixes, means)
+        enough = [k for k, r in enumerate(left) if full - r >= HALF * full]
+        without = left[enough[0]] if enough else left[-1]
+        if enough:
+            chosen = prefixes[enough[0]]
             break
-    else:
+    if not chosen:
         return Carriers(
             teacher_stream=layers,
             units=[],
@@ -118,7 +145,7 @@ def carrying_components(
             note="no ranked set of the teacher's components removes half of the recovery",
         )
     drawn, _ = random_circuits(units, chosen, n_random, rng)
-    random_drops = np.array([full - stitch.recovery(list(units_), means) for units_ in drawn])
+    random_drops = np.array([full - r for r in stitch.recoveries(drawn, means)])
     own = full - without
     percentile = float(100.0 * np.mean(random_drops < own - 1e-9))
     return Carriers(

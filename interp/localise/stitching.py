@@ -91,16 +91,21 @@ def fit_maps(
 
 
 def mapped_stream(maps: StitchMaps, pair, source: Streams, target: Streams) -> Tensor:
-    """Target stream l with the mapped source stream L in its place: the readout position
-    always, every other position that holds a token when stitched at every position (padding
-    keeps the target's own values, which the attention mask hides)."""
+    """Target stream l with the mapped source stream L in its place (`map_into`)."""
     a, b = pair
-    resid = target.resid[b].clone()
-    resid[:, 0] = maps.readout[pair](source.resid[a][:, 0])
+    return map_into(maps, pair, source.resid[a], target.resid[b], target.keep)
+
+
+def map_into(maps: StitchMaps, pair, source: Tensor, target: Tensor, keep: Tensor) -> Tensor:
+    """`target` ([batch, pos, d]) with the mapped `source` in its place: the readout position
+    always, every other position that holds a token (`keep`) when stitched at every position
+    (padding keeps the target's own values, which the attention mask hides)."""
+    resid = target.clone()
+    resid[:, 0] = maps.readout[pair](source[:, 0])
     if maps.tokens:
-        keep = target.keep.clone()
-        keep[:, 0] = False
-        resid[keep] = maps.tokens[pair](source.resid[a][keep])
+        tokens = keep.clone()
+        tokens[:, 0] = False
+        resid[tokens] = maps.tokens[pair](source[tokens])
     return resid
 
 
@@ -140,7 +145,7 @@ def run_stitched(
             t_tokens.append(_token_rows(t_streams))
         for pair in maps.readout:
             resid = mapped_stream(maps, pair, s_streams, t_streams)
-            logits[pair].append(run_on(target, sets.target, index, pair[1], resid))
+            logits[pair].append(run_on(target, sets.target.rows(index), pair[1], resid))
     return StitchedRun(
         source_logits=torch.cat(source_logits),
         target_logits=torch.cat(target_logits),

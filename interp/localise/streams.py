@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from interp.inputs import EncodedSet
-from interp.models import HookedClassifier
+from interp.models import Batch, HookedClassifier
 from interp.units import block_hook
 
 
@@ -53,16 +53,25 @@ def run_streams(model: HookedClassifier, data: EncodedSet, index: Tensor) -> Str
 
 
 @torch.no_grad()
-def run_on(
-    model: HookedClassifier, data: EncodedSet, index: Tensor, stream: int, resid: Tensor
-) -> Tensor:
-    """The logits of rows `index` when `resid` ([batch, pos, d_model]) replaces stream `stream`
-    (the embeddings of those rows give the attention mask)."""
+def run_on(model: HookedClassifier, batch: Batch, stream: int, resid: Tensor) -> Tensor:
+    """The logits of `batch` when `resid` ([batch, pos, d_model]) replaces stream `stream`
+    (the batch's embeddings give the attention mask)."""
     model.eval()
-    batch = data.rows(index).to(model.cfg.device)
-    _, additive_mask = model.embed(batch)
+    _, additive_mask = model.embed(batch.to(model.cfg.device))
     device_resid = resid.to(model.cfg.device, dtype=next(model.parameters()).dtype)
     return model.run_from(stream, device_resid, additive_mask).float().cpu()
+
+
+@torch.no_grad()
+def stream_of(model: HookedClassifier, batch: Batch, stream: int) -> Tensor:
+    """Stream `stream` alone, computed through the blocks before it only (their hooks fire as
+    in a full forward pass), on the model's device."""
+    model.eval()
+    resid, additive_mask = model.embed(batch.to(model.cfg.device))
+    table = model.relative_positions()
+    for block in model.blocks[:stream]:
+        resid = block(resid, additive_mask, relative_table=table)
+    return resid
 
 
 def chunks(n: int, size: int) -> list[Tensor]:
