@@ -311,7 +311,11 @@ def _localisation_row(comparison, bias: str, part) -> list[str]:
         block = (
             "none (from the embeddings)" if located.student_block is None else located.student_block
         )
-        where = f"T{located.teacher_stream} -> S{located.student_stream} (block {block})"
+        teacher = "none" if located.teacher_block is None else located.teacher_block
+        where = (
+            f"T{located.teacher_stream} -> S{located.student_stream} (student block {block}; "
+            f"teacher block {teacher})"
+        )
         r = _estimate(located.recovery)
     if carriers is not None and carriers.units:
         carried = f"{', '.join(carriers.units)} ({carriers.chance_percentile:.0f}th pct.)"

@@ -6,6 +6,7 @@ Definitions: docs/definitions.md ("Where the robustness is lost")."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -15,12 +16,19 @@ from torch import Tensor
 
 from interp import defaults
 from interp.errors import NotAnalysable
-from interp.inputs import BINARY, EncodedSet, encode_examples, encoding_key
+from interp.inputs import BINARY, EncodedSet, encode_examples, encoding_key, label_index
 from interp.io import defined
 from interp.localise.knockout import KnockoutStitch, carrying_components
 from interp.localise.probing import held_out_splits, probe_curve
 from interp.localise.similarity import bootstrap_cka, linear_cka, r_squared
-from interp.localise.stitching import PairedSets, StitchedRun, StitchMaps, fit_maps, run_stitched
+from interp.localise.stitching import (
+    PairedSets,
+    StitchedRun,
+    StitchMaps,
+    fit_maps,
+    run_stitched,
+    train_maps,
+)
 from interp.localise.streams import chunks, run_streams
 from interp.models import HookedClassifier
 from interp.results.localise import (
@@ -150,12 +158,20 @@ def localise(
     pairs = [
         (a, b) for a in range(teacher.cfg.n_layers + 1) for b in range(student.cfg.n_layers + 1)
     ]
+    # ridge maps, then fine-tuned with the task's loss; the self-stitch controls the same way
     rng = rng_for("localise-maps", key)
-    maps = fit_maps(teacher, student, paired_sets(teacher, student, fit), pairs, rng, BATCH)
+    seed = int(rng_for("localise-train", key).integers(2**31))
+    fit_sets = paired_sets(teacher, student, fit)
+    maps = fit_maps(teacher, student, fit_sets, pairs, rng, BATCH)
+    ridge = copy.deepcopy(maps)
+    train_maps(teacher, student, fit_sets, maps, label_index(fit, student.cfg.labels), BATCH, seed)
     own = {}
     for role, model in (("teacher", teacher), ("student", student)):
         same = [(a, a) for a in range(model.cfg.n_layers + 1)]
-        own[role] = fit_maps(model, model, paired_sets(model, model, fit), same, rng, BATCH)
+        own_sets = paired_sets(model, model, fit)
+        own[role] = fit_maps(model, model, own_sets, same, rng, BATCH)
+        gold = label_index(fit, model.cfg.labels)
+        train_maps(model, model, own_sets, own[role], gold, BATCH, seed)
 
     id_sets = paired_sets(teacher, student, held)
     id_run = run_stitched(teacher, student, id_sets, maps, BATCH, keep_tokens=True)
@@ -185,7 +201,7 @@ def localise(
             np.array(
                 [
                     [
-                        r_squared(maps.readout[(a, b)](source), target)
+                        r_squared(ridge.readout[(a, b)](source), target)
                         for b, target in enumerate(id_run.target_readout)
                     ]
                     for a, source in enumerate(id_run.source_readout)
@@ -406,7 +422,14 @@ def _locate(r_point, r_low, r_high, student_control, difference):
 
 
 def _located(a, b, r_point, low, high, best) -> LocatedLayer:
+    column = np.clip(r_point[:, b], 0.0, 1.0)  # R along the teacher's depth, into stream b
+    rise = int(np.argmax(np.diff(column))) if len(column) > 1 else None
+    teacher_block = rise if rise is not None and column[rise + 1] > column[rise] else None
     return LocatedLayer(
+        teacher_block=teacher_block,
+        recovery_before_teacher_block=None
+        if teacher_block is None
+        else float(r_point[teacher_block, b]),
         teacher_stream=a,
         student_stream=b,
         student_block=b - 1 if b > 0 else None,
@@ -536,10 +559,18 @@ def verdict_sentence(bias: str, r: BiasLocalisation, n_t: int, n_s: int) -> str:
             "what the teacher's layers compute"
         )
         control = _at(r.student_self_control, loc.student_stream)
+        computes = (
+            f"; into that stream the recovery rises most across the teacher's block "
+            f"{loc.teacher_block} (from R = {loc.recovery_before_teacher_block:.2f}), which "
+            "computes what the student lacks"
+            if loc.teacher_block is not None
+            else ""
+        )
         parts.append(
             f"the teacher's stream {loc.teacher_stream} of {n_t - 1}, mapped into the student's "
             f"stream {loc.student_stream} of {n_s - 1}, recovers R = {loc.recovery.value:.2f} "
             f"(at least {loc.recovery.low:.2f}; self-stitch control {control}): {where}"
+            f"{computes}"
         )
         parts.append(_carriers_text(r.carriers))
     else:

@@ -23,6 +23,8 @@ from interp.localise.streams import Streams, chunks, run_on, run_streams
 from interp.models import HookedClassifier
 
 MAX_TOKEN_ROWS = 6000  # non-readout positions a token map is fitted on (drawn at random)
+TRAIN_STEPS = 40  # steps of the task-loss fine-tuning of each map (batches of the fit set)
+TRAIN_LR = 2e-3  # Adam's learning rate for it
 
 
 @dataclass
@@ -88,6 +90,65 @@ def fit_maps(
             xt, yt = xt[:, keep], yt[:, keep]
         maps.tokens = {(a, b): AffineMap.fit(xt[a], yt[b]) for a, b in pairs}
     return maps
+
+
+def train_maps(
+    source: HookedClassifier,
+    target: HookedClassifier,
+    sets: PairedSets,
+    maps: StitchMaps,
+    gold: Tensor,
+    batch_size: int,
+    seed: int,
+    steps: int = TRAIN_STEPS,
+) -> None:
+    """Fine-tune each ridge map in place with the task's loss (cross-entropy with the gold
+    labels of the fit set) through the target's layers after the stitch, the models frozen,
+    as model stitching trains its stitching layer (Bansal et al. 2021). The ridge map makes the
+    target's stream from the source's; the trained one lets the target's later layers read what
+    the source's stream holds of the label, however the two spaces are arranged."""
+    device = target.cfg.device
+    cached = list(paired_streams(source, target, sets, batch_size))
+    frozen = [(p, p.requires_grad) for p in target.parameters()]
+    for parameter, _ in frozen:
+        parameter.requires_grad_(False)
+    target.eval()
+    try:
+        for pair in maps.readout:
+            _train_pair(target, sets, maps, pair, cached, gold, seed, steps, device)
+    finally:
+        for parameter, flag in frozen:
+            parameter.requires_grad_(flag)
+
+
+def _train_pair(target, sets, maps, pair, cached, gold, seed, steps, device) -> None:
+    a, b = pair
+    parts = [maps.readout[pair], *([maps.tokens[pair]] if maps.tokens else [])]
+    params = [
+        t.to(device, torch.float32).clone().requires_grad_()
+        for part in parts
+        for t in (part.weight, part.bias)
+    ]
+    optimiser = torch.optim.Adam(params, lr=TRAIN_LR)
+    draws = torch.Generator().manual_seed(seed + 7919 * a + 104729 * b)
+    for _ in range(steps):
+        index, s_streams, t_streams = cached[int(torch.randint(len(cached), (1,), generator=draws))]
+        source = s_streams.resid[a].to(device)
+        resid = t_streams.resid[b].to(device).clone()
+        resid[:, 0] = source[:, 0] @ params[0] + params[1]
+        if maps.tokens:
+            keep = t_streams.keep.to(device).clone()
+            keep[:, 0] = False
+            resid[keep] = source[keep] @ params[2] + params[3]
+        _, additive_mask = target.embed(sets.target.rows(index).to(device))
+        logits = target.run_from(b, resid, additive_mask)
+        loss = torch.nn.functional.cross_entropy(logits, gold[index].to(device))
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    for k, part in enumerate(parts):
+        part.weight = params[2 * k].detach().double().cpu()
+        part.bias = params[2 * k + 1].detach().double().cpu()
 
 
 def mapped_stream(maps: StitchMaps, pair, source: Streams, target: Streams) -> Tensor:

@@ -155,17 +155,19 @@ DEFINITIONS: list[tuple[str, str]] = [
     ),
     (
         "stitching and recovered robustness R",
-        "The teacher's stream L, mapped by an affine map fitted with ridge regression "
-        "(penalty 1e-3 of the input's mean variance) from the teacher's stream L to the "
-        "student's stream l on 512 in-distribution training examples, replaces the student's "
-        "stream l (every position when both read the same tokens, else the readout), and the "
-        "student runs on from there. The stitch's mean logit offset from the student on half "
-        "of 256 held-out in-distribution examples is removed first, so that a push a map "
-        "gives every input alike is not counted. R = (M(stitched) - M(student)) / (M(teacher)"
-        " - M(student)) on up to 256 bias-conflicting examples, with a 95% interval that "
-        "resamples them; undefined unless the teacher-student difference is significant (its "
-        "interval above 0). The controls are the student stitched to itself and the teacher "
-        "to itself through maps fitted the same way.",
+        "The teacher's stream L replaces the student's stream l (every position when both "
+        "read the same tokens, else the readout) through an affine map, and the student runs "
+        "on from there. The map is first fitted by ridge regression (penalty 1e-3 of the "
+        "input's mean variance) from the teacher's stream L to the student's stream l on 512 "
+        "in-distribution training examples (its held-out R^2 is reported), then fine-tuned "
+        "for 40 steps with the task's loss on the same examples through the student's later "
+        "layers, the models frozen (model stitching). The stitch's mean logit offset from the"
+        " student on half of 256 held-out in-distribution examples is removed, so that a push"
+        " a map gives every input alike is not counted. R = (M(stitched) - M(student)) / "
+        "(M(teacher) - M(student)) on up to 256 bias-conflicting examples, with a 95% "
+        "interval that resamples them; undefined unless the teacher-student difference is "
+        "significant (its interval above 0). The controls are the student stitched to itself "
+        "and the teacher to itself through maps fitted and fine-tuned the same way.",
     ),
     (
         "located layer",
@@ -174,7 +176,9 @@ DEFINITIONS: list[tuple[str, str]] = [
         "end of its interval above zero and above the student's self-stitch control: the "
         "student's block l - 1 discards what the teacher's stream carries. When such a stitch"
         " recovers from the student's embeddings on (stream 0), no student block discards it:"
-        " the student never computes it. Otherwise no layer is located, and the verdict says why.",
+        " the student never computes it. Along the teacher's depth, the teacher block across "
+        "which R into that student stream rises most computes what the student lacks. "
+        "Otherwise no layer is located, and the verdict says why.",
     ),
     (
         "probe",

@@ -37,6 +37,12 @@ class LocatedLayer(Record):
     """R of that stitch."""
     recovery_one_stream_earlier: Number
     """The best R over teacher streams at the student stream before (None at stream 0)."""
+    teacher_block: int | None
+    """The teacher block that computes what the student lacks: the one across which R, put
+    into the located student stream, rises most (None: R is highest at the teacher's
+    embeddings)."""
+    recovery_before_teacher_block: Number
+    """R of the teacher stream entering that block, into the located student stream."""
 
 
 class Carriers(Record):
