@@ -112,25 +112,37 @@ def verdict_lines(comparisons: list[ComparisonResult]) -> list[str]:
     return lines
 
 
+def _bullets(lines: list[str]) -> str:
+    return '<ul class="summary">' + "".join(f"<li>{esc(line)}</li>" for line in lines) + "</ul>"
+
+
 def where_section(comparisons: list[ComparisonResult], first: list[ComparisonResult], figures):
-    """The panel: verdicts of every seed, then the figures of each comparison's first seed."""
-    lines = verdict_lines(comparisons)
-    if not lines:
+    """The panel: per comparison, its first seed's verdicts and figures, the other seeds'
+    verdicts folded below them."""
+    if not verdict_lines(comparisons):
         return (
             '<p class="muted">No comparison was localised (the study ran with --no-localise).</p>'
         )
     body = [
-        "<p>The teacher's stream at each layer, mapped by a ridge-fitted affine map into the "
-        "student's stream at each layer, and the student run on from there: R is the share of "
+        "<p>The teacher's stream at each layer, put in place of the student's stream at each "
+        "layer through an affine map (fitted by ridge regression, then fine-tuned with the task's "
+        "loss on in-distribution examples), and the student run on from there: R is the share of "
         "the teacher-student gap on bias-conflicting examples that the stitch recovers "
-        '(definitions <a href="#definitions">below</a>). Probes decode the label from each '
-        "layer on templates they were not trained on.</p>",
-        '<ul class="summary">' + "".join(f"<li>{esc(line)}</li>" for line in lines) + "</ul>",
+        '(definitions <a href="#definitions">below</a>; the located stitch is framed). Probes '
+        "decode the label from each layer on templates they were not trained on.</p>"
     ]
-    for comparison in first:
-        loc = comparison.localisation
-        if loc is None:
-            continue
-        for bias, part in loc.bias.items():
-            body.append(figures.html(where_figure(loc, bias, part)))
+    for head in first:
+        group = [c for c in comparisons if c.group == head.group]
+        body.append(f"<h3>{esc(head.group)}</h3>")
+        body.append(_bullets(verdict_lines([head])))
+        loc = head.localisation
+        if loc is not None:
+            body += [figures.html(where_figure(loc, bias, part)) for bias, part in loc.bias.items()]
+        others = [c for c in group if c is not head]
+        if others:
+            body.append(
+                f"<details><summary>the other {len(others)} seed(s)</summary>"
+                + _bullets(verdict_lines(others))
+                + "</details>"
+            )
     return "".join(body)
