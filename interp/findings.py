@@ -308,17 +308,18 @@ def _localisation_row(comparison, bias: str, part) -> list[str]:
     if located is None:
         where, r = "none", "n/a"
     else:
-        block = (
-            "none (from the embeddings)" if located.student_block is None else located.student_block
+        student = (
+            "from the student's embeddings"
+            if located.student_block is None
+            else f"student block {located.student_block}"
         )
-        teacher = "none" if located.teacher_block is None else located.teacher_block
-        where = (
-            f"T{located.teacher_stream} -> S{located.student_stream} (student block {block}; "
-            f"teacher block {teacher})"
+        teacher = (
+            "" if located.teacher_block is None else f"; teacher block {located.teacher_block}"
         )
+        where = f"T{located.teacher_stream} -> S{located.student_stream} ({student}{teacher})"
         r = _estimate(located.recovery)
     if carriers is not None and carriers.units:
-        carried = f"{', '.join(carriers.units)} ({carriers.chance_percentile:.0f}th pct.)"
+        carried = f"{', '.join(carriers.units)} (percentile {carriers.chance_percentile:.0f})"
     else:
         carried = "n/a"
     probe, control = part.probes.accuracy["student"][-1], part.probes.control["student"][-1]
@@ -351,7 +352,7 @@ def localisation_markdown(results: StudyResults) -> list[str]:
         "difference [95%]",
         "located (teacher -> student stream)",
         "R [95%]",
-        "carried by (chance pct.)",
+        "carried by (percentile among random sets)",
         "student probe, last layer (control)",
         "1 - CKA teacher-student vs two teacher seeds",
     ]

@@ -30,8 +30,12 @@ def test_the_analysis_modules_reach_a_task_only_through_the_registry():
 
     root = Path(__file__).resolve().parents[2]
     offenders = []
-    for module in ANALYSIS:
-        path = root / (module.replace(".", "/") + ".py")
+    paths = []
+    for module in ANALYSIS:  # a module's file, or every file of a package
+        base = root / module.replace(".", "/")
+        paths += sorted(base.glob("*.py")) if base.is_dir() else [base.with_suffix(".py")]
+    for path in paths:
+        module = path.relative_to(root).with_suffix("").as_posix().replace("/", ".")
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
                 ("probes.nli", "probes.vision")
