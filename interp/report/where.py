@@ -21,7 +21,9 @@ PROBE_NAMES = {
 
 
 def _streams(n: int, who: str) -> list[str]:
-    return [f"{who} {'emb' if s == 0 else f'L{s - 1}'}" for s in range(n)]
+    """Stream labels as the verdicts count them: stream 0 the embeddings, stream s after
+    block s - 1."""
+    return [f"{who} {s} ({'emb' if s == 0 else f'after L{s - 1}'})" for s in range(n)]
 
 
 def where_figure(loc: Localisation, bias: str, part: BiasLocalisation) -> go.Figure:
