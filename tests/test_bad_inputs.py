@@ -905,7 +905,7 @@ def _numeric_options():
                 # probe settings (`probes stats`) are checked by the task's settings instead
                 if name != "probes":
                     assert action.type not in (int, float), (command, action.option_strings)
-                if action.type in checked:
+                if action.type in checked or getattr(action.type, "checked", False):
                     found.append((command, action.option_strings[0], action.type, action.dest))
     return found
 

@@ -20,7 +20,9 @@ def test_interp_threads_sets_the_count_by_hand(monkeypatch):
         assert threads.thread_setting() is None  # torch's default: every core
         for bad in ("two", "0", "-1"):
             monkeypatch.setenv("INTERP_THREADS", bad)
-            with pytest.raises(ValueError, match="INTERP_THREADS must be a whole number from 1 to 1024"):
+            with pytest.raises(
+                ValueError, match="INTERP_THREADS must be a whole number from 1 to 1024"
+            ):
                 threads.apply_thread_setting()
     finally:
         torch.set_num_threads(before)
