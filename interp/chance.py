@@ -54,6 +54,17 @@ def random_circuits(
     return drawn, n_possible
 
 
+def against_chance(
+    own: float, random: np.ndarray, n_possible: int
+) -> tuple[float, float, bool | None]:
+    """Where a value stands among the same measure of random sets of its shape: its
+    percentile (the share of random values below it, %), the random values' 95th percentile,
+    and whether it beats chance (above that; None when its shape admits a single set)."""
+    p95 = float(np.percentile(random, CHANCE_PERCENTILE))
+    beats = None if n_possible <= 1 else bool(own > p95 + 1e-9)
+    return float(100.0 * np.mean(random < own - 1e-9)), p95, beats
+
+
 def chance_baseline(
     model: HookedClassifier,
     pairs: ContrastPairs,
@@ -77,16 +88,15 @@ def chance_baseline(
     own, random = values[0], values[1:]
     if not np.isfinite(own):
         return _undefined(n_samples, n_possible)
-    p95 = float(np.percentile(random, CHANCE_PERCENTILE))
+    percentile, p95, beats = against_chance(own, random, n_possible)
     at_least = int(np.sum(random >= own - 1e-9))
-    beats = None if n_possible <= 1 else bool(own > p95 + 1e-9)
     return ChanceBaseline(
         faithfulness=float(own),
         n_samples=n_samples,
         n_possible=n_possible,
         random_mean=float(random.mean()),
         random_p95=p95,
-        percentile=float(100.0 * np.mean(random < own - 1e-9)),
+        percentile=percentile,
         p_value=(1 + at_least) / (1 + n_samples),
         beats_chance=beats,
     )

@@ -6,8 +6,9 @@ and MLP before stream L is mean-ablated in the teacher's run, as circuits are ab
 again. The carrying set is the shortest prefix of the components ranked by the recovery each
 removes alone whose joint ablation removes at least half of R; it is set against random sets of
 the same shape (`interp.chance.random_circuits`): it carries the robustness beyond chance when
-it removes more of R than 95% of them. The result names what the student lacks on the
-teacher's side, whether or not the student has a circuit of its own.
+it removes more of R than their 95th percentile (`interp.chance.against_chance`). The result
+names what the student lacks on the teacher's side, whether or not the student has a circuit
+of its own.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from interp.chance import CHANCE_PERCENTILE, random_circuits
+from interp.chance import against_chance, random_circuits
 from interp.circuits import patch_hooks
 from interp.localise.stitching import PairedSets, StitchMaps, map_into
 from interp.localise.streams import Streams, chunks, run_on, run_streams, stream_of
@@ -144,10 +145,9 @@ def carrying_components(
             beats_chance=None,
             note="no ranked set of the teacher's components removes half of the recovery",
         )
-    drawn, _ = random_circuits(units, chosen, n_random, rng)
+    drawn, n_possible = random_circuits(units, chosen, n_random, rng)
     random_drops = np.array([full - r for r in stitch.recoveries(drawn, means)])
-    own = full - without
-    percentile = float(100.0 * np.mean(random_drops < own - 1e-9))
+    percentile, _, beats = against_chance(full - without, random_drops, n_possible)
     return Carriers(
         teacher_stream=layers,
         units=chosen,
@@ -156,7 +156,7 @@ def carrying_components(
         single_drops=_rounded(drops),
         random_drops_median=float(np.median(random_drops)),
         chance_percentile=percentile,
-        beats_chance=percentile >= CHANCE_PERCENTILE,
+        beats_chance=beats,
         note=None,
     )
 

@@ -64,7 +64,8 @@ class Carriers(Record):
     chance_percentile: Number
     """Share (%) of those random sets that remove less than the carrying set."""
     beats_chance: bool | None
-    """Whether the carrying set removes more than 95% of random sets of its shape."""
+    """Whether the carrying set removes more than the 95th percentile of random sets of its
+    shape (None: its shape admits a single set)."""
     note: str | None
     """Why there is no carrying set (None when there is)."""
 
