@@ -22,7 +22,7 @@ from torch import Tensor
 
 from interp.chance import against_chance, random_circuits
 from interp.circuits import patch_hooks
-from interp.localise.stitching import PairedSets, StitchMaps, map_into
+from interp.localise.stitching import PairedSets, StitchMaps, map_into, remove_offset
 from interp.localise.streams import Streams, chunks, run_on, run_streams, stream_of
 from interp.models import HookedClassifier
 from interp.results.localise import Carriers
@@ -86,9 +86,7 @@ class KnockoutStitch:
             stitched = run_on(self.student, self.sets.target.rows(rows).repeat(copies), b, resid)
             logits.append(stitched.view(copies, len(rows), -1))
         stitched = torch.cat(logits, 1)  # [copies, examples, labels]
-        calibration = slice(0, self.n_calibration)
-        offset = (self.student_logits[calibration] - stitched[:, calibration]).mean(1)
-        stitched = stitched + offset[:, None]
+        stitched = remove_offset(self.student_logits, stitched, slice(0, self.n_calibration))
         span = self.teacher_accuracy - self.student_accuracy
         return [
             (float(self.right(copy[self.n_calibration :]).mean()) - self.student_accuracy) / span

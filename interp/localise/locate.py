@@ -26,6 +26,7 @@ from interp.localise.stitching import (
     StitchedRun,
     StitchMaps,
     fit_maps,
+    remove_offset,
     run_stitched,
     train_maps,
 )
@@ -121,12 +122,6 @@ def _cka_matrix(source: Tensor, target: Tensor) -> list[list[float | None]]:
     return _matrix(np.array([[linear_cka(x, y) for y in target] for x in source]))
 
 
-def _offset_removed(logits: Tensor, stitched: Tensor, calibration: slice) -> Tensor:
-    """Stitched logits moved by the mean difference to the unstitched model's logits on the
-    calibration rows: a push that a map gives every input alike is not counted as recovery."""
-    return stitched + (logits[calibration] - stitched[calibration]).mean(0)
-
-
 def localise(
     models: LocaliseModels,
     bench,
@@ -215,7 +210,7 @@ def localise(
     def calibrated(run_id, run_bias, pair) -> Tensor:
         reference = torch.cat([run_id.target_logits, run_bias.target_logits])
         both = torch.cat([run_id.stitched[pair], run_bias.stitched[pair]])
-        return _offset_removed(reference, both, half)
+        return remove_offset(reference, both, half)
 
     stitched = {pair: calibrated(id_run, bias_run, pair) for pair in pairs}
     self_stitched = {

@@ -49,20 +49,32 @@ class StitchMaps:
 def paired_streams(
     source: HookedClassifier, target: HookedClassifier, sets: PairedSets, batch_size: int
 ):
-    """(source streams, target streams) chunk by chunk over the paired sets."""
+    """(source streams, target streams) chunk by chunk over the paired sets (one run when a
+    model is stitched to itself on one set)."""
+    same = source is target and sets.source is sets.target
     for index in chunks(len(sets.source), batch_size):
-        yield (
-            index,
-            run_streams(source, sets.source, index),
-            run_streams(target, sets.target, index),
-        )
+        streams = run_streams(source, sets.source, index)
+        yield index, streams, streams if same else run_streams(target, sets.target, index)
+
+
+def token_positions(keep: Tensor) -> Tensor:
+    """[batch, pos] the positions that hold a token, the readout position left out."""
+    tokens = keep.clone()
+    tokens[:, 0] = False
+    return tokens
+
+
+def remove_offset(reference: Tensor, stitched: Tensor, calibration: slice) -> Tensor:
+    """Stitched logits ([..., examples, labels]) moved by their mean difference to the
+    unstitched model's logits on the calibration rows: a push that a map gives every input
+    alike is not counted as recovery."""
+    difference = reference[calibration] - stitched[..., calibration, :]
+    return stitched + difference.mean(-2, keepdim=True)
 
 
 def _token_rows(streams: Streams) -> Tensor:
     """[stream, rows, d] of every non-readout position that holds a token."""
-    keep = streams.keep.clone()
-    keep[:, 0] = False
-    return streams.resid[:, keep]
+    return streams.resid[:, token_positions(streams.keep)]
 
 
 def fit_maps(
@@ -137,8 +149,7 @@ def _train_pair(target, sets, maps, pair, cached, gold, seed, steps, device) -> 
         resid = t_streams.resid[b].to(device).clone()
         resid[:, 0] = source[:, 0] @ params[0] + params[1]
         if maps.tokens:
-            keep = t_streams.keep.to(device).clone()
-            keep[:, 0] = False
+            keep = token_positions(t_streams.keep).to(device)
             resid[keep] = source[keep] @ params[2] + params[3]
         _, additive_mask = target.embed(sets.target.rows(index).to(device))
         logits = target.run_from(b, resid, additive_mask)
@@ -164,8 +175,7 @@ def map_into(maps: StitchMaps, pair, source: Tensor, target: Tensor, keep: Tenso
     resid = target.clone()
     resid[:, 0] = maps.readout[pair](source[:, 0])
     if maps.tokens:
-        tokens = keep.clone()
-        tokens[:, 0] = False
+        tokens = token_positions(keep)
         resid[tokens] = maps.tokens[pair](source[tokens])
     return resid
 
