@@ -18,6 +18,11 @@ from interp.results.study import Distillability
 from probes.tasks import all_bias_types
 
 
+def table_head(head: list[str]) -> list[str]:
+    """A markdown table's header row and its rule."""
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+
 def _group_and_seed(model_id: str) -> tuple[str, str]:
     match = re.fullmatch(r"(.+)-s(\d+)", model_id)
     return (match.group(1), match.group(2)) if match else (model_id, "-")
@@ -36,7 +41,7 @@ def validity_markdown(results: StudyResults) -> list[str]:
     head = ["model", "seed", "in-distribution"]
     for b in bias_types:
         head += [f"{b} aligned", f"{b} conflicting", f"{b} gap"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = table_head(head)
     for row in rows:
         group, seed = _group_and_seed(row.model)
         cells = [group, seed, number(row.in_distribution, 3)]
@@ -72,7 +77,7 @@ def distillability_markdown(results: StudyResults) -> list[str]:
         "D [95% interval]",
         "C [95% interval]",
     ]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = table_head(head)
     for r in results.distillability:
         cells = [r.group, r.bias_type, str(r.seeds)]
         cells += [_mean_std(r, role) for role in ("teacher", "student", "baseline")]
@@ -132,7 +137,7 @@ def controls_markdown(results: StudyResults) -> list[str]:
         "student circuit on teacher",
         "mechanism",
     ]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = table_head(head)
 
     def circuit(a: ModelAnalysis) -> str:
         faith = a.circuit.meta.faithfulness
@@ -197,7 +202,7 @@ def controls_summary_markdown(results: StudyResults) -> list[str]:
         "CMD teacher / student",
         "mechanism (per seed)",
     ]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = table_head(head)
     groups: dict[tuple[str, str], list] = {}
     for comparison in results.comparisons:
         for suite, part in comparison.suites.items():
@@ -254,7 +259,7 @@ def sweep_markdown(title: str, results: SweepResults) -> list[str]:
     head = ["model", "seeds", "in-distribution"]
     for b in bias_types:
         head += [f"{b} aligned", f"{b} conflicting", f"{b} gap"]
-    validity = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    validity = table_head(head)
     for row in rows:
         cells = [markdown_text(row["model"]), str(row["seeds"]), number(row.get("in_distribution"))]
         for b in bias_types:
@@ -356,7 +361,7 @@ def localisation_markdown(results: StudyResults) -> list[str]:
         "student probe, last layer (control)",
         "1 - CKA teacher-student vs two teacher seeds",
     ]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = table_head(head)
     groups: dict[tuple[str, str], list] = {}
     for comparison in results.comparisons:
         if comparison.localisation is None:

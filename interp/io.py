@@ -100,6 +100,18 @@ def staging_folder(target: Path) -> Path:
     return folder
 
 
+def clear_staging(target: Path) -> None:
+    """Remove what an interrupted `write_folder` of `target` left beside it: its staging
+    (`.<name>.tmp.*`) and set-aside (`.<name>.old.*`) folders. Links are removed, never
+    followed. Call it only while no other process can be writing `target`."""
+    for pattern in (f".{target.name}.tmp.*", f".{target.name}.old.*"):
+        for leftover in target.parent.glob(pattern):
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+
+
 def sha256_file(path: str | Path) -> str:
     """Hex sha256 of a file's bytes, read in blocks."""
     digest = hashlib.sha256()

@@ -5,7 +5,7 @@ files that kind of command writes (a folder named by `--out` or `--run` that hol
 else is refused, never deleted), and only by one process at a time: an advisory `flock` on a
 hidden file beside the folder, which the kernel releases when its holder exits, however it
 exits. The holder of the lock also removes what an earlier, killed writer of the same folder
-left behind (its staging and set-aside folders, `interp.io.write_folder`).
+left behind (its staging and set-aside folders, `interp.io.clear_staging`).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import contextlib
 import fcntl
 import os
 import platform
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 from interp.errors import InterpError
+from interp.io import clear_staging
 
 TABLES = ("suites", "subcases", "bias_gap", "distillability", "validity")
 STUDY_FILES = frozenset(
@@ -74,16 +74,7 @@ def output_lock(folder: str | Path, option: str) -> Iterator[None]:
         handle.write(f"process {os.getpid()} on {platform.node()}")
         handle.flush()
         try:
-            clear_leftovers(folder)
+            clear_staging(folder)
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def clear_leftovers(folder: Path) -> None:
-    """Remove the staging and set-aside folders an interrupted writer of `folder` left (only
-    the lock holder calls this, so no other process is writing them)."""
-    for pattern in (f".{folder.name}.tmp.*", f".{folder.name}.old.*"):
-        for leftover in folder.parent.glob(pattern):
-            if leftover.is_dir() and not leftover.is_symlink():
-                shutil.rmtree(leftover, ignore_errors=True)

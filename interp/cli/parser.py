@@ -15,7 +15,6 @@ from interp.cli.runs import cmd_demo, cmd_eval, cmd_findings, cmd_study, cmd_swe
 from interp.cli.types import (
     Unique,
     count,
-    count_or_zero_up_to,
     count_up_to,
     fraction,
     non_negative,
@@ -107,7 +106,7 @@ def _add_attribution_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--chance-samples",
-        type=count_or_zero_up_to(defaults.MAX_CHANCE_SAMPLES, "random circuits"),
+        type=count_up_to(defaults.MAX_CHANCE_SAMPLES, "random circuits", least=0),
         default=defaults.CHANCE_SAMPLES,
         help="random circuits of the same shape each circuit is compared with (default: 200; "
         "0: no chance baseline)",

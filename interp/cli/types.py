@@ -37,24 +37,15 @@ count_or_zero = _bounded(
 )
 
 
-def count_up_to(limit: int, what: str):
-    """A whole number from 1 to `limit`: a bound stated in the error, so that a typo in the
-    exponent is one line, not an allocation that fails or a run without end."""
+def count_up_to(limit: int, what: str, least: int = 1):
+    """A whole number from `least` (1, or 0 where 0 turns a step off) to `limit`: a bound
+    stated in the error, so that a typo in the exponent is one line, not an allocation that
+    fails or a run without end."""
     return _bounded(
         lambda t: _int(t),
-        lambda v: 1 <= v <= limit,
-        f"a whole number from 1 to {limit:,} ({what})",
-        f"A whole number from 1 to {limit:,} ({what}).",
-    )
-
-
-def count_or_zero_up_to(limit: int, what: str):
-    """A whole number from 0 (the step off) to `limit`."""
-    return _bounded(
-        lambda t: _int(t),
-        lambda v: 0 <= v <= limit,
-        f"a whole number from 0 to {limit:,} ({what})",
-        f"A whole number from 0 to {limit:,} ({what}).",
+        lambda v: least <= v <= limit,
+        f"a whole number from {least} to {limit:,} ({what})",
+        f"A whole number from {least} to {limit:,} ({what}).",
     )
 
 

@@ -14,7 +14,6 @@ import contextlib
 import fcntl
 import os
 import platform
-import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from collections.abc import Iterator
 import torch
 
 from interp.errors import InterpError
+from interp.io import clear_staging
 from interp.manifest import Manifest
 from interp.train.recipes import build_entry
 from interp.train.trainer import PARTIAL_DIR
@@ -99,14 +99,7 @@ def clear_leftovers(manifest: Manifest, model_id: str) -> None:
     """Remove what an earlier, killed build of this entry left behind: its staging folders
     and temporary files (never its saved training state, from which it resumes)."""
     target = manifest.location(model_id)
-    patterns = [
-        (target.parent, f".{target.name}.tmp.*"),  # interp.io.staging_folder
-        (target.parent, f".{target.name}.old.*"),  # interp.io.replace_folder
-        (target.parent / PARTIAL_DIR, f".{target.name}.safetensors.*.tmp"),
-    ]
-    for folder, pattern in patterns:
-        for leftover in folder.glob(pattern) if folder.is_dir() else ():
-            if leftover.is_dir():
-                shutil.rmtree(leftover, ignore_errors=True)
-            else:
-                leftover.unlink(missing_ok=True)
+    clear_staging(target)
+    partial = target.parent / PARTIAL_DIR
+    for leftover in partial.glob(f".{target.name}.safetensors.*.tmp") if partial.is_dir() else ():
+        leftover.unlink(missing_ok=True)
